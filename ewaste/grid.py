@@ -1,0 +1,151 @@
+"""The scenario grid: validation against the variables table, loading and saving."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from .errors import InputError
+from .io import atomic_write
+from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
+from .stockflow import NEGATIVE_INFLOW_POLICIES
+from .timeaxis import STEPS_PER_YEAR, time_coords
+from .variables import table
+
+RESERVED_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
+STRING_VARS = {"driver", "lifetime_type", "description", "capacity_unit"}
+DRIVER_VAR = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
+REQUIRED_ATTRS = ("start_year", "end_year", "step", "target_year", "age_convention", "negative_inflow")
+
+
+def _field(var: str, fleet: str | None = None) -> str:
+    scope = table()[var].scope if var in table() else "fleet"
+    if scope == "fleet" and fleet is not None:
+        return f"fleets.{fleet}.{var}"
+    section = "energy" if var in ("pue", "grid_intensity") else "recycling"
+    return var if scope == "fleet" else f"{section}.{var}"
+
+
+def _check_attrs(grid: xr.Dataset, source: str) -> None:
+    for key in REQUIRED_ATTRS:
+        if key not in grid.attrs:
+            raise InputError(source, key, "not a scenario grid: global attribute missing")
+    choices = {"step": STEPS_PER_YEAR, "age_convention": AGE_CONVENTIONS, "negative_inflow": NEGATIVE_INFLOW_POLICIES}
+    for key, allowed in choices.items():
+        if grid.attrs[key] not in allowed:
+            raise InputError(source, key, f"unknown value {grid.attrs[key]!r}; expected one of {', '.join(allowed)}")
+    coords = time_coords(int(grid.attrs["start_year"]), int(grid.attrs["end_year"]), grid.attrs["step"])
+    if "time" not in grid.coords or not np.allclose(grid["time"].values, coords["time"][1]):
+        raise InputError(source, "time", "time coordinate does not match start_year, end_year and step")
+
+
+def _check_variable(grid: xr.Dataset, name: str, source: str) -> None:
+    var = table()[name]
+    da = grid[name]
+    units = da.attrs.get("units")
+    if not var.units.startswith("capacity") and units != var.units:
+        if units is None or var.factor(units) is None:
+            raise InputError(source, _field(name), f"units {units!r} not accepted; expected {var.units!r}")
+        grid[name] = da * var.factor(units)
+        grid[name].attrs.update(da.attrs, units=var.units)
+        da = grid[name]
+    allowed = {var.extra_dim} if var.extra_dim else set()
+    allowed |= {"fleet"} if var.scope == "fleet" else set()
+    allowed |= {"time"} if var.read_by in ("time", "cohort") else set()
+    allowed |= {"history"} if var.read_by == "history" else set()
+    for dim in set(da.dims) & RESERVED_DIMS - allowed:
+        raise InputError(source, _field(name), f"has dimension {dim!r}, which this parameter cannot vary over")
+    if var.scope == "fleet" and "fleet" not in da.dims:
+        raise InputError(source, _field(name), "needs a 'fleet' dimension")
+    values = da.values
+    if np.isinf(values).any():
+        raise InputError(source, _field(name), "infinite value")
+    finite = values[~np.isnan(values)]
+    if finite.size and finite.min() < var.min:
+        raise InputError(source, _field(name, _worst_fleet(da, da < var.min)),
+                         f"value {finite.min():.6g} below the minimum {var.min:g} {var.units}")
+    if finite.size and finite.max() > var.max:
+        raise InputError(source, _field(name, _worst_fleet(da, da > var.max)),
+                         f"value {finite.max():.6g} above the maximum {var.max:g} {var.units}")
+
+
+def _worst_fleet(da: xr.DataArray, bad: xr.DataArray) -> str | None:
+    if "fleet" not in da.dims:
+        return None
+    any_bad = bad.any([d for d in bad.dims if d != "fleet"])
+    return str(da["fleet"].values[int(any_bad.argmax())])
+
+
+def _needed(driver: str, lifetime: str) -> list[str]:
+    """Variables a fleet cannot do without."""
+    life = [f"lifetime_{p}" for p in LIFETIME_TYPES[lifetime]]
+    extra = ["capacity_per_unit"] if driver == "capacity" else []
+    return [DRIVER_VAR[driver], *extra, *life, "mass"]
+
+
+def _check_fleets(grid: xr.Dataset, source: str) -> None:
+    for name in ("driver", "lifetime_type"):
+        if name not in grid or grid[name].dims != ("fleet",):
+            raise InputError(source, name, "not a scenario grid: needs a string variable over 'fleet'")
+    for i, fleet in enumerate(grid["fleet"].values):
+        driver, kind = str(grid["driver"].values[i]), str(grid["lifetime_type"].values[i])
+        if driver not in DRIVER_VAR:
+            raise InputError(source, f"fleets.{fleet}.driver", f"unknown driver {driver!r}")
+        if kind not in LIFETIME_TYPES:
+            raise InputError(source, f"fleets.{fleet}.lifetime.type", f"unknown lifetime type {kind!r}")
+        for var in _needed(driver, kind):
+            if var not in grid:
+                raise InputError(source, _field(var, fleet), f"missing (required by a {driver}-driven fleet)")
+            if np.isnan(grid[var].isel(fleet=i).values).any():
+                raise InputError(source, _field(var, fleet), "NaN value")
+        if kind == "tabulated":
+            total = float(grid["lifetime_weights"].isel(fleet=i).sum("lag").max())
+            if total > 1 + 1e-6:
+                raise InputError(source, _field("lifetime_weights", fleet), f"retirement shares sum to {total:.6g}, more than 1")
+    if "composition" in grid:
+        total = float(grid["composition"].sum("material").max())
+        if total > 1 + 1e-6:
+            raise InputError(source, "composition", f"material shares sum to {total:.6g}, more than 1")
+
+
+def validate(grid: xr.Dataset, source: str) -> xr.Dataset:
+    """Check a scenario grid against the variables table; returns it with canonical units."""
+    _check_attrs(grid, source)
+    if "fleet" not in grid.dims:
+        raise InputError(source, "fleet", "not a scenario grid: no 'fleet' dimension")
+    grid = grid.copy()
+    for name in grid.data_vars:
+        if name in STRING_VARS:
+            continue
+        if name not in table():
+            near = difflib.get_close_matches(str(name), list(table()), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise InputError(source, str(name), "unknown variable" + hint)
+        _check_variable(grid, str(name), source)
+    _check_fleets(grid, source)
+    return grid
+
+
+def load_grid(path: str | Path) -> xr.Dataset:
+    """Load a scenario grid from a scenario file (.toml) or a saved grid (.nc), validated."""
+    from .scenario import load_scenario  # noqa: PLC0415
+
+    path = Path(path)
+    if path.suffix.lower() == ".toml":
+        return load_scenario(path)
+    if not path.exists():
+        raise InputError(str(path), None, "file not found")
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            grid = ds.load()
+    except Exception as exc:  # netCDF4 raises OSError, ValueError, RuntimeError for bad files
+        raise InputError(str(path), None, f"not a readable NetCDF file ({exc.__class__.__name__})") from None
+    return validate(grid, str(path))
+
+
+def save_grid(grid: xr.Dataset, path: str | Path, overwrite: bool = False) -> None:
+    """Write a scenario grid to NetCDF (temporary file, then rename)."""
+    atomic_write(path, lambda tmp: grid.to_netcdf(tmp, engine="netcdf4"), overwrite)

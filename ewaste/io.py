@@ -1,0 +1,58 @@
+"""Writers: results and grids to files, never leaving a half-written or overwritten file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import xarray as xr
+
+from .errors import InputError
+
+FORMATS = (".nc", ".csv")
+
+
+def atomic_write(path: str | Path, write: Callable[[str], None], overwrite: bool = False) -> None:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise InputError(str(path), None, "exists; pass --overwrite to replace it")
+    if not path.parent.is_dir():
+        raise InputError(str(path), None, "the folder does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_results(results: xr.Dataset, path: str | Path, overwrite: bool = False) -> None:
+    """Write results as NetCDF (.nc, everything) or CSV (.csv, the annual table in long form)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise InputError(str(path), None, f"unknown output format {suffix!r}; use one of {', '.join(FORMATS)}")
+    if suffix == ".nc":
+        atomic_write(path, lambda tmp: results.to_netcdf(tmp, engine="netcdf4"), overwrite)
+    else:
+        atomic_write(path, lambda tmp: annual_table(results).to_csv(tmp, index=False), overwrite)
+
+
+def annual_table(results: xr.Dataset):
+    """The annual variables as one long table: grid coordinates, year, variable, value, units."""
+    import pandas as pd  # noqa: PLC0415 - pandas comes with xarray
+
+    frames = []
+    for name, da in results.data_vars.items():
+        if "year" not in da.dims:
+            continue
+        df = da.to_dataframe(name="value").reset_index()
+        df.insert(0, "variable", name)
+        df["units"] = da.attrs.get("units", "")
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True, sort=False)

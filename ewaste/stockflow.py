@@ -1,0 +1,168 @@
+"""The cohort stock-flow engine: pure array functions on NumPy or CuPy.
+
+Shapes: N steps (inflow-history steps first, then the modelled steps), S scenarios (any grid
+point, flattened), K cohort attributes. Arrays may have size 1 on the scenario axis where a value is
+the same for every scenario. Memory is O(K * N * S): survival is evaluated one step (row) at a
+time and never stored as an N x N x S table.
+
+Bookkeeping (see docs/model.md): stocks at the end of a step, flows during it;
+sf[m, c] = S(age(m, c)) with age(m, c) = (m - c + offset) * dt, offset 0 ("end") or 0.5 ("middle").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .backend import Backend
+from .errors import InputError
+from .lifetime import AGE_CONVENTIONS, survival, tabulated_survival
+
+NEGATIVE_INFLOW_POLICIES = ("correct", "allow")
+
+
+@dataclass
+class SurvivalRows:
+    """Rows sf[m, 0..m] of the survival table of one set of scenarios, computed on demand.
+
+    `params` holds (N, S) arrays, one row per cohort (size 1 on either axis broadcasts). For a
+    tabulated lifetime `params["cumulative"]` is (L, S) or, varying by cohort, (N, L, S).
+    """
+
+    kind: str
+    params: dict[str, Any]
+    n_steps: int
+    dt: float
+    convention: str
+    be: Backend
+
+    def __post_init__(self) -> None:
+        xp = self.be.xp
+        self._age_steps = xp.arange(self.n_steps, dtype=xp.float64)
+        self._by_age = None
+        if self._cohort_invariant():
+            first = {k: v[:1] if self.kind != "tabulated" else v for k, v in self.params.items()}
+            self._by_age = self._evaluate(self._age_steps[:, None], first)
+
+    def _cohort_invariant(self) -> bool:
+        if self.kind == "tabulated":
+            return self.params["cumulative"].ndim == 2
+        return all(v.shape[0] == 1 for v in self.params.values())
+
+    def _evaluate(self, lag: Any, p: dict[str, Any]) -> Any:
+        """Survival after `lag` steps (a column, lag axis first) for parameters `p`."""
+        if self.kind == "tabulated":
+            return tabulated_survival(lag.astype(int), p["cumulative"], self.be)
+        age = (lag + AGE_CONVENTIONS[self.convention]) * self.dt
+        return survival(self.kind, age, p, self.be)
+
+    def row(self, m: int) -> Any:
+        """sf[m, c] for c = 0..m, shape (m + 1, S)."""
+        if self._by_age is not None:
+            return self._by_age[m::-1]
+        xp = self.be.xp
+        cohorts = slice(0, m + 1)
+        lag = m - self._age_steps[cohorts]
+        if self.kind == "tabulated":
+            cum = self.params["cumulative"]
+            if cum.shape[0] == 1:
+                return tabulated_survival(lag[:, None].astype(int), cum[0], self.be)
+            idx = xp.minimum(lag.astype(int), cum.shape[1] - 1)
+            return xp.maximum(1.0 - cum[xp.arange(m + 1), idx], 0.0)
+        p = {k: v[cohorts] if v.shape[0] > 1 else v for k, v in self.params.items()}
+        return self._evaluate(lag[:, None], p)
+
+    def diagonal_min(self) -> float:
+        """Smallest sf[m, m] over all cohorts and scenarios (the share that survives its first step)."""
+        if self._by_age is not None:
+            return float(self._by_age[0].min())
+        if self.kind == "tabulated":
+            return float((1.0 - self.params["cumulative"][:, 0]).min())
+        return float(self._evaluate(self.be.xp.zeros((1, 1)), self.params).min())
+
+
+@dataclass
+class CohortFlows:
+    """What the recursion returns, per driver unit attribute k (see `solve`)."""
+
+    inflow: Any  # (N, S) driver units put in service in each step
+    stock: Any  # (K, N, S) sum over cohorts of x[c] * sf[m, c] * a[k, c]
+    outflow: Any  # (K, N, S) the same for the outflow in step m
+    negative_inflow_steps: Any  # (S,) steps in which the stock-driven inflow came out negative
+
+
+def solve(driver: Any, stock_driven: bool, rows: SurvivalRows, attributes: Any,
+          n_history: int = 0, negative_inflow: str = "correct") -> CohortFlows:
+    """Run the cohort recursion over N steps.
+
+    driver: (N, S) inflow per step (inflow-driven, and every history step) or stock at the end
+        of the step (stock-driven), in driver units (units, or capacity for capacity-driven fleets).
+    attributes: (K, N, S) cohort attributes per driver unit (1 for units; mass, power, ... per unit
+        of capacity for capacity-driven fleets).
+    n_history: the first steps, whose inflow is given even in a stock-driven run.
+    negative_inflow: "correct" (ODYM's correction: inflow 0, every cohort retired early by the
+        same share, persisting) or "allow" (negative inflow returned as it is, as ODYM and flodym
+        do by default).
+
+    Stock-driven steps solve x[m] = (s[m] - sum_{c<m} sf[m,c] x[c]) / sf[m,m].
+    """
+    xp = rows.be.xp
+    n, s = driver.shape[0], _width(driver, attributes, rows)
+    k = attributes.shape[0]
+    if stock_driven and rows.diagonal_min() <= 0.0:
+        raise InputError(None, "lifetime", "no unit survives the step it enters service (sf[m,m] = 0): "
+                         "a stock-driven model cannot be solved; use a longer lifetime or the 'end' age convention")
+    x = xp.zeros((n, s))  # effective cohort sizes, after any early-retirement correction
+    entered = xp.zeros((n, s))  # what entered service in each step
+    stock = xp.zeros((k, n, s))
+    outflow = xp.zeros((k, n, s))
+    negative = xp.zeros(s, dtype=xp.int64)
+    prev = xp.ones((1, s))  # sf[m-1, 0..m-1], with 1 appended for the new cohort
+    for m in range(n):
+        row = rows.row(m)
+        before = x[:m] * row[:m]  # (m, S) survivors of earlier cohorts at the end of step m
+        old_total = before.sum(axis=0)
+        if stock_driven and m >= n_history:
+            new = (driver[m] - old_total) / row[m]
+            neg = new < 0
+            negative += neg
+            if negative_inflow == "correct":
+                keep = xp.where(neg, driver[m] / xp.where(neg, old_total, 1.0), 1.0)
+                new = xp.where(neg, 0.0, new)
+                prev_x = x[:m].copy()
+                x[:m] *= keep
+                before = before * keep
+            else:
+                prev_x = x[:m]
+        else:
+            new = driver[m] + xp.zeros(s)
+            prev_x = x[:m]
+        x[m] = new
+        entered[m] = new
+        cohort_stock = xp.concatenate([before, (new * row[m])[None]], axis=0)  # (m+1, S)
+        cohort_prev = xp.concatenate([prev_x * prev[:m], new[None]], axis=0)
+        a = attributes[:, : m + 1]
+        stock[:, m] = (cohort_stock[None] * a).sum(axis=1)
+        outflow[:, m] = ((cohort_prev - cohort_stock)[None] * a).sum(axis=1)
+        prev = row
+    return CohortFlows(inflow=entered, stock=stock, outflow=outflow, negative_inflow_steps=negative)
+
+
+def _width(driver: Any, attributes: Any, rows: SurvivalRows) -> int:
+    widths = [driver.shape[-1], attributes.shape[-1]]
+    widths += [v.shape[-1] for v in rows.params.values()]
+    return max(widths)
+
+
+def check_balance(stock: Any, inflow: Any, outflow: Any, xp: Any, rtol: float = 1e-9) -> float:
+    """Largest relative violation of s[m] - s[m-1] = i[m] - o[m] (s[-1] = 0), along axis -2.
+
+    Scaled per scenario by the largest stock or flow it holds; NaN counts as a violation.
+    """
+    ds = xp.diff(stock, axis=-2, prepend=0.0 * stock[..., :1, :])
+    err = xp.abs(ds - (inflow - outflow))
+    scale = xp.maximum(xp.abs(stock).max(axis=-2), xp.abs(inflow).max(axis=-2))
+    scale = xp.maximum(scale, xp.abs(outflow).max(axis=-2))
+    rel = err.max(axis=-2) / xp.where(scale > 0, scale, 1.0)
+    worst = float(xp.nan_to_num(rel, nan=xp.inf).max()) if rel.size else 0.0
+    return worst
