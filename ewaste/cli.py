@@ -16,8 +16,9 @@ from .io import write_results
 from .model import evaluate
 from .summary import summarise
 
-backend_option = click.option("--backend", type=click.Choice(BACKENDS), default=None,
-                              help="Array backend (default: $EWASTE_BACKEND or auto).")
+backend_option = click.option(
+    "--backend", type=click.Choice(BACKENDS), default=None, help="Array backend (default: $EWASTE_BACKEND or auto)."
+)
 
 
 @click.group()
@@ -100,7 +101,9 @@ def main() -> None:
     except Exception as exc:  # a bug: say so in one line, traceback on request
         if os.environ.get("EWASTE_DEBUG"):
             raise
-        click.echo(f"ewaste: internal error: {exc.__class__.__name__}: {exc} (set EWASTE_DEBUG=1 for a traceback)", err=True)
+        click.echo(
+            f"ewaste: internal error: {exc.__class__.__name__}: {exc} (set EWASTE_DEBUG=1 for a traceback)", err=True
+        )
         sys.exit(1)
 
 

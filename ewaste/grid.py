@@ -65,18 +65,24 @@ def _check_variable(grid: xr.Dataset, name: str, source: str) -> None:
         raise InputError(source, _field(name), "infinite value")
     finite = values[~np.isnan(values)]
     if finite.size and finite.min() < var.min:
-        raise InputError(source, _field(name, _worst_fleet(da, da < var.min)),
-                         f"value {finite.min():.6g} below the minimum {var.min:g} {var.units}")
+        raise InputError(
+            source,
+            _field(name, _worst_fleet(da, da < var.min)),
+            f"value {finite.min():.6g} below the minimum {var.min:g} {var.units}",
+        )
     if finite.size and finite.max() > var.max:
-        raise InputError(source, _field(name, _worst_fleet(da, da > var.max)),
-                         f"value {finite.max():.6g} above the maximum {var.max:g} {var.units}")
+        raise InputError(
+            source,
+            _field(name, _worst_fleet(da, da > var.max)),
+            f"value {finite.max():.6g} above the maximum {var.max:g} {var.units}",
+        )
 
 
 def _worst_fleet(da: xr.DataArray, bad: xr.DataArray) -> str | None:
     if "fleet" not in da.dims:
         return None
     any_bad = bad.any([d for d in bad.dims if d != "fleet"])
-    return str(da["fleet"].values[int(any_bad.argmax())])
+    return str(da["fleet"].values[int(np.argmax(any_bad.values))])
 
 
 def _needed(driver: str, lifetime: str) -> list[str]:
@@ -104,7 +110,9 @@ def _check_fleets(grid: xr.Dataset, source: str) -> None:
         if kind == "tabulated":
             total = float(grid["lifetime_weights"].isel(fleet=i).sum("lag").max())
             if total > 1 + 1e-6:
-                raise InputError(source, _field("lifetime_weights", fleet), f"retirement shares sum to {total:.6g}, more than 1")
+                raise InputError(
+                    source, _field("lifetime_weights", fleet), f"retirement shares sum to {total:.6g}, more than 1"
+                )
     if "composition" in grid:
         total = float(grid["composition"].sum("material").max())
         if total > 1 + 1e-6:

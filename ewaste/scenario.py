@@ -25,16 +25,38 @@ from .variables import Variable, cf_attrs, table
 
 DRIVERS = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 SECTIONS = {
-    "scenario": {"name", "description", "sources", "start_year", "end_year", "step", "target_year",
-                 "age_convention", "negative_inflow"},
+    "scenario": {
+        "name",
+        "description",
+        "sources",
+        "start_year",
+        "end_year",
+        "step",
+        "target_year",
+        "age_convention",
+        "negative_inflow",
+    },
     "dimensions": None,
     "fleets": None,
     "recycling": {"collection_rate", "preprocessing_yield", "endprocessing_yield"},
     "energy": {"pue", "grid_intensity"},
 }
-FLEET_KEYS = {"description", "driver", "capacity_unit", "inflow", "stock", "demand", "capacity_per_unit",
-              "inflow_history", "lifetime", "mass", "power", "utilisation", "composition",
-              "pcb_metal_content"}
+FLEET_KEYS = {
+    "description",
+    "driver",
+    "capacity_unit",
+    "inflow",
+    "stock",
+    "demand",
+    "capacity_per_unit",
+    "inflow_history",
+    "lifetime",
+    "mass",
+    "power",
+    "utilisation",
+    "composition",
+    "pcb_metal_content",
+}
 LIFETIME_KEYS = {"type", "mean", "std", "shape", "scale", "weights"}
 SPEC_KEYS = {"value", "values", "dim", "units", "interpolation"}
 INTERPOLATIONS = ("linear", "log", "step")
@@ -96,15 +118,18 @@ def _plain(raw: Any, var: Variable, ctx: _Context, field: str, interpolation: st
             raise ctx.fail(field, "empty series")
         method = raw.get("interpolation", interpolation)
         if method not in INTERPOLATIONS:
-            raise ctx.fail(f"{field}.interpolation", f"unknown interpolation {method!r}" + _suggest(method, INTERPOLATIONS))
+            raise ctx.fail(
+                f"{field}.interpolation", f"unknown interpolation {method!r}" + _suggest(method, INTERPOLATIONS)
+            )
         if method == "log" and min(values) <= 0:
             raise ctx.fail(field, "log interpolation needs values above zero")
         return _series(np.array(years), np.array(values), var, ctx, field, method)
     return xr.DataArray(_number(raw, ctx, field))
 
 
-def _series(years: np.ndarray, values: np.ndarray, var: Variable, ctx: _Context, field: str,
-            method: str) -> xr.DataArray:
+def _series(
+    years: np.ndarray, values: np.ndarray, var: Variable, ctx: _Context, field: str, method: str
+) -> xr.DataArray:
     step, start = ctx.meta["step"], ctx.meta["start_year"]
     if var.read_by == "history":
         if years.max() >= start:
@@ -145,8 +170,7 @@ def parse_parameter(raw: Any, var: Variable, ctx: _Context, field: str) -> xr.Da
     return _convert(out, units, var, ctx, field)
 
 
-def _sweep(values: list, dim: str | None, var: Variable, ctx: _Context, field: str,
-           interpolation: str) -> xr.DataArray:
+def _sweep(values: list, dim: str | None, var: Variable, ctx: _Context, field: str, interpolation: str) -> xr.DataArray:
     if not values:
         raise ctx.fail(field, "a sweep needs at least one value")
     parts = [_plain(v, var, ctx, f"{field}[{i}]", interpolation) for i, v in enumerate(values)]
@@ -174,7 +198,9 @@ def _convert(da: xr.DataArray, units: str | None, var: Variable, ctx: _Context, 
         return da
     factor = var.factor(units)
     if factor is None:
-        raise ctx.fail(f"{field}.units", f"unit {units!r} not accepted; use one of {', '.join([var.units, *var.accept])}")
+        raise ctx.fail(
+            f"{field}.units", f"unit {units!r} not accepted; use one of {', '.join([var.units, *var.accept])}"
+        )
     return da * factor
 
 
@@ -203,7 +229,7 @@ def _composition(raw: Any, ctx: _Context, field: str) -> xr.DataArray:
 
 def _lifetime(raw: Any, ctx: _Context, field: str) -> tuple[str, dict[str, xr.DataArray]]:
     if not isinstance(raw, dict):
-        raise ctx.fail(field, "expected a table, e.g. { type = \"weibull\", shape = 2, scale = 4 }")
+        raise ctx.fail(field, 'expected a table, e.g. { type = "weibull", shape = 2, scale = 4 }')
     _check_keys(raw, LIFETIME_KEYS, ctx.source, field)
     kind = raw.get("type")
     if kind not in LIFETIME_TYPES:
@@ -221,8 +247,12 @@ def _lifetime(raw: Any, ctx: _Context, field: str) -> tuple[str, dict[str, xr.Da
     if given != needed:
         missing, extra = needed - given, given - needed
         what = f"missing {', '.join(sorted(missing))}" if missing else f"{', '.join(sorted(extra))} not used"
-        raise ctx.fail(field, f"a {kind} lifetime takes {', '.join(sorted(needed))}"
-                       + (" (or mean and std)" if kind == "weibull" else "") + f": {what}")
+        raise ctx.fail(
+            field,
+            f"a {kind} lifetime takes {', '.join(sorted(needed))}"
+            + (" (or mean and std)" if kind == "weibull" else "")
+            + f": {what}",
+        )
     if kind == "tabulated":
         return kind, {"weights": _weights(raw["weights"], ctx, f"{field}.weights")}
     return kind, {p: parse_parameter(raw[p], table()[f"lifetime_{p}"], ctx, f"{field}.{p}") for p in needed}
@@ -271,17 +301,30 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
     if "pcb_metal_content" in raw:
         if "composition" not in raw or "circuit_boards" not in raw["composition"]:
             raise ctx.fail(f"{field}.pcb_metal_content", "needs a 'circuit_boards' share in the composition")
-        out["pcb_metal_content"] = _named_table(raw["pcb_metal_content"], table()["pcb_metal_content"],
-                                                ctx, f"{field}.pcb_metal_content")
-    strings = {"driver": driver, "lifetime_type": kind, "description": str(raw.get("description", "")),
-               "capacity_unit": str(raw.get("capacity_unit", "unit" if driver != "capacity" else "capacity"))}
+        out["pcb_metal_content"] = _named_table(
+            raw["pcb_metal_content"], table()["pcb_metal_content"], ctx, f"{field}.pcb_metal_content"
+        )
+    strings = {
+        "driver": driver,
+        "lifetime_type": kind,
+        "description": str(raw.get("description", "")),
+        "capacity_unit": str(raw.get("capacity_unit", "unit" if driver != "capacity" else "capacity")),
+    }
     return out, strings
 
 
 def _meta(raw: dict, source: str) -> dict:
-    meta = {"name": Path(source).stem, "description": "", "sources": [], "start_year": 2020,
-            "end_year": 2030, "step": "year", "target_year": None, "age_convention": "middle",
-            "negative_inflow": "correct"}
+    meta = {
+        "name": Path(source).stem,
+        "description": "",
+        "sources": [],
+        "start_year": 2020,
+        "end_year": 2030,
+        "step": "year",
+        "target_year": None,
+        "age_convention": "middle",
+        "negative_inflow": "correct",
+    }
     section = raw.get("scenario", {})
     if not isinstance(section, dict):
         raise InputError(source, "scenario", "expected a table")
@@ -298,7 +341,9 @@ def _meta(raw: dict, source: str) -> dict:
     choices = {"step": STEPS_PER_YEAR, "age_convention": AGE_CONVENTIONS, "negative_inflow": NEGATIVE_INFLOW_POLICIES}
     for key, allowed in choices.items():
         if meta[key] not in allowed:
-            raise InputError(source, f"scenario.{key}", f"unknown value {meta[key]!r}" + _suggest(str(meta[key]), set(allowed)))
+            raise InputError(
+                source, f"scenario.{key}", f"unknown value {meta[key]!r}" + _suggest(str(meta[key]), set(allowed))
+            )
     return meta
 
 
@@ -316,7 +361,10 @@ def _global(raw: dict, ctx: _Context, materials: list[str], metals: list[str]) -
                     raise ctx.fail(field, "expected a table of material or metal names, e.g. { steel = 0.9 }")
                 unknown = set(val) - set(materials) - set(metals)
                 for name in unknown:
-                    raise ctx.fail(f"{field}.{name}", "not a material or metal of any fleet" + _suggest(name, set(materials) | set(metals)))
+                    raise ctx.fail(
+                        f"{field}.{name}",
+                        "not a material or metal of any fleet" + _suggest(name, set(materials) | set(metals)),
+                    )
                 mat = {k: v for k, v in val.items() if k in materials}
                 met = {k: v for k, v in val.items() if k in metals}
                 if mat:
@@ -355,18 +403,30 @@ def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
     if not isinstance(fleets_raw, dict) or not fleets_raw:
         raise InputError(source, "fleets", "a scenario needs at least one [fleets.NAME] table")
     fleets = {name: _fleet(name, body, ctx) for name, body in fleets_raw.items()}
-    materials = sorted({m for v, _ in fleets.values() if "composition" in v for m in v["composition"]["material"].values})
-    metals = sorted({m for v, _ in fleets.values() if "pcb_metal_content" in v for m in v["pcb_metal_content"]["metal"].values})
+    materials = sorted(
+        {m for v, _ in fleets.values() if "composition" in v for m in v["composition"]["material"].values}
+    )
+    metals = sorted(
+        {m for v, _ in fleets.values() if "pcb_metal_content" in v for m in v["pcb_metal_content"]["metal"].values}
+    )
     grid = _assemble(fleets, _global(raw, ctx, materials, metals), ctx)
-    grid.attrs.update({
-        "title": str(meta["name"]), "description": str(meta["description"]),
-        "sources": json.dumps(meta["sources"]), "start_year": meta["start_year"],
-        "end_year": meta["end_year"], "step": meta["step"], "target_year": meta["target_year"],
-        "age_convention": meta["age_convention"], "negative_inflow": meta["negative_inflow"],
-        "scenario_file": Path(source).name, "scenario_sha256": text_hash,
-        "history": f"built by ewaste {__version__} from {Path(source).name}",
-        "ewaste_grid_version": 1,
-    })
+    grid.attrs.update(
+        {
+            "title": str(meta["name"]),
+            "description": str(meta["description"]),
+            "sources": json.dumps(meta["sources"]),
+            "start_year": meta["start_year"],
+            "end_year": meta["end_year"],
+            "step": meta["step"],
+            "target_year": meta["target_year"],
+            "age_convention": meta["age_convention"],
+            "negative_inflow": meta["negative_inflow"],
+            "scenario_file": Path(source).name,
+            "scenario_sha256": text_hash,
+            "history": f"built by ewaste {__version__} from {Path(source).name}",
+            "ewaste_grid_version": 1,
+        }
+    )
     return grid
 
 
@@ -378,8 +438,12 @@ def _assemble(fleets: dict, globals_: dict[str, xr.DataArray], ctx: _Context) ->
         parts = [fleets[f][0].get(var, xr.DataArray(np.nan)) for f in names]
         fill = 0.0 if var in ("composition", "pcb_metal_content", "lifetime_weights") else np.nan
         data[var] = xr.concat(parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", fill_value=fill)
-    for var, strings_key in (("driver", "driver"), ("lifetime_type", "lifetime_type"),
-                             ("description", "description"), ("capacity_unit", "capacity_unit")):
+    for var, strings_key in (
+        ("driver", "driver"),
+        ("lifetime_type", "lifetime_type"),
+        ("description", "description"),
+        ("capacity_unit", "capacity_unit"),
+    ):
         data[var] = xr.DataArray([fleets[f][1][strings_key] for f in names], dims="fleet")
     data.update(globals_)
     grid = xr.Dataset(data).assign_coords(fleet=names, **{k: v for k, v in ctx.coords.items()})

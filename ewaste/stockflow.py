@@ -91,8 +91,14 @@ class CohortFlows:
     negative_inflow_steps: Any  # (S,) steps in which the stock-driven inflow came out negative
 
 
-def solve(driver: Any, stock_driven: bool, rows: SurvivalRows, attributes: Any,
-          n_history: int = 0, negative_inflow: str = "correct") -> CohortFlows:
+def solve(
+    driver: Any,
+    stock_driven: bool,
+    rows: SurvivalRows,
+    attributes: Any,
+    n_history: int = 0,
+    negative_inflow: str = "correct",
+) -> CohortFlows:
     """Run the cohort recursion over N steps.
 
     driver: (N, S) inflow per step (inflow-driven, and every history step) or stock at the end
@@ -110,8 +116,12 @@ def solve(driver: Any, stock_driven: bool, rows: SurvivalRows, attributes: Any,
     n, s = driver.shape[0], _width(driver, attributes, rows)
     k = attributes.shape[0]
     if stock_driven and rows.diagonal_min() <= 0.0:
-        raise InputError(None, "lifetime", "no unit survives the step it enters service (sf[m,m] = 0): "
-                         "a stock-driven model cannot be solved; use a longer lifetime or the 'end' age convention")
+        raise InputError(
+            None,
+            "lifetime",
+            "no unit survives the step it enters service (sf[m,m] = 0): "
+            "a stock-driven model cannot be solved; use a longer lifetime or the 'end' age convention",
+        )
     x = xp.zeros((n, s))  # effective cohort sizes, after any early-retirement correction
     entered = xp.zeros((n, s))  # what entered service in each step
     stock = xp.zeros((k, n, s))

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-SCALES = {"t": [(1e6, "Mt"), (1e3, "kt"), (1.0, "t")], "TWh": [(1.0, "TWh")], "MtCO2e": [(1.0, "MtCO2e")],
-          "unit": [(1e6, "M units"), (1e3, "k units"), (1.0, "units")]}
+SCALES = {
+    "t": [(1e6, "Mt"), (1e3, "kt"), (1.0, "t")],
+    "TWh": [(1.0, "TWh")],
+    "MtCO2e": [(1.0, "MtCO2e")],
+    "unit": [(1e6, "M units"), (1e3, "k units"), (1.0, "units")],
+}
 
 
 def fmt(value: float, units: str) -> str:
@@ -31,8 +35,10 @@ def describe(da: xr.DataArray, units: str) -> str:
         return fmt(float(values.reshape(-1)[0]), units)
     flat = values.reshape(-1)
     lo, hi = int(np.argmin(flat)), int(np.argmax(flat))
-    return (f"min {fmt(flat[lo], units)} [{_point(da, lo)}]  median {fmt(float(np.median(flat)), units)}  "
-            f"max {fmt(flat[hi], units)} [{_point(da, hi)}]")
+    return (
+        f"min {fmt(flat[lo], units)} [{_point(da, lo)}]  median {fmt(float(np.median(flat)), units)}  "
+        f"max {fmt(flat[hi], units)} [{_point(da, hi)}]"
+    )
 
 
 def summarise(res: xr.Dataset) -> str:
@@ -40,12 +46,16 @@ def summarise(res: xr.Dataset) -> str:
     target, start = res.attrs["target_year"], res.attrs["start_year"]
     total = res.sum("fleet") if "fleet" in res.dims else res
     grid_dims = [d for d in total.dims if d not in ("time", "year", "material", "metal", "history", "lag")]
-    points = xr.DataArray(np.zeros([total.sizes[d] for d in grid_dims]), dims=grid_dims,
-                          coords={d: total[d] for d in grid_dims})
+    points = xr.DataArray(
+        np.zeros([total.sizes[d] for d in grid_dims]), dims=grid_dims, coords={d: total[d] for d in grid_dims}
+    )
     n_points = points.size
-    lines = [f"ewaste {res.attrs['ewaste_version']} - scenario {res.attrs.get('title', '?')!r} "
-             f"({n_points} grid point{'s' if n_points > 1 else ''}"
-             + (f" over {', '.join(grid_dims)}" if grid_dims else "") + f"; {res.attrs['backend']} backend)"]
+    lines = [
+        f"ewaste {res.attrs['ewaste_version']} - scenario {res.attrs.get('title', '?')!r} "
+        f"({n_points} grid point{'s' if n_points > 1 else ''}"
+        + (f" over {', '.join(grid_dims)}" if grid_dims else "")
+        + f"; {res.attrs['backend']} backend)"
+    ]
 
     def row(label: str, name: str, units: str, **sel) -> None:
         da = (total[name].sel(sel) if sel else total[name]).broadcast_like(points).transpose(*grid_dims)
@@ -69,10 +79,14 @@ def summarise(res: xr.Dataset) -> str:
     lines.append(f"Energy in {target}")
     row("electricity", "energy_target", "TWh/yr")
     row("emissions", "emissions_target", "MtCO2e/yr")
-    lines.append(f"  {'units in service, end of ' + str(target):<34} "
-                 f"{describe(total['stock_units_target'].broadcast_like(points).transpose(*grid_dims), 'unit')}")
+    lines.append(
+        f"  {'units in service, end of ' + str(target):<34} "
+        f"{describe(total['stock_units_target'].broadcast_like(points).transpose(*grid_dims), 'unit')}"
+    )
     fired = int(res["negative_inflow_steps"].sum())
     if fired:
-        lines.append(f"Note: the stock-driven inflow came out negative in {fired} fleet-step(s) across the grid; "
-                     f"policy '{res.attrs['negative_inflow']}'.")
+        lines.append(
+            f"Note: the stock-driven inflow came out negative in {fired} fleet-step(s) across the grid; "
+            f"policy '{res.attrs['negative_inflow']}'."
+        )
     return "\n".join(lines)

@@ -41,13 +41,13 @@ def history_coords(history_years: int, start: int, step: str) -> dict[str, tuple
     n = STEPS_PER_YEAR[step]
     k = np.arange(-history_years * n, 0)
     return {
-        "history": ("history", start + k / n,
-                    {"units": "yr", "long_name": "start of the step before the start year"}),
+        "history": ("history", start + k / n, {"units": "yr", "long_name": "start of the step before the start year"}),
     }
 
 
-def interpolate_series(years: np.ndarray, values: np.ndarray, step_times: np.ndarray,
-                       step: str, method: str, at: str = "middle") -> np.ndarray:
+def interpolate_series(
+    years: np.ndarray, values: np.ndarray, step_times: np.ndarray, step: str, method: str, at: str = "middle"
+) -> np.ndarray:
     """Values of a year-keyed series at each step.
 
     For rates and parameters (`at="middle"`) a value given for year Y is the value at the middle

@@ -1,0 +1,44 @@
+"""Shared helpers for the ewaste test suite.
+
+Expected values in the tests are computed independently of ewaste (by hand, in closed form with
+`math`/`scipy`, or with flodym); these helpers only run ewaste itself.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+import ewaste
+from ewaste.backend import NUMPY
+from ewaste.grid import validate
+from ewaste.scenario import scenario_to_grid
+from ewaste.stockflow import CohortFlows, SurvivalRows, solve
+
+
+def run_engine(kind: str, params: dict, driver, *, stock_driven: bool = False,
+               convention: str = "end", dt: float = 1.0, n_history: int = 0,
+               negative_inflow: str = "correct", attributes=None) -> CohortFlows:
+    """Run the cohort engine on NumPy. `driver` is (N,) or (N, S); params are broadcast to 2-D."""
+    driver = np.asarray(driver, dtype=float)
+    if driver.ndim == 1:
+        driver = driver[:, None]
+    n = driver.shape[0]
+    p = {}
+    for key, val in params.items():
+        arr = np.asarray(val, dtype=float)
+        if kind != "tabulated":
+            arr = np.atleast_2d(arr) if arr.ndim < 2 else arr
+        p[key] = arr
+    if attributes is None:
+        attributes = np.ones((1, n, 1))
+    rows = SurvivalRows(kind, p, n, dt, convention, NUMPY)
+    return solve(driver, stock_driven, rows, np.asarray(attributes, dtype=float), n_history,
+                 negative_inflow)
+
+
+def evaluate_dict(raw: dict, name: str = "test.toml"):
+    """Scenario dict (as parsed from TOML) -> validated grid -> results (NumPy backend)."""
+    grid = validate(scenario_to_grid(copy.deepcopy(raw), name), name)
+    return ewaste.evaluate(grid, backend="numpy")

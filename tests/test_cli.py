@@ -1,0 +1,187 @@
+"""The `ewaste` command: runs, writes atomically, and rejects bad input in one line with exit 2."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+ROOT = Path(__file__).resolve().parents[1]
+
+GOOD = """
+[scenario]
+name = "cli"
+start_year = 2020
+end_year = 2025
+
+[fleets.servers]
+driver = "stock"
+stock = { 2020 = 100, 2025 = 400 }
+lifetime = { type = "fixed", mean = 3 }
+mass = 100
+power = 10
+
+[recycling]
+collection_rate = 0.5
+"""
+
+
+def ewaste(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ewaste.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    path = tmp_path / "good.toml"
+    path.write_text(GOOD)
+    return path
+
+
+def test_run_default_prints_summary():
+    out = ewaste("run")
+    assert out.returncode == 0, out.stderr
+    assert "E-waste in 2030" in out.stdout and "162 grid points" in out.stdout
+
+
+def test_run_writes_netcdf_and_csv_and_refuses_overwrite(good: Path, tmp_path: Path):
+    nc, csv = tmp_path / "r.nc", tmp_path / "r.csv"
+    assert ewaste("run", str(good), "--out", str(nc), "-q").returncode == 0
+    assert ewaste("run", str(good), "--out", str(csv), "-q").returncode == 0
+    with xr.open_dataset(nc) as res:
+        # 100 units with a 3-year fixed life, stock-driven: 100 retire in 2023 (mass 100 kg each)
+        assert float(res["ewaste_generated_annual"].sel(year=2023).sum()) == pytest.approx(10.0)
+        assert res.attrs["scenario_file"] == "good.toml"
+    text = csv.read_text()
+    assert text.startswith("variable,") and "ewaste_generated_annual" in text
+    before = nc.read_bytes()
+    out = ewaste("run", str(good), "--out", str(nc))
+    assert out.returncode != 0 and "--overwrite" in out.stderr
+    assert nc.read_bytes() == before
+    assert ewaste("run", str(good), "--out", str(nc), "--overwrite", "-q").returncode == 0
+    assert not list(tmp_path.glob(".*.part"))
+
+
+def test_grid_roundtrip_edited_in_python(good: Path, tmp_path: Path):
+    grid_nc = tmp_path / "grid.nc"
+    out = ewaste("grid", str(good), "-o", str(grid_nc))
+    assert out.returncode == 0, out.stderr
+    with xr.open_dataset(grid_nc) as g:
+        edited = g.load()
+    edited["mass"] = edited["mass"] * 2  # edit in Python, save, run the same way
+    edited.to_netcdf(tmp_path / "edited.nc")
+    res_nc = tmp_path / "res.nc"
+    assert ewaste("run", str(tmp_path / "edited.nc"), "--out", str(res_nc), "-q").returncode == 0
+    with xr.open_dataset(res_nc) as res:
+        assert float(res["ewaste_generated_annual"].sel(year=2023).sum()) == pytest.approx(20.0)
+
+
+def test_validate_scenarios_info(good: Path):
+    assert "valid" in ewaste("validate", str(good)).stdout
+    listing = ewaste("scenarios").stdout
+    assert listing.startswith("default") and "source" in listing
+    info = ewaste("info")
+    assert info.returncode == 0 and "numpy" in info.stdout and "auto selects: numpy" in info.stdout
+
+
+def _bad(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    return path
+
+
+BAD_CASES = {
+    "syntax": (GOOD.replace("mass = 100", "mass = = 100"), r"TOML syntax error"),
+    "unknown key": (GOOD.replace("mass = 100", "mas = 100"), r"fleets\.servers\.mas: unknown key; did you mean 'mass'"),
+    "unknown section": (GOOD + "\n[recyling]\n", r"recyling: unknown section; did you mean 'recycling'"),
+    "wrong units": (GOOD.replace("mass = 100", 'mass = { value = 100, units = "m" }'), r"fleets\.servers\.mass\.units: unit 'm' not accepted"),
+    "rate above 1": (GOOD.replace("collection_rate = 0.5", "collection_rate = 1.5"), r"recycling\.collection_rate: value 1\.5 above the maximum 1"),
+    "negative lifetime": (GOOD.replace("mean = 3", "mean = -3"), r"fleets\.servers\.lifetime_mean: value -3 below the minimum"),
+    "nan": (GOOD.replace("mass = 100", "mass = nan"), r"fleets\.servers\.mass: value nan is not a finite number"),
+    "mismatched dims": (GOOD.replace("mass = 100", 'mass = { dim = "x", values = [1, 2] }')
+                        .replace("power = 10", 'power = { dim = "x", values = [1, 2, 3] }'),
+                        r"fleets\.servers\.power: 3 values along dimension 'x', but fleets\.servers\.mass gives 2"),
+    "missing driver data": (GOOD.replace("stock = { 2020 = 100, 2025 = 400 }", ""), r"fleets\.servers\.stock: required"),
+    "bad lifetime type": (GOOD.replace('type = "fixed"', 'type = "weibul"'), r"did you mean 'weibull'"),
+    "shares above 1": (GOOD.replace("power = 10", "composition = { steel = 0.8, copper = 0.4 }"), r"composition: material shares sum to 1\.2"),
+    "string for number": (GOOD.replace("mass = 100", 'mass = "heavy"'), r"fleets\.servers\.mass: expected a number"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_input_one_line_exit_2_nothing_written(case: str, tmp_path: Path):
+    text, pattern = BAD_CASES[case]
+    path = _bad(tmp_path, text)
+    out_file = tmp_path / "out.nc"
+    out = ewaste("run", str(path), "--out", str(out_file))
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr
+    assert str(path) in lines[0]
+    assert re.search(pattern, lines[0]), lines[0]
+    assert not out_file.exists() and not list(tmp_path.glob(".*.part"))
+
+
+def test_missing_and_unreadable_files(tmp_path: Path):
+    out = ewaste("run", str(tmp_path / "nope.toml"))
+    assert out.returncode == 2 and "nope.toml: file not found" in out.stderr
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    out = ewaste("validate", str(binary))
+    assert out.returncode == 2 and "bin.toml" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_netcdf_that_is_not_a_grid(tmp_path: Path):
+    other = tmp_path / "other.nc"
+    xr.Dataset({"x": ("t", np.arange(3.0))}).to_netcdf(other)
+    out = ewaste("run", str(other))
+    assert out.returncode == 2 and "other.nc: start_year: not a scenario grid" in out.stderr
+    junk = tmp_path / "junk.nc"
+    junk.write_text("not netcdf")
+    out = ewaste("run", str(junk))
+    assert out.returncode == 2 and "junk.nc: not a readable NetCDF file" in out.stderr
+
+
+def test_netcdf_grid_with_wrong_units_and_dims(good: Path, tmp_path: Path):
+    grid_nc = tmp_path / "grid.nc"
+    assert ewaste("grid", str(good), "-o", str(grid_nc)).returncode == 0
+    with xr.open_dataset(grid_nc) as g:
+        grid = g.load()
+    bad = grid.copy()
+    bad["mass"].attrs["units"] = "furlong"
+    bad.to_netcdf(tmp_path / "units.nc")
+    out = ewaste("run", str(tmp_path / "units.nc"))
+    assert out.returncode == 2 and "units.nc: mass: units 'furlong' not accepted" in out.stderr
+    bad = grid.copy()
+    bad["collection_rate"] = grid["mass"].copy(data=np.full(grid["mass"].shape, 0.5)).assign_attrs(units="1")
+    bad.to_netcdf(tmp_path / "dims.nc")
+    out = ewaste("run", str(tmp_path / "dims.nc"))
+    assert out.returncode == 2 and "dimension 'fleet'" in out.stderr
+
+
+def test_unit_conversion_in_netcdf_grid(good: Path, tmp_path: Path):
+    """A grid saved with mass in t runs as if given in kg."""
+    grid_nc = tmp_path / "grid.nc"
+    assert ewaste("grid", str(good), "-o", str(grid_nc)).returncode == 0
+    with xr.open_dataset(grid_nc) as g:
+        grid = g.load()
+    grid["mass"] = (grid["mass"] / 1000).assign_attrs(units="t", long_name="mass")
+    grid.to_netcdf(tmp_path / "t.nc")
+    out_nc = tmp_path / "res.nc"
+    assert ewaste("run", str(tmp_path / "t.nc"), "-o", str(out_nc), "-q").returncode == 0
+    with xr.open_dataset(out_nc) as res:
+        assert float(res["ewaste_generated_annual"].sel(year=2023).sum()) == pytest.approx(10.0)
+
+
+def test_readme_example_is_a_valid_scenario(tmp_path: Path):
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    path = tmp_path / "readme.toml"
+    path.write_text("\n".join(line[3:] if line.startswith("   ") else line for line in block.splitlines()))
+    out = ewaste("run", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "6 grid points" in out.stdout
