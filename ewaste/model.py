@@ -93,96 +93,130 @@ def _to_engine(da: xr.DataArray, template: xr.DataArray, n_hist: int, xp: Any) -
     return xp.asarray(arr)
 
 
-def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray]:
-    """Units, mass, power and materials in stock and out, per step, for one fleet."""
-    driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
-    dt = 1.0 / STEPS_PER_YEAR[g.attrs["step"]]
-    demand = g[DRIVER_VAR[driver]]
-    per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
-    if driver == "inflow":
-        demand = demand * dt
-    life = {p: g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind]}
-    weights = _cohort_weights(g)
-    in_engine = {k: w for k, w in weights.items() if "time" in w.dims}
-    history = g["inflow_history"] if "inflow_history" in g and "history" in g["inflow_history"].dims else None
-    n_hist = g.sizes.get("history", 0) if history is not None else 0
-    dims = _scenario_dims(
-        demand, per_unit, *life.values(), *in_engine.values(), *([history] if history is not None else [])
-    )
+def _template(g: xr.Dataset, *arrays: xr.DataArray) -> xr.DataArray:
+    """Zeros over (time, scenario dims of `arrays`): the shape the engine runs over."""
     template = xr.zeros_like(g["time"], dtype=float)
+    dims = _scenario_dims(*arrays)
     for d in dims:
         template = template.expand_dims({d: g[d].values})
-    template = template.transpose("time", *dims)
-    xp = be.xp
-    drv = _to_engine(demand, template, 0, xp)
-    if n_hist:
-        hist = (history * dt * per_unit.isel(time=0, missing_dims="ignore")).rename(history="time")
-        hist = hist.assign_coords(time=np.arange(n_hist))
-        tmpl_h = template.isel(time=slice(0, 1)).squeeze("time", drop=True).expand_dims(time=np.arange(n_hist))
-        drv = xp.concatenate(
-            [xp.asarray(hist.broadcast_like(tmpl_h).transpose(*tmpl_h.dims).values.reshape(n_hist, -1)), drv]
-        )
-    n = drv.shape[0]
-    inv_k = 1.0 / _to_engine(per_unit, template, n_hist, xp)
-    attrs = [inv_k + xp.zeros_like(drv)]
-    stacked: list[tuple[str, str | None, Any]] = [("units", None, None)]
-    for key, w in in_engine.items():
-        extra = next((d for d in w.dims if d in ("material", "metal")), None)
-        for label in w[extra].values if extra else [None]:
-            wl = w.sel({extra: label}) if extra else w
-            attrs.append(_to_engine(wl, template, n_hist, xp) * inv_k + xp.zeros_like(drv))
-            stacked.append((key, extra, label))
+    return template.transpose("time", *dims)
+
+
+def _driver(g: xr.Dataset, driver: str, per_unit: xr.DataArray, template: xr.DataArray, xp: Any) -> Any:
+    """(H + T, S) driver: inflow history, then inflow per step, stock or demand (driver units)."""
+    dt = 1.0 / STEPS_PER_YEAR[g.attrs["step"]]
+    given = g[DRIVER_VAR[driver]] * (dt if driver == "inflow" else 1.0)
+    out = _to_engine(given, template, 0, xp)
+    if "history" in g.dims and "inflow_history" in g:
+        first_k = per_unit.isel(time=0, drop=True) if "time" in per_unit.dims else per_unit
+        hist = (g["inflow_history"] * dt * first_k).rename(history="time")
+        hist = hist.assign_coords(time=template["time"].values[: g.sizes["history"]])
+        tmpl = template.isel(time=slice(0, g.sizes["history"]))
+        out = xp.concatenate([_to_engine(hist, tmpl, 0, xp), out])
+    return out
+
+
+def _survival_rows(g: xr.Dataset, kind: str, template: xr.DataArray, n: int, be: Backend) -> SurvivalRows:
+    dt = 1.0 / STEPS_PER_YEAR[g.attrs["step"]]
+    n_hist = n - template.sizes["time"]
     if kind == "tabulated":
-        cum = xp.asarray(
-            np.cumsum(
-                g["lifetime_weights"]
-                .broadcast_like(template.isel(time=0, drop=True))
-                .transpose("lag", *dims)
-                .values.reshape(g.sizes["lag"], -1),
-                axis=0,
-            )
-        )
-        params = {"cumulative": cum}
+        dims = [d for d in template.dims if d != "time"]
+        w = g["lifetime_weights"].broadcast_like(template.isel(time=0, drop=True)).transpose("lag", *dims)
+        params = {"cumulative": be.xp.asarray(np.cumsum(w.values.reshape(g.sizes["lag"], -1), axis=0))}
     else:
-        params = {p: _to_engine(v, template, n_hist, xp) for p, v in life.items()}
-    rows = SurvivalRows(kind, params, n, dt, g.attrs["age_convention"], be)
+        params = {p: _to_engine(g[f"lifetime_{p}"], template, n_hist, be.xp) for p in LIFETIME_TYPES[kind]}
+    return SurvivalRows(kind, params, n, dt, g.attrs["age_convention"], be)
+
+
+def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray]:
+    """Units, mass, power, materials and metals put in service, in service and retired, per step.
+
+    Attributes per driver unit (per unit of capacity for capacity-driven fleets) that change by
+    cohort are summed cohort by cohort in the engine; the others scale its results afterwards.
+    """
+    driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
+    xp = be.xp
+    per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
+    per_driver = {name: w / per_unit for name, w in _cohort_weights(g).items()}
+    in_engine = {name: w for name, w in per_driver.items() if "time" in w.dims}
+    life = [g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind] if p != "weights"]
+    template = _template(
+        g,
+        g[DRIVER_VAR[driver]],
+        per_unit,
+        *life,
+        *in_engine.values(),
+        *([g["lifetime_weights"]] if kind == "tabulated" else []),
+        *([g["inflow_history"]] if "inflow_history" in g else []),
+    )
+    drv = _driver(g, driver, per_unit, template, xp)
+    n, n_hist = drv.shape[0], drv.shape[0] - template.sizes["time"]
+    rows = _survival_rows(g, kind, template, n, be)
+    stacked = [(name, label) for name, w in in_engine.items() for label in _labels(w)]
+    attrs = None
+    if stacked:
+        attrs = xp.stack(
+            [
+                _to_engine(_select(in_engine[name], label), template, n_hist, xp) + xp.zeros_like(drv)
+                for name, label in stacked
+            ]
+        )
     try:
-        flows = solve(drv, driver != "inflow", rows, xp.stack(attrs), n_hist, g.attrs["negative_inflow"])
+        flows = solve(drv, driver != "inflow", rows, attrs, n_hist, g.attrs["negative_inflow"])
     except InputError as exc:
         raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
-    worst = check_balance(flows.stock, flows.inflow[None] * xp.stack(attrs), flows.outflow, xp)
+    _check_fleet(flows, drv, driver != "inflow", n_hist, fleet, xp)
+
+    def wrap(a: Any) -> xr.DataArray:
+        return template.copy(data=be.asnumpy(a[n_hist:]).reshape(template.shape))
+
+    out = {}
+    for name, w in per_driver.items():
+        if name in in_engine:
+            for part, arrays in (("stock", flows.attr_stock), ("outflow", flows.attr_outflow)):
+                pieces = [wrap(arrays[i]) for i, (nm, _) in enumerate(stacked) if nm == name]
+                extra = _extra_dim(w)
+                out[f"{part}_{name}"] = xr.concat(pieces, dim=w[extra]) if extra else pieces[0]
+        else:
+            out[f"stock_{name}"] = wrap(flows.stock) * w
+            out[f"outflow_{name}"] = wrap(flows.outflow) * w
+        out[f"inflow_{name}"] = wrap(flows.inflow) * w
+    out["negative_inflow_steps"] = template.isel(time=0, drop=True).copy(
+        data=be.asnumpy(flows.negative_inflow_steps).reshape(template.shape[1:])
+    )
+    return out
+
+
+def _extra_dim(w: xr.DataArray) -> str | None:
+    return next((d for d in w.dims if d in ("material", "metal")), None)
+
+
+def _labels(w: xr.DataArray) -> list:
+    extra = _extra_dim(w)
+    return list(w[extra].values) if extra else [None]
+
+
+def _select(w: xr.DataArray, label: Any) -> xr.DataArray:
+    return w if label is None else w.sel({_extra_dim(w): label})
+
+
+def _check_fleet(flows: Any, drv: Any, stock_driven: bool, n_hist: int, fleet: str, xp: Any) -> None:
+    """Stock balance s[m] - s[m-1] = i[m] - o[m] and, for stock-driven steps, stock = the given stock."""
+    worst = check_balance(flows.stock, flows.inflow, flows.outflow, xp)
+    if stock_driven:
+        given, got = drv[n_hist:], flows.stock[n_hist:]
+        scale = xp.maximum(xp.abs(given).max(axis=0), 1e-300)
+        worst = max(worst, float(xp.nan_to_num(xp.abs(got - given).max(axis=0) / scale, nan=xp.inf).max()))
     if not worst <= BALANCE_RTOL:
         raise BalanceError(
             f"fleet {fleet}: stock balance violated (relative error {worst:.3g}); "
             "check the inputs for values that overflow"
         )
-    shape = template.shape
-    wrap = lambda a: template.copy(data=be.asnumpy(a[n_hist:]).reshape(shape))  # noqa: E731
-    units_in = wrap(flows.inflow * attrs[0])
-    out = {"stock_units": wrap(flows.stock[0]), "outflow_units": wrap(flows.outflow[0]), "inflow_units": units_in}
-    for key, w in weights.items():
-        if key in in_engine:
-            idx = [i for i, s in enumerate(stacked) if s[0] == key]
-            extra = stacked[idx[0]][1]
-            parts = {p: [wrap(getattr(flows, p)[i]) for i in idx] for p in ("stock", "outflow")}
-            labels = [stacked[i][2] for i in idx]
-            for p, arrs in parts.items():
-                out[f"{p}_{key}"] = xr.concat(arrs, dim=xr.DataArray(labels, dims=extra)) if extra else arrs[0]
-            inflow_w = wrap(flows.inflow) * (w / per_unit)
-        else:
-            out[f"stock_{key}"] = out["stock_units"] * w
-            out[f"outflow_{key}"] = out["outflow_units"] * w
-            inflow_w = units_in * w
-        out[f"inflow_{key}"] = inflow_w
-    out["negative_inflow_steps"] = template.isel(time=0, drop=True).copy(
-        data=be.asnumpy(flows.negative_inflow_steps).reshape(shape[1:])
-    )
-    return out
 
 
 def _cohort_weights(g: xr.Dataset) -> dict[str, xr.DataArray]:
-    """Per-unit cohort attributes: mass (kg), power (kW), material mass (kg), metal mass (kg)."""
-    w = {"mass": g["mass"], "power": g["power"], "material": g["mass"] * g["composition"]}
+    """Per-unit cohort attributes: units (1), mass (kg), power (kW), material and metal mass (kg)."""
+    w = {"units": xr.DataArray(1.0), "mass": g["mass"], "power": g["power"], "material": g["mass"] * g["composition"]}
     if "pcb_metal_content" in g and PCB in g["material"].values:
         w["metal"] = g["mass"] * g["composition"].sel(material=PCB, drop=True) * g["pcb_metal_content"] * 1e-6
     return w

@@ -83,11 +83,13 @@ class SurvivalRows:
 
 @dataclass
 class CohortFlows:
-    """What the recursion returns, per driver unit attribute k (see `solve`)."""
+    """What the recursion returns."""
 
     inflow: Any  # (N, S) driver units put in service in each step
-    stock: Any  # (K, N, S) sum over cohorts of x[c] * sf[m, c] * a[k, c]
-    outflow: Any  # (K, N, S) the same for the outflow in step m
+    stock: Any  # (N, S) driver units in service at the end of each step
+    outflow: Any  # (N, S) driver units retired in each step
+    attr_stock: Any  # (K, N, S) sum over cohorts of x[c] * sf[m, c] * a[k, c]; None without attributes
+    attr_outflow: Any  # (K, N, S) the same for the outflow; None without attributes
     negative_inflow_steps: Any  # (S,) steps in which the stock-driven inflow came out negative
 
 
@@ -95,7 +97,7 @@ def solve(
     driver: Any,
     stock_driven: bool,
     rows: SurvivalRows,
-    attributes: Any,
+    attributes: Any = None,
     n_history: int = 0,
     negative_inflow: str = "correct",
 ) -> CohortFlows:
@@ -103,31 +105,30 @@ def solve(
 
     driver: (N, S) inflow per step (inflow-driven, and every history step) or stock at the end
         of the step (stock-driven), in driver units (units, or capacity for capacity-driven fleets).
-    attributes: (K, N, S) cohort attributes per driver unit (1 for units; mass, power, ... per unit
-        of capacity for capacity-driven fleets).
+    attributes: optional (K, N, S) cohort attributes per driver unit (units per unit of capacity,
+        mass, power, ... that change by cohort); their stocks and outflows are summed by cohort.
     n_history: the first steps, whose inflow is given even in a stock-driven run.
     negative_inflow: "correct" (ODYM's correction: inflow 0, every cohort retired early by the
         same share, persisting) or "allow" (negative inflow returned as it is, as ODYM and flodym
         do by default).
 
-    Stock-driven steps solve x[m] = (s[m] - sum_{c<m} sf[m,c] x[c]) / sf[m,m].
+    Stock-driven steps solve x[m] = (s[m] - sum_{c<m} sf[m,c] x[c]) / sf[m,m]. The outflow of a
+    step is what left the stock: o[m] = s[m-1] + i[m] - s[m], cohort by cohort.
     """
     xp = rows.be.xp
     n, s = driver.shape[0], _width(driver, attributes, rows)
-    k = attributes.shape[0]
     if stock_driven and rows.diagonal_min() <= 0.0:
         raise InputError(
             None,
             "lifetime",
-            "no unit survives the step it enters service (sf[m,m] = 0): "
-            "a stock-driven model cannot be solved; use a longer lifetime or the 'end' age convention",
+            "no unit survives the step it enters service (sf[m,m] = 0): a stock-driven model "
+            "cannot be solved; use a longer lifetime or the 'end' age convention",
         )
-    x = xp.zeros((n, s))  # effective cohort sizes, after any early-retirement correction
+    x = xp.zeros((n, s))  # cohort sizes, scaled by any early-retirement correction
     entered = xp.zeros((n, s))  # what entered service in each step
-    stock = xp.zeros((k, n, s))
-    outflow = xp.zeros((k, n, s))
+    stock = xp.zeros((n, s))
+    attr_stock = None if attributes is None else xp.zeros((attributes.shape[0], n, s))
     negative = xp.zeros(s, dtype=xp.int64)
-    prev = xp.ones((1, s))  # sf[m-1, 0..m-1], with 1 appended for the new cohort
     for m in range(n):
         row = rows.row(m)
         before = x[:m] * row[:m]  # (m, S) survivors of earlier cohorts at the end of step m
@@ -135,31 +136,40 @@ def solve(
         if stock_driven and m >= n_history:
             new = (driver[m] - old_total) / row[m]
             neg = new < 0
-            negative += neg
-            if negative_inflow == "correct":
-                keep = xp.where(neg, driver[m] / xp.where(neg, old_total, 1.0), 1.0)
-                new = xp.where(neg, 0.0, new)
-                prev_x = x[:m].copy()
-                x[:m] *= keep
-                before = before * keep
-            else:
-                prev_x = x[:m]
+            if bool(neg.any()):
+                negative += neg
+                if negative_inflow == "correct":
+                    keep = xp.where(neg, driver[m] / xp.where(neg, old_total, 1.0), 1.0)
+                    new = xp.where(neg, 0.0, new)
+                    x[:m] *= keep
+                    before *= keep
+                    old_total = old_total * keep
         else:
             new = driver[m] + xp.zeros(s)
-            prev_x = x[:m]
         x[m] = new
         entered[m] = new
-        cohort_stock = xp.concatenate([before, (new * row[m])[None]], axis=0)  # (m+1, S)
-        cohort_prev = xp.concatenate([prev_x * prev[:m], new[None]], axis=0)
-        a = attributes[:, : m + 1]
-        stock[:, m] = (cohort_stock[None] * a).sum(axis=1)
-        outflow[:, m] = ((cohort_prev - cohort_stock)[None] * a).sum(axis=1)
-        prev = row
-    return CohortFlows(inflow=entered, stock=stock, outflow=outflow, negative_inflow_steps=negative)
+        stock[m] = old_total + new * row[m]
+        if attributes is not None:
+            a = attributes[:, : m + 1]
+            attr_stock[:, m] = xp.einsum("cs,kcs->ks", before, a[:, :m]) + new * row[m] * a[:, m]
+    return CohortFlows(
+        inflow=entered,
+        stock=stock,
+        outflow=_outflow(stock, entered, xp),
+        attr_stock=attr_stock,
+        attr_outflow=None if attributes is None else _outflow(attr_stock, entered * attributes, xp),
+        negative_inflow_steps=negative,
+    )
+
+
+def _outflow(stock: Any, inflow: Any, xp: Any) -> Any:
+    """o[m] = s[m-1] + i[m] - s[m] along axis -2, with s[-1] = 0."""
+    previous = xp.concatenate([xp.zeros_like(stock[..., :1, :]), stock[..., :-1, :]], axis=-2)
+    return previous + inflow - stock
 
 
 def _width(driver: Any, attributes: Any, rows: SurvivalRows) -> int:
-    widths = [driver.shape[-1], attributes.shape[-1]]
+    widths = [driver.shape[-1]] + ([] if attributes is None else [attributes.shape[-1]])
     widths += [v.shape[-1] for v in rows.params.values()]
     return max(widths)
 
