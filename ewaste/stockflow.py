@@ -113,7 +113,7 @@ def solve(
         do by default).
 
     Stock-driven steps solve x[m] = (s[m] - sum_{c<m} sf[m,c] x[c]) / sf[m,m]. The outflow of a
-    step is what left the stock: o[m] = s[m-1] + i[m] - s[m], cohort by cohort.
+    step is what left the stock: o[m] = s[m-1] + i[m] - s[m] (s[m-1] before any correction).
     """
     xp = rows.be.xp
     n, s = driver.shape[0], _width(driver, attributes, rows)
@@ -126,13 +126,14 @@ def solve(
         )
     x = xp.zeros((n, s))  # cohort sizes, scaled by any early-retirement correction
     entered = xp.zeros((n, s))  # what entered service in each step
-    stock = xp.zeros((n, s))
-    attr_stock = None if attributes is None else xp.zeros((attributes.shape[0], n, s))
+    stock, outflow = xp.zeros((n, s)), xp.zeros((n, s))
+    k = 0 if attributes is None else attributes.shape[0]
+    attr_stock, attr_outflow = xp.zeros((k, n, s)), xp.zeros((k, n, s))
     negative = xp.zeros(s, dtype=xp.int64)
     for m in range(n):
         row = rows.row(m)
-        before = x[:m] * row[:m]  # (m, S) survivors of earlier cohorts at the end of step m
-        old_total = before.sum(axis=0)
+        # survivors of earlier cohorts at the end of step m (einsum: no (m, S) temporary)
+        old_total = xp.einsum("cs,cs->s", x[:m], row[:m]) if m else xp.zeros(s)
         if stock_driven and m >= n_history:
             new = (driver[m] - old_total) / row[m]
             neg = new < 0
@@ -142,30 +143,26 @@ def solve(
                     keep = xp.where(neg, driver[m] / xp.where(neg, old_total, 1.0), 1.0)
                     new = xp.where(neg, 0.0, new)
                     x[:m] *= keep
-                    before *= keep
                     old_total = old_total * keep
         else:
             new = driver[m] + xp.zeros(s)
         x[m] = new
         entered[m] = new
         stock[m] = old_total + new * row[m]
-        if attributes is not None:
+        outflow[m] = (stock[m - 1] if m else 0.0) + new - stock[m]
+        if k:
             a = attributes[:, : m + 1]
-            attr_stock[:, m] = xp.einsum("cs,kcs->ks", before, a[:, :m]) + new * row[m] * a[:, m]
+            attr_stock[:, m] = xp.einsum("cs,cs,kcs->ks", x[:m], row[:m], a[:, :m])
+            attr_stock[:, m] += new * row[m] * a[:, m]
+            attr_outflow[:, m] = (attr_stock[:, m - 1] if m else 0.0) + new * a[:, m] - attr_stock[:, m]
     return CohortFlows(
         inflow=entered,
         stock=stock,
-        outflow=_outflow(stock, entered, xp),
-        attr_stock=attr_stock,
-        attr_outflow=None if attributes is None else _outflow(attr_stock, entered * attributes, xp),
+        outflow=outflow,
+        attr_stock=attr_stock if k else None,
+        attr_outflow=attr_outflow if k else None,
         negative_inflow_steps=negative,
     )
-
-
-def _outflow(stock: Any, inflow: Any, xp: Any) -> Any:
-    """o[m] = s[m-1] + i[m] - s[m] along axis -2, with s[-1] = 0."""
-    previous = xp.concatenate([xp.zeros_like(stock[..., :1, :]), stock[..., :-1, :]], axis=-2)
-    return previous + inflow - stock
 
 
 def _width(driver: Any, attributes: Any, rows: SurvivalRows) -> int:

@@ -20,7 +20,10 @@ from ewaste.stockflow import CohortFlows, SurvivalRows, solve
 def run_engine(kind: str, params: dict, driver, *, stock_driven: bool = False,
                convention: str = "end", dt: float = 1.0, n_history: int = 0,
                negative_inflow: str = "correct", attributes=None) -> CohortFlows:
-    """Run the cohort engine on NumPy. `driver` is (N,) or (N, S); params are broadcast to 2-D."""
+    """Run the cohort engine on NumPy. `driver` is (N,) or (N, S); params are made at least 2-D.
+
+    `attributes` (K, N, S) are optional per-cohort attributes per driver unit (mass, power, ...).
+    """
     driver = np.asarray(driver, dtype=float)
     if driver.ndim == 1:
         driver = driver[:, None]
@@ -31,11 +34,10 @@ def run_engine(kind: str, params: dict, driver, *, stock_driven: bool = False,
         if kind != "tabulated":
             arr = np.atleast_2d(arr) if arr.ndim < 2 else arr
         p[key] = arr
-    if attributes is None:
-        attributes = np.ones((1, n, 1))
+    if attributes is not None:
+        attributes = np.asarray(attributes, dtype=float)
     rows = SurvivalRows(kind, p, n, dt, convention, NUMPY)
-    return solve(driver, stock_driven, rows, np.asarray(attributes, dtype=float), n_history,
-                 negative_inflow)
+    return solve(driver, stock_driven, rows, attributes, n_history, negative_inflow)
 
 
 def evaluate_dict(raw: dict, name: str = "test.toml"):

@@ -23,9 +23,9 @@ def pulse(n: int, at: int = 0, size: float = 1.0) -> np.ndarray:
     return x
 
 
-def flows(f, k: int = 0):
-    """(inflow, stock, outflow) of the first scenario, attribute k, as 1-D arrays."""
-    return f.inflow[:, 0], f.stock[k, :, 0], f.outflow[k, :, 0]
+def flows(f):
+    """(inflow, stock, outflow) of the first scenario, as 1-D arrays."""
+    return f.inflow[:, 0], f.stock[:, 0], f.outflow[:, 0]
 
 
 def single_cohort_from_survival(surv, n: int, convention: str, dt: float):
@@ -98,13 +98,23 @@ def test_stock_driven_growing_stock_fixed_lifetime():
 
 
 def test_cohort_attributes_weight_stock_and_outflow():
-    # attribute k=1 is a mass per unit that changes by cohort: 2 kg (cohort 0), 3 kg (cohort 1)
+    # attribute 0 is a mass per unit that changes by cohort: 2 kg (cohort 0), 3 kg (cohort 1);
+    # attribute 1 a power per unit of 10 kW for every cohort
     n = 5
     attrs = np.ones((2, n, 1))
-    attrs[1, :, 0] = [2.0, 3.0, 4.0, 5.0, 6.0]
+    attrs[0, :, 0] = [2.0, 3.0, 4.0, 5.0, 6.0]
+    attrs[1] *= 10.0
     f = run_engine("fixed", {"mean": 2.0}, [1.0, 1.0, 0.0, 0.0, 0.0], attributes=attrs)
-    assert_allclose(f.stock[1, :, 0], [2, 5, 3, 0, 0], atol=1e-12)
-    assert_allclose(f.outflow[1, :, 0], [0, 0, 2, 3, 0], atol=1e-12)
+    assert_allclose(f.stock[:, 0], [1, 2, 1, 0, 0], atol=1e-12)
+    assert_allclose(f.attr_stock[0, :, 0], [2, 5, 3, 0, 0], atol=1e-12)
+    assert_allclose(f.attr_outflow[0, :, 0], [0, 0, 2, 3, 0], atol=1e-12)
+    assert_allclose(f.attr_stock[1, :, 0], [10, 20, 10, 0, 0], atol=1e-12)
+    assert_allclose(f.attr_outflow[1, :, 0], [0, 0, 10, 10, 0], atol=1e-12)
+
+
+def test_no_attributes_gives_none():
+    f = run_engine("fixed", {"mean": 2.0}, [1.0, 1.0, 0.0])
+    assert f.attr_stock is None and f.attr_outflow is None
 
 
 def test_cohort_varying_fixed_lifetime():
@@ -276,15 +286,13 @@ def test_negative_inflow_correct_same_share_for_every_cohort():
     # falls to 120 < 160: both cohorts keep 120/160 = 0.75 -> 75 and 45. With a mass attribute
     # of 1 (cohort 0) and 3 (cohort 1) the mass in stock is 75 + 135 = 210 and the mass retired
     # 25 + 45 = 70 (a uniform share, not first-in-first-out).
-    n = 4
-    attrs = np.ones((2, n, 1))
-    attrs[1, :, 0] = [1.0, 3.0, 5.0, 7.0]
+    attrs = np.array([1.0, 3.0, 5.0, 7.0]).reshape(1, 4, 1)
     f = run_engine("fixed", {"mean": 10.0}, [100.0, 160.0, 120.0, 120.0], stock_driven=True,
                    attributes=attrs, negative_inflow="correct")
     assert_allclose(f.inflow[:, 0], [100, 60, 0, 0], atol=1e-12)
-    assert_allclose(f.stock[1, :, 0], [100, 280, 210, 210], atol=1e-12)
-    assert_allclose(f.outflow[1, :, 0], [0, 0, 70, 0], atol=1e-12)
-    assert_allclose(f.outflow[0, :, 0], [0, 0, 40, 0], atol=1e-12)
+    assert_allclose(f.attr_stock[0, :, 0], [100, 280, 210, 210], atol=1e-12)
+    assert_allclose(f.attr_outflow[0, :, 0], [0, 0, 70, 0], atol=1e-12)
+    assert_allclose(f.outflow[:, 0], [0, 0, 40, 0], atol=1e-12)
 
 
 def test_negative_inflow_steps_counted_per_scenario():
@@ -294,7 +302,7 @@ def test_negative_inflow_steps_counted_per_scenario():
         assert_array_equal(f.negative_inflow_steps, [3, 0])
         if policy == "correct":
             assert (f.inflow >= 0).all()
-            assert_allclose(f.outflow[0, :, 0], [0, 10, 10, 0, 15], atol=1e-12)
+            assert_allclose(f.outflow[:, 0], [0, 10, 10, 0, 15], atol=1e-12)
         else:
             assert_allclose(f.inflow[:, 0], [100, -10, -10, 5, -15], atol=1e-12)
 
@@ -367,7 +375,7 @@ def test_history_weibull_initial_stock():
                    stock_driven=True, n_history=3, convention="middle")
     survivors_at_3 = sum(100 * surv(3 - c + 0.5) for c in range(3))
     assert f.inflow[3, 0] == pytest.approx((1e3 - survivors_at_3) / surv(0.5), rel=1e-12)
-    assert f.stock[0, 2, 0] == pytest.approx(sum(100 * surv(2 - c + 0.5) for c in range(3)), rel=1e-12)
+    assert f.stock[2, 0] == pytest.approx(sum(100 * surv(2 - c + 0.5) for c in range(3)), rel=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -410,8 +418,12 @@ def engine_case(draw):
         cum = np.cumsum(w, axis=1)
         params = {"cumulative": cum if varying else cum[0]}
     driver = arr(0.0, 1000.0, (n, s))
-    k = draw(st.integers(1, 3))
-    attributes = np.concatenate([np.ones((1, n, s)), arr(0.1, 10.0, (k - 1, n, s))])
+    k = draw(st.integers(0, 2))
+    attributes = None
+    if k:
+        # attribute 0 is the same for every cohort (a check on the engine); the others vary
+        attributes = arr(0.1, 10.0, (k, n, s))
+        attributes[0] = attributes[0, :1]
     return {"kind": kind, "params": params, "driver": driver, "convention": convention, "dt": dt,
             "attributes": attributes, "varying": varying}
 
@@ -422,13 +434,23 @@ def _run(case, **kw):
 
 
 def _scale(f):
-    return max(np.abs(f.stock).max(), np.abs(f.inflow).max(), np.abs(f.outflow).max(), 1.0)
+    arrays = [f.stock, f.inflow, f.outflow]
+    if f.attr_stock is not None:
+        arrays += [f.attr_stock, f.attr_outflow]
+    return max(max(float(np.abs(a).max()) for a in arrays), 1.0)
 
 
 def _assert_balance(f, attributes):
-    ds = np.diff(f.stock, axis=1, prepend=0.0)
-    net = f.inflow[None] * attributes - f.outflow
-    assert np.abs(ds - net).max() <= 1e-9 * _scale(f)
+    tol = 1e-9 * _scale(f)
+    ds = np.diff(f.stock, axis=0, prepend=0.0)
+    assert np.abs(ds - (f.inflow - f.outflow)).max() <= tol
+    if attributes is not None:
+        ds = np.diff(f.attr_stock, axis=1, prepend=0.0)
+        assert np.abs(ds - (f.inflow[None] * attributes - f.attr_outflow)).max() <= tol
+        # an attribute that does not change by cohort only scales the unit results
+        alpha = attributes[0, 0]
+        assert_allclose(f.attr_stock[0], alpha * f.stock, rtol=1e-9, atol=tol)
+        assert_allclose(f.attr_outflow[0], alpha * f.outflow, rtol=1e-9, atol=tol)
 
 
 @settings(max_examples=40, deadline=None)
@@ -437,7 +459,9 @@ def test_property_stock_balance(case, stock_driven, policy):
     f = _run(case, stock_driven=stock_driven, negative_inflow=policy)
     _assert_balance(f, case["attributes"])
     if stock_driven:
-        assert_allclose(f.stock[0], case["driver"], rtol=1e-9, atol=1e-9 * _scale(f))
+        assert_allclose(f.stock, case["driver"], rtol=1e-9, atol=1e-9 * _scale(f))
+    else:
+        assert_array_equal(f.inflow, case["driver"])
 
 
 @settings(max_examples=40, deadline=None)
@@ -448,6 +472,9 @@ def test_property_non_negative(case, stock_driven):
     assert f.inflow.min() >= -tol
     assert f.stock.min() >= -tol
     assert f.outflow.min() >= -tol
+    if f.attr_stock is not None:
+        assert f.attr_stock.min() >= -tol
+        assert f.attr_outflow.min() >= -tol
     if not stock_driven:
         assert int(f.negative_inflow_steps.max()) == 0
 
@@ -468,7 +495,9 @@ def test_property_cohort_invariant_equals_cohort_varying(case, stock_driven, pol
     a = _run({**case, "params": invariant}, **kw)
     b = _run({**case, "params": repeated}, **kw)
     tol = 1e-12 * _scale(a)
-    assert_allclose(b.inflow, a.inflow, rtol=1e-12, atol=tol)
-    assert_allclose(b.stock, a.stock, rtol=1e-12, atol=tol)
-    assert_allclose(b.outflow, a.outflow, rtol=1e-12, atol=tol)
+    for name in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow"):
+        if getattr(a, name) is None:
+            assert getattr(b, name) is None
+            continue
+        assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-12, atol=tol, err_msg=name)
     assert_array_equal(b.negative_inflow_steps, a.negative_inflow_steps)

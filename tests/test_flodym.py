@@ -66,7 +66,7 @@ def run_ewaste(kind, params, series, stock_driven, inflow_at, dt=1.0):
     p = {k: np.atleast_2d(np.asarray(v, float)) for k, v in params.items()}
     f = run_engine(kind, p, series, stock_driven=stock_driven, convention=inflow_at, dt=dt,
                    negative_inflow="allow")
-    return f.inflow, f.stock[0], f.outflow[0], f
+    return f.inflow, f.stock, f.outflow, f
 
 
 def assert_same(ours, theirs):
@@ -155,7 +155,7 @@ def test_cohort_varying_single_scenario_mean_over_time():
                    convention="middle", negative_inflow="allow")
     scale = np.abs(stock).max()
     assert_allclose(f.inflow[:, 0], dsm.inflow.values, rtol=1e-9, atol=1e-9 * scale)
-    assert_allclose(f.outflow[0, :, 0], dsm.outflow.values, rtol=1e-9, atol=1e-9 * scale)
+    assert_allclose(f.outflow[:, 0], dsm.outflow.values, rtol=1e-9, atol=1e-9 * scale)
 
 
 @pytest.mark.parametrize("inflow_at", ["end", "middle"])
@@ -175,5 +175,5 @@ def test_quarterly_steps_match_flodym(inflow_at):
     p = {k: np.atleast_2d(np.asarray(v, float)) for k, v in params.items()}
     f = run_engine("weibull", p, rate * 0.25, convention=inflow_at, dt=0.25)
     scale = np.abs(dsm.stock.values).max()
-    assert_allclose(f.stock[0], dsm.stock.values, rtol=1e-9, atol=1e-9 * scale)
-    assert_allclose(f.outflow[0], dsm.outflow.values * 0.25, rtol=1e-9, atol=1e-9 * scale)
+    assert_allclose(f.stock, dsm.stock.values, rtol=1e-9, atol=1e-9 * scale)
+    assert_allclose(f.outflow, dsm.outflow.values * 0.25, rtol=1e-9, atol=1e-9 * scale)

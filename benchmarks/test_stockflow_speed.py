@@ -1,0 +1,98 @@
+"""Speed and memory of the stock-driven engine against a plain vectorised NumPy reference.
+
+Run: .venv/bin/python -m pytest benchmarks -q   (pip install -e '.[test,bench]')
+
+The reference is the textbook loop over steps, vectorised over scenarios, with the survival
+function evaluated once per (age, scenario). Targets (issue "spine"): the engine at least as fast
+as the reference measured in the same run, and memory O(steps x scenarios).
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+import scipy.special
+
+from ewaste.backend import NUMPY
+from ewaste.stockflow import SurvivalRows, solve
+
+STEPS = 31
+SIZES = [1_000, 10_000, 100_000, 1_000_000]
+
+
+def scenarios(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random growing installed bases and normal lifetimes (mean 1-6 yr, sd 20-40 % of it)."""
+    rng = np.random.default_rng(seed)
+    growth = rng.uniform(1.0, 1.4, n)
+    stock = 1000.0 * growth[None, :] ** np.arange(STEPS)[:, None]
+    mean = rng.uniform(1.0, 6.0, (1, n))
+    std = mean * rng.uniform(0.2, 0.4, (1, n))
+    return {"stock": stock, "mean": mean, "std": std}
+
+
+def reference(stock: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Plain vectorised NumPy: survival by age, then loop over steps ('middle' ages)."""
+    age = np.arange(STEPS)[:, None] + 0.5
+    sf = scipy.special.ndtr(-(age - mean) / std)
+    inflow = np.zeros_like(stock)
+    for m in range(STEPS):
+        inflow[m] = (stock[m] - (sf[m:0:-1] * inflow[:m]).sum(axis=0)) / sf[0]
+    outflow = inflow - np.diff(stock, axis=0, prepend=0.0)
+    return inflow, outflow
+
+
+def engine(stock: np.ndarray, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    rows = SurvivalRows("normal", {"mean": mean, "std": std}, STEPS, 1.0, "middle", NUMPY)
+    flows = solve(stock, True, rows, negative_inflow="allow")
+    return flows.inflow, flows.outflow
+
+
+def best_time(fn, *args, repeat: int = 3) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def peak_bytes(fn, *args) -> int:
+    tracemalloc.start()
+    fn(*args)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_stock_driven_speed(benchmark, n: int):
+    data = scenarios(n)
+    args = (data["stock"], data["mean"], data["std"])
+    ref_in, ref_out = reference(*args)
+    got_in, got_out = engine(*args)
+    np.testing.assert_allclose(got_in, ref_in, rtol=1e-9, atol=1e-9 * np.abs(ref_in).max())
+    np.testing.assert_allclose(got_out, ref_out, rtol=1e-9, atol=1e-9 * np.abs(ref_in).max())
+    t_ref = best_time(reference, *args)
+    benchmark.pedantic(engine, args=args, rounds=3, iterations=1)
+    t_eng = benchmark.stats.stats.min
+    benchmark.extra_info.update({
+        "scenarios": n, "steps": STEPS, "reference_s": t_ref, "engine_s": t_eng,
+        "engine_scenario_years_per_s": n * STEPS / t_eng,
+        "reference_scenario_years_per_s": n * STEPS / t_ref, "speedup": t_ref / t_eng,
+    })
+    print(f"\n{n:>9} scenarios: engine {n * STEPS / t_eng:.3g} scenario-years/s, "
+          f"reference {n * STEPS / t_ref:.3g}, speed-up {t_ref / t_eng:.2f}x")
+    assert t_eng <= 1.10 * t_ref, f"engine {t_eng:.3f}s slower than the reference {t_ref:.3f}s"
+
+
+@pytest.mark.parametrize("n", [10_000, 100_000])
+def test_stock_driven_memory_is_linear_in_steps(n: int):
+    """Peak memory O(steps x scenarios): a few (steps x scenarios) arrays, never steps^2 x scenarios."""
+    data = scenarios(n)
+    peak = peak_bytes(engine, data["stock"], data["mean"], data["std"])
+    one_array = STEPS * n * 8
+    print(f"\n{n:>9} scenarios: peak {peak / 1e6:.1f} MB = {peak / one_array:.1f} x one (steps x scenarios) array")
+    assert peak <= 8 * one_array, f"peak {peak / one_array:.1f} arrays of steps x scenarios"
