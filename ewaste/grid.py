@@ -63,6 +63,8 @@ def _check_variable(grid: xr.Dataset, name: str, source: str) -> None:
     values = da.values
     if np.isinf(values).any():
         raise InputError(source, _field(name), "infinite value")
+    if var.scope == "global" and var.extra_dim is None and np.isnan(values).any():
+        raise InputError(source, _field(name), "NaN value")
     finite = values[~np.isnan(values)]
     if finite.size and finite.min() < var.min:
         raise InputError(

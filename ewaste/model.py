@@ -106,7 +106,7 @@ def _driver(g: xr.Dataset, driver: str, per_unit: xr.DataArray, template: xr.Dat
     """(H + T, S) driver: inflow history, then inflow per step, stock or demand (driver units)."""
     dt = 1.0 / STEPS_PER_YEAR[g.attrs["step"]]
     given = g[DRIVER_VAR[driver]] * (dt if driver == "inflow" else 1.0)
-    out = _to_engine(given, template, 0, xp)
+    out = _to_engine(given.broadcast_like(template), template, 0, xp)  # a constant holds every step
     if "history" in g.dims and "inflow_history" in g:
         first_k = per_unit.isel(time=0, drop=True) if "time" in per_unit.dims else per_unit
         hist = (g["inflow_history"] * dt * first_k).rename(history="time")
