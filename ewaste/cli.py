@@ -10,7 +10,7 @@ import click
 
 from . import __version__, catalogue
 from .backend import BACKENDS, cupy_status, get_backend
-from .errors import EwasteError
+from .errors import EwasteError, InputError
 from .grid import load_grid, save_grid
 from .io import write_results
 from .model import evaluate
@@ -36,7 +36,7 @@ def cli() -> None:
 def run(scenario: str | None, out: str | None, overwrite: bool, quiet: bool, backend: str | None) -> None:
     """Evaluate SCENARIO (a .toml file, a saved grid .nc, or a bundled name; default: 'default')."""
     if out and Path(out).exists() and not overwrite:
-        raise EwasteError(f"{out}: exists; pass --overwrite to replace it")
+        raise InputError(out, None, "exists; pass --overwrite to replace it")
     results = evaluate(load_grid(catalogue.resolve(scenario)), backend)
     if out:
         write_results(results, out, overwrite)

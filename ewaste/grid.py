@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,8 @@ def load_grid(path: str | Path) -> xr.Dataset:
             grid = ds.load()
     except Exception as exc:  # netCDF4 raises OSError, ValueError, RuntimeError for bad files
         raise InputError(str(path), None, f"not a readable NetCDF file ({exc.__class__.__name__})") from None
+    grid.attrs["grid_file"] = path.name
+    grid.attrs["grid_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
     return validate(grid, str(path))
 
 

@@ -40,7 +40,15 @@ def write_results(results: xr.Dataset, path: str | Path, overwrite: bool = False
     if suffix == ".nc":
         atomic_write(path, lambda tmp: results.to_netcdf(tmp, engine="netcdf4"), overwrite)
     else:
-        atomic_write(path, lambda tmp: annual_table(results).to_csv(tmp, index=False), overwrite)
+        atomic_write(path, lambda tmp: _write_csv(results, tmp), overwrite)
+
+
+def _write_csv(results: xr.Dataset, tmp: str) -> None:
+    """The annual table, after '#' lines carrying the provenance (read with comment='#')."""
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        for key, value in results.attrs.items():
+            f.write(f"# {key}: {' '.join(str(value).split())}\n")
+        annual_table(results).to_csv(f, index=False)
 
 
 def annual_table(results: xr.Dataset):

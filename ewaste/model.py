@@ -29,11 +29,16 @@ def _fill_defaults(grid: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict]]:
     """Give every optional variable a value; return the grid and what defaults were used."""
     grid = grid.copy()
     used: dict[str, dict] = {}
-    comp = (
-        grid["composition"]
-        if "composition" in grid
-        else xr.DataArray([1.0], dims="material", coords={"material": [OTHER]})
-    )
+    if "composition" in grid:
+        comp = grid["composition"]
+    else:
+        comp = xr.DataArray([1.0], dims="material", coords={"material": [OTHER]})
+        used["composition"] = {
+            "value": {OTHER: 1.0},
+            "units": "1",
+            "where": "all",
+            "source": "mass not split by material unless a composition is given",
+        }
     if OTHER not in comp["material"].values:
         comp = xr.concat([comp, xr.zeros_like(comp.isel(material=0)).expand_dims(material=[OTHER])], "material")
     named = comp.fillna(0.0).where(comp["material"] != OTHER, 0.0)
@@ -348,6 +353,8 @@ def _provenance(grid: xr.Dataset, defaults: dict, be: Backend) -> dict[str, Any]
         "negative_inflow",
         "scenario_file",
         "scenario_sha256",
+        "grid_file",
+        "grid_sha256",
     )
     attrs = {k: grid.attrs[k] for k in keep if k in grid.attrs}
     attrs.update(

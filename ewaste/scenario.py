@@ -103,8 +103,8 @@ def _is_year(key: str) -> bool:
     return key.isdigit() and len(key) == 4
 
 
-def _plain(raw: Any, var: Variable, ctx: _Context, field: str, interpolation: str) -> xr.DataArray:
-    """A scalar or a year-keyed series, in the file's units (not yet converted)."""
+def _plain(raw: Any, var: Variable, ctx: _Context, field: str, interpolation: str, factor: float) -> xr.DataArray:
+    """A scalar or a year-keyed series, converted to canonical units by `factor`."""
     if isinstance(raw, dict):
         years, values = [], []
         for key, val in raw.items():
@@ -113,7 +113,7 @@ def _plain(raw: Any, var: Variable, ctx: _Context, field: str, interpolation: st
             if not _is_year(key):
                 raise ctx.fail(f"{field}.{key}", "a series is keyed by four-digit years (e.g. 2025 = 1.0)")
             years.append(int(key))
-            values.append(_number(val, ctx, f"{field}.{key}"))
+            values.append(_number(val, ctx, f"{field}.{key}") * factor)
         if not years:
             raise ctx.fail(field, "empty series")
         method = raw.get("interpolation", interpolation)
@@ -124,7 +124,9 @@ def _plain(raw: Any, var: Variable, ctx: _Context, field: str, interpolation: st
         if method == "log" and min(values) <= 0:
             raise ctx.fail(field, "log interpolation needs values above zero")
         return _series(np.array(years), np.array(values), var, ctx, field, method)
-    return xr.DataArray(_number(raw, ctx, field))
+    if var.read_by == "history":
+        raise ctx.fail(field, "an inflow history is a series keyed by years before the start year, e.g. { 2018 = 100 }")
+    return xr.DataArray(_number(raw, ctx, field) * factor)
 
 
 def _series(
@@ -163,45 +165,53 @@ def parse_parameter(raw: Any, var: Variable, ctx: _Context, field: str) -> xr.Da
             raw = raw["value"]
     elif isinstance(raw, list):
         values = raw
+    factor = _factor(units, var, ctx, field)
     if values is None:
-        out = _plain(raw, var, ctx, field, interpolation)
-    else:
-        out = _sweep(values, dim, var, ctx, field, interpolation)
-    return _convert(out, units, var, ctx, field)
+        return _plain(raw, var, ctx, field, interpolation, factor)
+    parts = [_plain(v, var, ctx, f"{field}[{i}]", interpolation, factor) for i, v in enumerate(values)]
+    auto = [float(p) for p in parts] if dim is None and all(p.ndim == 0 for p in parts) else None
+    return _stack(parts, dim, ctx, field, auto)
 
 
-def _sweep(values: list, dim: str | None, var: Variable, ctx: _Context, field: str, interpolation: str) -> xr.DataArray:
-    if not values:
+def _stack(
+    parts: list[xr.DataArray], dim: str | None, ctx: _Context, field: str, auto_labels: list[float] | None = None
+) -> xr.DataArray:
+    """Sweep values along a dimension: named (labels from [dimensions], or 0..n-1) or automatic
+    (named after the field, labelled by the values themselves)."""
+    if not parts:
         raise ctx.fail(field, "a sweep needs at least one value")
-    parts = [_plain(v, var, ctx, f"{field}[{i}]", interpolation) for i, v in enumerate(values)]
     name = dim or field.replace("fleets.", "").replace(".", "_")
     if name in ("time", "history", "fleet", "material", "metal", "lag", "year"):
         raise ctx.fail(f"{field}.dim", f"{name!r} is a reserved dimension name")
     if name in ctx.dimensions:
         labels = ctx.dimensions[name]
-        if len(labels) != len(values):
-            raise ctx.fail(field, f"{len(values)} values for dimension {name!r}, which has {len(labels)} labels")
-    elif dim is None and all(p.ndim == 0 for p in parts):
-        labels = [float(p) for p in parts]
+        if len(labels) != len(parts):
+            raise ctx.fail(field, f"{len(parts)} values for dimension {name!r}, which has {len(labels)} labels")
+    elif auto_labels is not None:
+        labels = auto_labels
         if len(set(labels)) != len(labels):
             raise ctx.fail(field, "a sweep repeats a value")
     else:
-        labels = list(range(len(values)))
-    seen = ctx.dim_lengths.setdefault(name, (len(values), field))
-    if seen[0] != len(values):
-        raise ctx.fail(field, f"{len(values)} values along dimension {name!r}, but {seen[1]} gives {seen[0]}")
-    return xr.concat(parts, dim=xr.DataArray(labels, dims=name, name=name), coords="minimal")
+        labels = list(range(len(parts)))
+    seen = ctx.dim_lengths.setdefault(name, (len(parts), field))
+    if seen[0] != len(parts):
+        raise ctx.fail(field, f"{len(parts)} values along dimension {name!r}, but {seen[1]} gives {seen[0]}")
+    return xr.concat(
+        parts, dim=xr.DataArray(labels, dims=name, name=name), coords="minimal", join="outer", fill_value=0.0
+    )
 
 
-def _convert(da: xr.DataArray, units: str | None, var: Variable, ctx: _Context, field: str) -> xr.DataArray:
-    if units is None or var.units.startswith("capacity"):
-        return da
+def _factor(units: str | None, var: Variable, ctx: _Context, field: str) -> float:
+    """Factor from the file's units to the canonical unit."""
+    if units is None:
+        return 1.0
+    if var.units.startswith("capacity"):
+        raise ctx.fail(f"{field}.units", "capacity is in the fleet's own unit: set capacity_unit for the fleet instead")
     factor = var.factor(units)
     if factor is None:
-        raise ctx.fail(
-            f"{field}.units", f"unit {units!r} not accepted; use one of {', '.join([var.units, *var.accept])}"
-        )
-    return da * factor
+        accepted = dict.fromkeys([var.units, *var.accept])
+        raise ctx.fail(f"{field}.units", f"unit {units!r} not accepted; use one of {', '.join(accepted)}")
+    return factor
 
 
 def _named_table(raw: Any, var: Variable, ctx: _Context, field: str) -> xr.DataArray:
@@ -243,6 +253,9 @@ def _lifetime(raw: Any, ctx: _Context, field: str) -> tuple[str, dict[str, xr.Da
         if float(mean.min()) <= 0 or float(std.min()) <= 0:
             raise ctx.fail(field, "Weibull mean and std must be above zero")
         shape, scale = weibull_from_mean_std(mean.values, std.values)
+        limits = table()["lifetime_shape"]
+        if shape.max() > limits.max * (1 - 1e-6) or shape.min() < limits.min * (1 + 1e-6):
+            raise ctx.fail(f"{field}.std", "std/mean outside what a Weibull lifetime can take (about 0.013 to 30)")
         return kind, {"shape": mean.copy(data=shape), "scale": mean.copy(data=scale)}
     if given != needed:
         missing, extra = needed - given, given - needed
@@ -259,20 +272,21 @@ def _lifetime(raw: Any, ctx: _Context, field: str) -> tuple[str, dict[str, xr.Da
 
 
 def _weights(raw: Any, ctx: _Context, field: str) -> xr.DataArray:
-    """Tabulated retirement shares by lag; a list of lists (or {values = [...]}) sweeps."""
-    var = table()["lifetime_weights"]
+    """Tabulated retirement shares by lag; a list of lists (or {dim = ..., values = [...]}) sweeps."""
     if isinstance(raw, list) and raw and all(isinstance(v, int | float) for v in raw):
         w = np.array([_number(v, ctx, f"{field}[{i}]") for i, v in enumerate(raw)])
         return xr.DataArray(w, dims="lag", coords={"lag": np.arange(len(w))})
     spec = raw if isinstance(raw, dict) else {"values": raw}
     _check_keys(spec, {"values", "dim"}, ctx.source, field)
-    parts = [_weights(v, ctx, f"{field}[{i}]") for i, v in enumerate(spec.get("values", []))]
-    if not parts or any(p.ndim != 1 for p in parts):
-        raise ctx.fail(field, "expected a list of retirement shares, one per lag step")
-    name = spec.get("dim") or field.replace("fleets.", "").replace(".", "_")
-    out = xr.concat(parts, dim=name, fill_value=0.0)
-    del var
-    return out.assign_coords({name: ctx.dimensions.get(name, list(range(len(parts))))})
+    values = spec.get("values")
+    if not isinstance(values, list) or not values or not all(isinstance(v, list) for v in values):
+        raise ctx.fail(field, "expected a list of retirement shares, one per lag step (or a list of such lists)")
+    parts = [_weights(v, ctx, f"{field}[{i}]") for i, v in enumerate(values)]
+    return _stack(parts, spec.get("dim"), ctx, field)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray], dict[str, str]]:
@@ -286,10 +300,10 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
     required = {"inflow": ["inflow"], "stock": ["stock"], "capacity": ["demand", "capacity_per_unit"]}[driver]
     for key in [*required, "lifetime", "mass"]:
         if key not in raw:
-            raise ctx.fail(f"{field}.{key}", f"required for a {driver}-driven fleet")
+            raise ctx.fail(f"{field}.{key}", f"required for {_article(driver)} {driver}-driven fleet")
     for key in {"inflow", "stock", "demand", "capacity_per_unit"} - set(required):
         if key in raw:
-            raise ctx.fail(f"{field}.{key}", f"not used by a {driver}-driven fleet")
+            raise ctx.fail(f"{field}.{key}", f"not used by {_article(driver)} {driver}-driven fleet")
     out: dict[str, xr.DataArray] = {}
     for key in [*required, "inflow_history", "mass", "power", "utilisation"]:
         if key in raw:
@@ -410,6 +424,9 @@ def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
         {m for v, _ in fleets.values() if "pcb_metal_content" in v for m in v["pcb_metal_content"]["metal"].values}
     )
     grid = _assemble(fleets, _global(raw, ctx, materials, metals), ctx)
+    for name in dims:
+        if name not in grid.dims:
+            raise InputError(source, f"dimensions.{name}", "declared, but no parameter varies along it")
     grid.attrs.update(
         {
             "title": str(meta["name"]),

@@ -22,22 +22,24 @@ def fmt(value: float, units: str) -> str:
     return f"{value:g} {units}"
 
 
-def _point(da: xr.DataArray, flat_index: int) -> str:
-    """The grid point at a flat index, as dim=label pairs."""
+def _point(da: xr.DataArray, flat_index: int, own_dims: tuple) -> str:
+    """The grid point at a flat index, as dim=label pairs over the dimensions that matter."""
     idx = np.unravel_index(flat_index, da.shape)
-    return ", ".join(f"{d}={da[d].values[i]}" for d, i in zip(da.dims, idx, strict=True))
+    pairs = [f"{d}={da[d].values[i]}" for d, i in zip(da.dims, idx, strict=True) if d in own_dims]
+    return ", ".join(pairs) or "every point"
 
 
-def describe(da: xr.DataArray, units: str) -> str:
-    """One value, or min / median / max over the grid with the points that give the extremes."""
+def describe(da: xr.DataArray, units: str, own_dims: tuple = ()) -> str:
+    """One value, or min / median / max over the grid with the points that give the extremes
+    (named by the dimensions in `own_dims`, those the quantity depends on)."""
     values = np.asarray(da.values, dtype=float)
     if values.size == 1:
         return fmt(float(values.reshape(-1)[0]), units)
     flat = values.reshape(-1)
     lo, hi = int(np.argmin(flat)), int(np.argmax(flat))
     return (
-        f"min {fmt(flat[lo], units)} [{_point(da, lo)}]  median {fmt(float(np.median(flat)), units)}  "
-        f"max {fmt(flat[hi], units)} [{_point(da, hi)}]"
+        f"min {fmt(flat[lo], units)} [{_point(da, lo, own_dims)}]  median {fmt(float(np.median(flat)), units)}  "
+        f"max {fmt(flat[hi], units)} [{_point(da, hi, own_dims)}]"
     )
 
 
@@ -58,8 +60,9 @@ def summarise(res: xr.Dataset) -> str:
     ]
 
     def row(label: str, name: str, units: str, **sel) -> None:
-        da = (total[name].sel(sel) if sel else total[name]).broadcast_like(points).transpose(*grid_dims)
-        lines.append(f"  {label:<34} {describe(da, units)}")
+        da = total[name].sel(sel) if sel else total[name]
+        full = da.broadcast_like(points).transpose(*grid_dims)
+        lines.append(f"  {label:<34} {describe(full, units, da.dims)}")
 
     lines.append(f"E-waste in {target}")
     row("generated", "ewaste_generated_target", "t/yr")
@@ -79,10 +82,7 @@ def summarise(res: xr.Dataset) -> str:
     lines.append(f"Energy in {target}")
     row("electricity", "energy_target", "TWh/yr")
     row("emissions", "emissions_target", "MtCO2e/yr")
-    lines.append(
-        f"  {'units in service, end of ' + str(target):<34} "
-        f"{describe(total['stock_units_target'].broadcast_like(points).transpose(*grid_dims), 'unit')}"
-    )
+    row(f"units in service, end of {target}", "stock_units_target", "unit")
     fired = int(res["negative_inflow_steps"].sum())
     if fired:
         lines.append(

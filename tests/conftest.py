@@ -17,9 +17,18 @@ from ewaste.scenario import scenario_to_grid
 from ewaste.stockflow import CohortFlows, SurvivalRows, solve
 
 
-def run_engine(kind: str, params: dict, driver, *, stock_driven: bool = False,
-               convention: str = "end", dt: float = 1.0, n_history: int = 0,
-               negative_inflow: str = "correct", attributes=None) -> CohortFlows:
+def run_engine(
+    kind: str,
+    params: dict,
+    driver,
+    *,
+    stock_driven: bool = False,
+    convention: str = "end",
+    dt: float = 1.0,
+    n_history: int = 0,
+    negative_inflow: str = "correct",
+    attributes=None,
+) -> CohortFlows:
     """Run the cohort engine on NumPy. `driver` is (N,) or (N, S); params are made at least 2-D.
 
     `attributes` (K, N, S) are optional per-cohort attributes per driver unit (mass, power, ...).

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -57,10 +58,13 @@ def test_run_writes_netcdf_and_csv_and_refuses_overwrite(good: Path, tmp_path: P
         assert float(res["ewaste_generated_annual"].sel(year=2023).sum()) == pytest.approx(10.0)
         assert res.attrs["scenario_file"] == "good.toml"
     text = csv.read_text()
-    assert text.startswith("variable,") and "ewaste_generated_annual" in text
+    assert text.startswith("# title: cli") and "# scenario_sha256: " in text and "# ewaste_version: " in text
+    table = pd.read_csv(csv, comment="#")
+    row = table[(table["variable"] == "ewaste_generated_annual") & (table["year"] == 2023)]
+    assert float(row["value"].sum()) == pytest.approx(10.0) and set(row["units"]) == {"t/yr"}
     before = nc.read_bytes()
     out = ewaste("run", str(good), "--out", str(nc))
-    assert out.returncode != 0 and "--overwrite" in out.stderr
+    assert out.returncode == 2 and "--overwrite" in out.stderr
     assert nc.read_bytes() == before
     assert ewaste("run", str(good), "--out", str(nc), "--overwrite", "-q").returncode == 0
     assert not list(tmp_path.glob(".*.part"))
@@ -98,16 +102,54 @@ BAD_CASES = {
     "syntax": (GOOD.replace("mass = 100", "mass = = 100"), r"TOML syntax error"),
     "unknown key": (GOOD.replace("mass = 100", "mas = 100"), r"fleets\.servers\.mas: unknown key; did you mean 'mass'"),
     "unknown section": (GOOD + "\n[recyling]\n", r"recyling: unknown section; did you mean 'recycling'"),
-    "wrong units": (GOOD.replace("mass = 100", 'mass = { value = 100, units = "m" }'), r"fleets\.servers\.mass\.units: unit 'm' not accepted"),
-    "rate above 1": (GOOD.replace("collection_rate = 0.5", "collection_rate = 1.5"), r"recycling\.collection_rate: value 1\.5 above the maximum 1"),
-    "negative lifetime": (GOOD.replace("mean = 3", "mean = -3"), r"fleets\.servers\.lifetime_mean: value -3 below the minimum"),
+    "wrong units": (
+        GOOD.replace("mass = 100", 'mass = { value = 100, units = "m" }'),
+        r"fleets\.servers\.mass\.units: unit 'm' not accepted",
+    ),
+    "rate above 1": (
+        GOOD.replace("collection_rate = 0.5", "collection_rate = 1.5"),
+        r"recycling\.collection_rate: value 1\.5 above the maximum 1",
+    ),
+    "negative lifetime": (
+        GOOD.replace("mean = 3", "mean = -3"),
+        r"fleets\.servers\.lifetime_mean: value -3 below the minimum",
+    ),
     "nan": (GOOD.replace("mass = 100", "mass = nan"), r"fleets\.servers\.mass: value nan is not a finite number"),
-    "mismatched dims": (GOOD.replace("mass = 100", 'mass = { dim = "x", values = [1, 2] }')
-                        .replace("power = 10", 'power = { dim = "x", values = [1, 2, 3] }'),
-                        r"fleets\.servers\.power: 3 values along dimension 'x', but fleets\.servers\.mass gives 2"),
-    "missing driver data": (GOOD.replace("stock = { 2020 = 100, 2025 = 400 }", ""), r"fleets\.servers\.stock: required"),
+    "mismatched dims": (
+        GOOD.replace("mass = 100", 'mass = { dim = "x", values = [1, 2] }').replace(
+            "power = 10", 'power = { dim = "x", values = [1, 2, 3] }'
+        ),
+        r"fleets\.servers\.power: 3 values along dimension 'x', but fleets\.servers\.mass gives 2",
+    ),
+    "missing driver data": (
+        GOOD.replace("stock = { 2020 = 100, 2025 = 400 }", ""),
+        r"fleets\.servers\.stock: required",
+    ),
     "bad lifetime type": (GOOD.replace('type = "fixed"', 'type = "weibul"'), r"did you mean 'weibull'"),
-    "shares above 1": (GOOD.replace("power = 10", "composition = { steel = 0.8, copper = 0.4 }"), r"composition: material shares sum to 1\.2"),
+    "shares above 1": (
+        GOOD.replace("power = 10", "composition = { steel = 0.8, copper = 0.4 }"),
+        r"composition: material shares sum to 1\.2",
+    ),
+    "history as a number": (
+        GOOD.replace("power = 10", "inflow_history = 500"),
+        r"fleets\.servers\.inflow_history: an inflow history is a series keyed by years",
+    ),
+    "unused dimension": (GOOD + '\n[dimensions]\ncase = ["a", "b"]\n', r"dimensions\.case: declared, but no parameter"),
+    "dimension labels": (
+        GOOD.replace("mass = 100", 'mass = { dim = "case", values = [1, 2, 3] }')
+        + '\n[dimensions]\ncase = ["a", "b"]\n',
+        r"fleets\.servers\.mass: 3 values for dimension 'case', which has 2 labels",
+    ),
+    "weibull too narrow": (
+        GOOD.replace('type = "fixed", mean = 3', 'type = "weibull", mean = 3, std = 0.001'),
+        r"fleets\.servers\.lifetime\.std: std/mean outside",
+    ),
+    "capacity units": (
+        GOOD.replace('driver = "stock"', 'driver = "capacity"').replace(
+            "stock = { 2020 = 100, 2025 = 400 }", 'demand = { value = 5, units = "EFLOP/s" }\ncapacity_per_unit = 1'
+        ),
+        r"fleets\.servers\.demand\.units: capacity is in the fleet's own unit",
+    ),
     "string for number": (GOOD.replace("mass = 100", 'mass = "heavy"'), r"fleets\.servers\.mass: expected a number"),
 }
 
@@ -185,3 +227,13 @@ def test_readme_example_is_a_valid_scenario(tmp_path: Path):
     out = ewaste("run", str(path))
     assert out.returncode == 0, out.stderr
     assert "6 grid points" in out.stdout
+
+
+def test_sweep_labels_are_in_canonical_units(tmp_path: Path):
+    from ewaste import load_grid
+
+    path = _bad(tmp_path, GOOD.replace("mass = 100", 'mass = { values = [287.6, 315], units = "lb" }'))
+    grid = load_grid(path)
+    labels = grid["servers_mass"].values
+    np.testing.assert_allclose(labels, [287.6 * 0.45359237, 315 * 0.45359237])
+    np.testing.assert_allclose(grid["mass"].sel(fleet="servers").values, labels)

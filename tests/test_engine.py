@@ -42,6 +42,7 @@ def single_cohort_from_survival(surv, n: int, convention: str, dt: float):
 # Fixed lifetime: hand-worked step responses
 # ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("convention", ["end", "middle"])
 def test_fixed_pulse_three_years(convention):
     # one unit enters in step 0; ages at the end of steps 0..5 are 0,1,2,3,... ('end') or
@@ -130,6 +131,7 @@ def test_cohort_varying_fixed_lifetime():
 # Parametric lifetimes: closed forms computed independently
 # ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("convention", ["end", "middle"])
 @pytest.mark.parametrize("dt", [1.0, 0.25])
 def test_weibull_single_cohort_closed_form(convention, dt):
@@ -154,8 +156,9 @@ def test_weibull_two_cohorts_superpose():
     s1, o1 = single_cohort_from_survival(surv, n, "middle", 1.0)
     expected_s = 4.0 * s1 + 2.5 * np.concatenate([[0, 0, 0], s1[:-3]])
     expected_o = 4.0 * o1 + 2.5 * np.concatenate([[0, 0, 0], o1[:-3]])
-    _, s, o = flows(run_engine("weibull", {"shape": k, "scale": lam},
-                               pulse(n, 0, 4.0) + pulse(n, 3, 2.5), convention="middle"))
+    _, s, o = flows(
+        run_engine("weibull", {"shape": k, "scale": lam}, pulse(n, 0, 4.0) + pulse(n, 3, 2.5), convention="middle")
+    )
     assert_allclose(s, expected_s, rtol=1e-12)
     assert_allclose(o, expected_o, rtol=1e-10, atol=1e-14)
 
@@ -205,6 +208,7 @@ def test_normal_is_not_truncated(convention):
 # Tabulated retirement shares
 # ----------------------------------------------------------------------------------------------
 
+
 def test_tabulated_weights_hand_worked():
     # weights[j] = share retired j steps after entering service
     w = np.array([0.1, 0.2, 0.3, 0.4])
@@ -236,8 +240,7 @@ def test_tabulated_stock_driven_constant_stock():
     # weights 0.5 at lag 1 and 2; constant stock 8 -> inflow 8, 4, 6, 5, 5.5, ... (i[m] = 0.5 i[m-1]
     # + 0.5 i[m-2] replaces exactly what left)
     w = np.array([0.0, 0.5, 0.5])
-    i, s, o = flows(run_engine("tabulated", {"cumulative": np.cumsum(w)[:, None]}, np.full(6, 8.0),
-                               stock_driven=True))
+    i, s, o = flows(run_engine("tabulated", {"cumulative": np.cumsum(w)[:, None]}, np.full(6, 8.0), stock_driven=True))
     expected = [8.0, 4.0]
     for _ in range(4):
         expected.append(0.5 * expected[-1] + 0.5 * expected[-2])
@@ -257,8 +260,13 @@ def test_negative_inflow_allow_returns_negative_inflow():
     # m0: i=100. m1: survivors 50 -> i=50, out 50. m2: survivors 0 + 25 -> i = 20 - 25 = -5,
     # out = 100 + (-5) - 20 = 75. m3: survivors 0 + 0 + (-5)(0.5) -> i = 22.5, out 22.5.
     # m4: survivors (-5)(0) + 22.5(0.5) -> i = 8.75, out 8.75.
-    f = run_engine("tabulated", {"cumulative": np.cumsum(SHRINK_W)[:, None]}, SHRINK_STOCK,
-                   stock_driven=True, negative_inflow="allow")
+    f = run_engine(
+        "tabulated",
+        {"cumulative": np.cumsum(SHRINK_W)[:, None]},
+        SHRINK_STOCK,
+        stock_driven=True,
+        negative_inflow="allow",
+    )
     i, s, o = flows(f)
     assert_allclose(i, [100, 50, -5, 22.5, 8.75], atol=1e-12)
     assert_allclose(s, SHRINK_STOCK, atol=1e-12)
@@ -272,8 +280,13 @@ def test_negative_inflow_correct_retires_all_cohorts_early():
     # m3: the correction persists: cohort 1 (40) retires its remaining 20 -> out 20, i = 20
     #     (without persistence it would be 25).
     # m4: cohort 3 (20) has 10 left -> i = 10, out 10.
-    f = run_engine("tabulated", {"cumulative": np.cumsum(SHRINK_W)[:, None]}, SHRINK_STOCK,
-                   stock_driven=True, negative_inflow="correct")
+    f = run_engine(
+        "tabulated",
+        {"cumulative": np.cumsum(SHRINK_W)[:, None]},
+        SHRINK_STOCK,
+        stock_driven=True,
+        negative_inflow="correct",
+    )
     i, s, o = flows(f)
     assert_allclose(i, [100, 50, 0, 20, 10], atol=1e-12)
     assert_allclose(s, SHRINK_STOCK, atol=1e-12)
@@ -287,8 +300,14 @@ def test_negative_inflow_correct_same_share_for_every_cohort():
     # of 1 (cohort 0) and 3 (cohort 1) the mass in stock is 75 + 135 = 210 and the mass retired
     # 25 + 45 = 70 (a uniform share, not first-in-first-out).
     attrs = np.array([1.0, 3.0, 5.0, 7.0]).reshape(1, 4, 1)
-    f = run_engine("fixed", {"mean": 10.0}, [100.0, 160.0, 120.0, 120.0], stock_driven=True,
-                   attributes=attrs, negative_inflow="correct")
+    f = run_engine(
+        "fixed",
+        {"mean": 10.0},
+        [100.0, 160.0, 120.0, 120.0],
+        stock_driven=True,
+        attributes=attrs,
+        negative_inflow="correct",
+    )
     assert_allclose(f.inflow[:, 0], [100, 60, 0, 0], atol=1e-12)
     assert_allclose(f.attr_stock[0, :, 0], [100, 280, 210, 210], atol=1e-12)
     assert_allclose(f.attr_outflow[0, :, 0], [0, 0, 70, 0], atol=1e-12)
@@ -310,6 +329,7 @@ def test_negative_inflow_steps_counted_per_scenario():
 # ----------------------------------------------------------------------------------------------
 # Refusals
 # ----------------------------------------------------------------------------------------------
+
 
 def test_refuses_stock_driven_lifetime_shorter_than_half_step_middle():
     with pytest.raises(InputError):
@@ -335,8 +355,7 @@ def test_refuses_when_only_one_cohort_cannot_survive():
 
 def test_accepts_short_lifetime_under_end_convention():
     # 'end': age 0 < 0.4 survives the first step; it leaves in the next
-    i, s, o = flows(run_engine("fixed", {"mean": 0.4}, [1.0, 2.0, 3.0], stock_driven=True,
-                               convention="end"))
+    i, s, o = flows(run_engine("fixed", {"mean": 0.4}, [1.0, 2.0, 3.0], stock_driven=True, convention="end"))
     assert_allclose(i, [1, 2, 3], atol=1e-12)
     assert_allclose(o, [0, 1, 2], atol=1e-12)
 
@@ -344,6 +363,7 @@ def test_accepts_short_lifetime_under_end_convention():
 # ----------------------------------------------------------------------------------------------
 # Inflow history before the start
 # ----------------------------------------------------------------------------------------------
+
 
 def test_history_then_stock_driven():
     # history inflows 10 and 20 (L = 3, 'end'); then the stock is held at 50:
@@ -371,8 +391,14 @@ def test_history_weibull_initial_stock():
     def surv(a):
         return math.exp(-((a / lam) ** k))
 
-    f = run_engine("weibull", {"shape": k, "scale": lam}, [100, 100, 100, 1e3, 1e3],
-                   stock_driven=True, n_history=3, convention="middle")
+    f = run_engine(
+        "weibull",
+        {"shape": k, "scale": lam},
+        [100, 100, 100, 1e3, 1e3],
+        stock_driven=True,
+        n_history=3,
+        convention="middle",
+    )
     survivors_at_3 = sum(100 * surv(3 - c + 0.5) for c in range(3))
     assert f.inflow[3, 0] == pytest.approx((1e3 - survivors_at_3) / surv(0.5), rel=1e-12)
     assert f.stock[2, 0] == pytest.approx(sum(100 * surv(2 - c + 0.5) for c in range(3)), rel=1e-12)
@@ -424,13 +450,27 @@ def engine_case(draw):
         # attribute 0 is the same for every cohort (a check on the engine); the others vary
         attributes = arr(0.1, 10.0, (k, n, s))
         attributes[0] = attributes[0, :1]
-    return {"kind": kind, "params": params, "driver": driver, "convention": convention, "dt": dt,
-            "attributes": attributes, "varying": varying}
+    return {
+        "kind": kind,
+        "params": params,
+        "driver": driver,
+        "convention": convention,
+        "dt": dt,
+        "attributes": attributes,
+        "varying": varying,
+    }
 
 
 def _run(case, **kw):
-    return run_engine(case["kind"], case["params"], case["driver"], convention=case["convention"],
-                      dt=case["dt"], attributes=case["attributes"], **kw)
+    return run_engine(
+        case["kind"],
+        case["params"],
+        case["driver"],
+        convention=case["convention"],
+        dt=case["dt"],
+        attributes=case["attributes"],
+        **kw,
+    )
 
 
 def _scale(f):

@@ -39,19 +39,23 @@ PARAMS = {
 
 
 def _dims(items=YEARS):
-    return flodym.DimensionSet(dim_list=[
-        flodym.Dimension(name="Time", letter="t", items=list(items)),
-        flodym.Dimension(name="Scenario", letter="s", items=SCENARIOS),
-    ])
+    return flodym.DimensionSet(
+        dim_list=[
+            flodym.Dimension(name="Time", letter="t", items=list(items)),
+            flodym.Dimension(name="Scenario", letter="s", items=SCENARIOS),
+        ]
+    )
 
 
 def run_flodym(kind, params, series, stock_driven, inflow_at, items=YEARS):
     """flodym's dynamic stock model; returns (inflow, stock, outflow) as (N, S) arrays."""
     dims = _dims(items)
     lifetime = getattr(flodym, FLODYM_CLASS[kind])(
-        dims=dims, time_letter="t", inflow_at=inflow_at,
-        **{FLODYM_PARAM[k]: np.broadcast_to(np.asarray(v, float), dims.shape).copy()
-           for k, v in params.items()})
+        dims=dims,
+        time_letter="t",
+        inflow_at=inflow_at,
+        **{FLODYM_PARAM[k]: np.broadcast_to(np.asarray(v, float), dims.shape).copy() for k, v in params.items()},
+    )
     values = flodym.StockArray(dims=dims, values=np.asarray(series, float).copy())
     if stock_driven:
         dsm = flodym.StockDrivenDSM(dims=dims, stock=values, lifetime_model=lifetime)
@@ -64,8 +68,7 @@ def run_flodym(kind, params, series, stock_driven, inflow_at, items=YEARS):
 
 def run_ewaste(kind, params, series, stock_driven, inflow_at, dt=1.0):
     p = {k: np.atleast_2d(np.asarray(v, float)) for k, v in params.items()}
-    f = run_engine(kind, p, series, stock_driven=stock_driven, convention=inflow_at, dt=dt,
-                   negative_inflow="allow")
+    f = run_engine(kind, p, series, stock_driven=stock_driven, convention=inflow_at, dt=dt, negative_inflow="allow")
     return f.inflow, f.stock, f.outflow, f
 
 
@@ -148,11 +151,18 @@ def test_cohort_varying_single_scenario_mean_over_time():
     dims = flodym.DimensionSet(dim_list=[flodym.Dimension(name="Time", letter="t", items=YEARS)])
     lifetime = flodym.NormalLifetime(dims=dims, time_letter="t", inflow_at="middle", mean=mean, std=std)
     stock = growing_stock(5)[:, 0]
-    dsm = flodym.StockDrivenDSM(dims=dims, stock=flodym.StockArray(dims=dims, values=stock.copy()),
-                                lifetime_model=lifetime)
+    dsm = flodym.StockDrivenDSM(
+        dims=dims, stock=flodym.StockArray(dims=dims, values=stock.copy()), lifetime_model=lifetime
+    )
     dsm.compute()
-    f = run_engine("normal", {"mean": mean[:, None], "std": std[:, None]}, stock, stock_driven=True,
-                   convention="middle", negative_inflow="allow")
+    f = run_engine(
+        "normal",
+        {"mean": mean[:, None], "std": std[:, None]},
+        stock,
+        stock_driven=True,
+        convention="middle",
+        negative_inflow="allow",
+    )
     scale = np.abs(stock).max()
     assert_allclose(f.inflow[:, 0], dsm.inflow.values, rtol=1e-9, atol=1e-9 * scale)
     assert_allclose(f.outflow[:, 0], dsm.outflow.values, rtol=1e-9, atol=1e-9 * scale)
@@ -167,10 +177,15 @@ def test_quarterly_steps_match_flodym(inflow_at):
     rate = np.random.default_rng(6).uniform(0.0, 400.0, (40, 3))
     dims = _dims(items)
     lifetime = flodym.WeibullLifetime(
-        dims=dims, time_letter="t", inflow_at=inflow_at,
-        weibull_shape=np.array(params["shape"]), weibull_scale=np.array(params["scale"]))
-    dsm = flodym.InflowDrivenDSM(dims=dims, inflow=flodym.StockArray(dims=dims, values=rate.copy()),
-                                 lifetime_model=lifetime)
+        dims=dims,
+        time_letter="t",
+        inflow_at=inflow_at,
+        weibull_shape=np.array(params["shape"]),
+        weibull_scale=np.array(params["scale"]),
+    )
+    dsm = flodym.InflowDrivenDSM(
+        dims=dims, inflow=flodym.StockArray(dims=dims, values=rate.copy()), lifetime_model=lifetime
+    )
     dsm.compute()
     p = {k: np.atleast_2d(np.asarray(v, float)) for k, v in params.items()}
     f = run_engine("weibull", p, rate * 0.25, convention=inflow_at, dt=0.25)

@@ -19,8 +19,10 @@ MASS = 130.45  # kg per server (Wang et al. 2024, 287.6 lb)
 
 
 def fleet_scenario(fleet: dict, **scenario) -> dict:
-    raw = {"scenario": {"start_year": 2020, "end_year": 2030, "age_convention": "end", **scenario},
-           "fleets": {"servers": fleet}}
+    raw = {
+        "scenario": {"start_year": 2020, "end_year": 2030, "age_convention": "end", **scenario},
+        "fleets": {"servers": fleet},
+    }
     return raw
 
 
@@ -35,7 +37,7 @@ def series(values, years=YEARS) -> dict:
 
 
 def const(value: float) -> dict:
-    """A constant driver written as a series (a bare number crashes: see the xfail below)."""
+    """A constant written as a year series (the bare-number form is tested at the end)."""
     return {"2020": value, "2030": value}
 
 
@@ -45,14 +47,16 @@ def const(value: float) -> dict:
 
 RECYCLED = {
     "scenario": {"start_year": 2020, "end_year": 2030, "age_convention": "end"},
-    "fleets": {"servers": {
-        "driver": "stock",
-        "stock": const(1000),
-        "lifetime": {"type": "fixed", "mean": 3},
-        "mass": MASS,
-        "composition": {"steel": 0.5, "copper": 0.2, "circuit_boards": 0.1},
-        "pcb_metal_content": {"Au": 155, "Ag": 647},
-    }},
+    "fleets": {
+        "servers": {
+            "driver": "stock",
+            "stock": 1000,
+            "lifetime": {"type": "fixed", "mean": 3},
+            "mass": MASS,
+            "composition": {"steel": 0.5, "copper": 0.2, "circuit_boards": 0.1},
+            "pcb_metal_content": {"Au": 155, "Ag": 647},
+        }
+    },
     "recycling": {
         "collection_rate": 0.4,
         "preprocessing_yield": {"steel": 0.9, "copper": 0.8, "Au": 0.25},
@@ -79,8 +83,9 @@ def test_ewaste_tonnes_and_materials(recycled):
     assert_allclose(one(recycled, "ewaste_generated"), gen_t * retire, atol=1e-9)
     shares = {"steel": 0.5, "copper": 0.2, "circuit_boards": 0.1, "other": 0.2}  # other = remainder
     for material, share in shares.items():
-        assert_allclose(one(recycled, "ewaste_by_material", material=material), share * gen_t * retire,
-                        rtol=1e-12, atol=1e-9)
+        assert_allclose(
+            one(recycled, "ewaste_by_material", material=material), share * gen_t * retire, rtol=1e-12, atol=1e-9
+        )
     assert_allclose(one(recycled, "stock_mass"), gen_t, rtol=1e-12)
     assert one(recycled, "ewaste_generated_cumulative_target") == pytest.approx(3 * gen_t, rel=1e-12)
 
@@ -99,8 +104,12 @@ def test_recycling_chain(recycled):
     assert one(recycled, "recovered")[m] == pytest.approx(steel + copper, rel=1e-12)
     assert one(recycled, "disposed")[m] == pytest.approx(gen_t - steel - copper, rel=1e-12)
     # every tonne ends in exactly one destination, every step
-    assert_allclose(one(recycled, "recovered") + one(recycled, "disposed"), one(recycled, "ewaste_generated"),
-                    rtol=1e-12, atol=1e-12)
+    assert_allclose(
+        one(recycled, "recovered") + one(recycled, "disposed"),
+        one(recycled, "ewaste_generated"),
+        rtol=1e-12,
+        atol=1e-12,
+    )
 
 
 def test_circuit_board_metals(recycled):
@@ -115,6 +124,57 @@ def test_circuit_board_metals(recycled):
     assert one(recycled, "metal_in_ewaste_cumulative_target", metal="Au") == pytest.approx(3 * au, rel=1e-12)
 
 
+def test_composition_and_metal_content_by_cohort():
+    # constant stock of 1000 x 100 kg, 3-year life ('end'): cohorts 2020, 2023, 2026 retire in
+    # 2023, 2026, 2029, each with the steel share and gold content of its own year of entry;
+    # the gold pre-processing yield is read by time step (the year of retirement)
+    raw = fleet_scenario(
+        {
+            "driver": "stock",
+            "stock": 1000,
+            "lifetime": {"type": "fixed", "mean": 3},
+            "mass": 100,
+            "composition": {"steel": {"2020": 0.5, "2030": 0.6}, "circuit_boards": 0.1},
+            "pcb_metal_content": {"Au": {"2020": 100, "2030": 200}},
+        }
+    )
+    raw["recycling"] = {
+        "collection_rate": 0.5,
+        "preprocessing_yield": {"steel": 1, "Au": {"2020": 0.2, "2030": 0.7}},
+        "endprocessing_yield": {"steel": 1, "Au": 1},
+    }
+    res = evaluate_dict(raw)
+    gen_t = 1000 * 100 / 1000
+    for cohort, m in ((0, 3), (3, 6), (6, 9)):
+        steel = 0.5 + 0.01 * cohort
+        gold_g_per_t = 100 + 10 * cohort
+        assert one(res, "ewaste_by_material", material="steel")[m] == pytest.approx(gen_t * steel, rel=1e-12)
+        assert one(res, "ewaste_by_material", material="other")[m] == pytest.approx(gen_t * (0.9 - steel), rel=1e-12)
+        gold_t = gen_t * 0.1 * gold_g_per_t * 1e-6
+        assert one(res, "metal_in_ewaste", metal="Au")[m] == pytest.approx(gold_t, rel=1e-12)
+        pre_yield = 0.2 + 0.05 * m
+        assert one(res, "metal_recovered", metal="Au")[m] == pytest.approx(gold_t * 0.5 * pre_yield, rel=1e-12)
+
+
+def test_monthly_steps():
+    # 10 units a month, a 6-month life ('end'): six cohorts in service from June on
+    raw = fleet_scenario(
+        {
+            "driver": "inflow",
+            "inflow": {"value": 10, "units": "unit/month"},
+            "mass": 1,
+            "lifetime": {"type": "fixed", "mean": {"value": 6, "units": "months"}},
+        },
+        step="month",
+        end_year=2021,
+    )
+    res = evaluate_dict(raw)
+    assert_allclose(one(res, "inflow_units"), 10.0, rtol=1e-12)
+    assert_allclose(one(res, "stock_units"), [10, 20, 30, 40, 50] + [60] * 19, rtol=1e-12)
+    assert_allclose(one(res, "outflow_units_annual"), [60, 120], rtol=1e-12)
+    assert_allclose(one(res, "stock_units_annual"), [60, 60], rtol=1e-12)
+
+
 @pytest.mark.parametrize("convention", ["end", "middle"])
 def test_stock_driven_growth_mass_and_power_by_cohort(convention):
     # mass and power per unit change by cohort; fixed 2-year life: what retires in year m is
@@ -122,8 +182,16 @@ def test_stock_driven_growth_mass_and_power_by_cohort(convention):
     stock = [100, 150, 200, 260, 300, 360, 420, 480, 560, 600, 700]
     mass = [100 + 10 * k for k in range(11)]
     power = [1.0 + 0.5 * k for k in range(11)]
-    raw = fleet_scenario({"driver": "stock", "stock": series(stock), "lifetime": {"type": "fixed", "mean": 2},
-                          "mass": series(mass), "power": series(power)}, age_convention=convention)
+    raw = fleet_scenario(
+        {
+            "driver": "stock",
+            "stock": series(stock),
+            "lifetime": {"type": "fixed", "mean": 2},
+            "mass": series(mass),
+            "power": series(power),
+        },
+        age_convention=convention,
+    )
     raw["energy"] = {"pue": 1.1, "grid_intensity": 300}
     res = evaluate_dict(raw)
     inflow = [100.0, 50.0]
@@ -142,11 +210,22 @@ def test_stock_driven_growth_mass_and_power_by_cohort(convention):
 
 def test_time_varying_utilisation_and_collection_rate():
     # values for each year as written (annual steps); they apply to the step, not the cohort
-    raw = fleet_scenario({"driver": "stock", "stock": const(1000), "lifetime": {"type": "fixed", "mean": 3},
-                          "mass": 100, "power": 1, "utilisation": {"2020": 0.5, "2030": 1.0},
-                          "composition": {"steel": 0.5}})
-    raw["recycling"] = {"collection_rate": {"2020": 0.2, "2030": 0.7}, "preprocessing_yield": {"steel": 1},
-                        "endprocessing_yield": {"steel": 0.5}}
+    raw = fleet_scenario(
+        {
+            "driver": "stock",
+            "stock": const(1000),
+            "lifetime": {"type": "fixed", "mean": 3},
+            "mass": 100,
+            "power": 1,
+            "utilisation": {"2020": 0.5, "2030": 1.0},
+            "composition": {"steel": 0.5},
+        }
+    )
+    raw["recycling"] = {
+        "collection_rate": {"2020": 0.2, "2030": 0.7},
+        "preprocessing_yield": {"steel": 1},
+        "endprocessing_yield": {"steel": 0.5},
+    }
     raw["energy"] = {"pue": 1}
     res = evaluate_dict(raw)
     utilisation = np.linspace(0.5, 1.0, 11)
@@ -160,8 +239,10 @@ def test_time_varying_utilisation_and_collection_rate():
 
 
 def test_refuses_stock_driven_lifetime_shorter_than_half_step():
-    raw = fleet_scenario({"driver": "stock", "stock": const(1000), "lifetime": {"type": "fixed", "mean": 0.4},
-                          "mass": 1}, age_convention="middle")
+    raw = fleet_scenario(
+        {"driver": "stock", "stock": const(1000), "lifetime": {"type": "fixed", "mean": 0.4}, "mass": 1},
+        age_convention="middle",
+    )
     with pytest.raises(InputError) as info:
         evaluate_dict(raw)
     assert "fleets.servers.lifetime" in str(info.value)
@@ -169,8 +250,14 @@ def test_refuses_stock_driven_lifetime_shorter_than_half_step():
 
 def test_weibull_from_mean_and_std():
     # the documented alternative to shape and scale: the grid's shape and scale reproduce them
-    raw = fleet_scenario({"driver": "stock", "stock": const(1000), "mass": 1,
-                          "lifetime": {"type": "weibull", "mean": [4, 2, 10], "std": [1, 3, 8]}})
+    raw = fleet_scenario(
+        {
+            "driver": "stock",
+            "stock": const(1000),
+            "mass": 1,
+            "lifetime": {"type": "weibull", "mean": [4, 2, 10], "std": [1, 3, 8]},
+        }
+    )
     grid = validate(scenario_to_grid(copy.deepcopy(raw), "w.toml"), "w.toml")
     for mean, std in ((4, 1), (2, 3), (10, 8)):
         point = {"fleet": "servers", "servers_lifetime_mean": float(mean)}
@@ -185,8 +272,14 @@ def test_weibull_from_mean_and_std():
 
 def test_tabulated_lifetime_inflow_driven():
     # weights[j]: share retired j years after entering service
-    raw = fleet_scenario({"driver": "inflow", "inflow": const(1000), "mass": 10,
-                          "lifetime": {"type": "tabulated", "weights": [0, 0.5, 0.5]}})
+    raw = fleet_scenario(
+        {
+            "driver": "inflow",
+            "inflow": const(1000),
+            "mass": 10,
+            "lifetime": {"type": "tabulated", "weights": [0, 0.5, 0.5]},
+        }
+    )
     res = evaluate_dict(raw)
     assert_allclose(one(res, "stock_units"), [1000] + [1500] * 10, rtol=1e-12)
     assert_allclose(one(res, "outflow_units"), [0, 500] + [1000] * 9, rtol=1e-12, atol=1e-9)
@@ -195,8 +288,15 @@ def test_tabulated_lifetime_inflow_driven():
 def test_inflow_history_gives_initial_age_structure():
     # 100 units/yr in service in 2017-2019; fixed 3-year life ('end'): at the end of 2020 the 2018
     # and 2019 cohorts remain (200); the 2017 cohort retires in 2020.
-    raw = fleet_scenario({"driver": "stock", "stock": const(500), "inflow_history": {"2017": 100, "2019": 100},
-                          "lifetime": {"type": "fixed", "mean": 3}, "mass": 1})
+    raw = fleet_scenario(
+        {
+            "driver": "stock",
+            "stock": const(500),
+            "inflow_history": {"2017": 100, "2019": 100},
+            "lifetime": {"type": "fixed", "mean": 3},
+            "mass": 1,
+        }
+    )
     res = evaluate_dict(raw)
     assert one(res, "inflow_units")[0] == pytest.approx(300, rel=1e-12)
     assert one(res, "outflow_units")[0] == pytest.approx(100, rel=1e-12)
@@ -222,10 +322,19 @@ def test_negative_inflow_policy_from_scenario():
 # Energy and emissions (de Vries 2023, Joule 7(10))
 # ----------------------------------------------------------------------------------------------
 
+
 def test_energy_de_vries_2023():
     # 1.5 million servers at 6.5 kW (DGX A100) or 10.2 kW (DGX H100), full load, no overhead
-    raw = fleet_scenario({"driver": "stock", "stock": const(1.5e6), "lifetime": {"type": "fixed", "mean": 4},
-                          "mass": MASS, "power": [6.5, 10.2], "utilisation": 1})
+    raw = fleet_scenario(
+        {
+            "driver": "stock",
+            "stock": const(1.5e6),
+            "lifetime": {"type": "fixed", "mean": 4},
+            "mass": MASS,
+            "power": [6.5, 10.2],
+            "utilisation": 1,
+        }
+    )
     raw["energy"] = {"pue": 1, "grid_intensity": 400}
     res = evaluate_dict(raw)
     dim = "servers_power"
@@ -237,13 +346,21 @@ def test_energy_de_vries_2023():
     emissions = res["emissions_annual"].sel(fleet="servers")
     assert_allclose(emissions.values, 0.4 * energy.values, rtol=1e-12)
     assert float(res["energy_cumulative_target"].sel(fleet="servers", **{dim: 10.2})) == pytest.approx(
-        11 * 1.5e6 * 10.2 * 8760 * 1e-9, rel=1e-12)
+        11 * 1.5e6 * 10.2 * 8760 * 1e-9, rel=1e-12
+    )
 
 
 def test_energy_pue_utilisation_and_default_grid_intensity():
-    raw = fleet_scenario({"driver": "stock", "stock": const(1000), "lifetime": {"type": "fixed", "mean": 4},
-                          "mass": 1, "power": {"value": 10200, "units": "W"},
-                          "utilisation": {"value": 60, "units": "%"}})
+    raw = fleet_scenario(
+        {
+            "driver": "stock",
+            "stock": const(1000),
+            "lifetime": {"type": "fixed", "mean": 4},
+            "mass": 1,
+            "power": {"value": 10200, "units": "W"},
+            "utilisation": {"value": 60, "units": "%"},
+        }
+    )
     raw["energy"] = {"pue": 1.2}
     res = evaluate_dict(raw)
     kwh = 1000 * 10.2 * 0.6 * 1.2 * 8760
@@ -262,8 +379,16 @@ PER_UNIT = [1.0, 1.3, 1.7, 2.2, 2.8, 3.5, 4.5, 5.5, 7.0, 8.5, 10.0]
 
 def test_capacity_driven_fixed_lifetime_hand_recursion():
     mass = [20.0 + k for k in range(11)]
-    raw = fleet_scenario({"driver": "capacity", "demand": series(DEMAND), "capacity_per_unit": series(PER_UNIT),
-                          "lifetime": {"type": "fixed", "mean": 3}, "mass": series(mass), "power": 2.0})
+    raw = fleet_scenario(
+        {
+            "driver": "capacity",
+            "demand": series(DEMAND),
+            "capacity_per_unit": series(PER_UNIT),
+            "lifetime": {"type": "fixed", "mean": 3},
+            "mass": series(mass),
+            "power": 2.0,
+        }
+    )
     res = evaluate_dict(raw)
     # n[m] = (D[m] - capacity of cohorts m-1, m-2 still in service) / k[m]   (3-year life, 'end')
     n = []
@@ -273,7 +398,7 @@ def test_capacity_driven_fixed_lifetime_hand_recursion():
     n = np.array(n)
     assert (n > 0).all()
     assert_allclose(one(res, "inflow_units"), n, rtol=1e-12)
-    units = [n[max(0, m - 2): m + 1].sum() for m in range(11)]
+    units = [n[max(0, m - 2) : m + 1].sum() for m in range(11)]
     assert_allclose(one(res, "stock_units"), units, rtol=1e-12)
     retired = [0, 0, 0] + [n[m - 3] for m in range(3, 11)]
     assert_allclose(one(res, "outflow_units"), retired, rtol=1e-12, atol=1e-9)
@@ -284,9 +409,16 @@ def test_capacity_driven_fixed_lifetime_hand_recursion():
 
 def test_capacity_driven_weibull_installed_capacity_equals_demand():
     shape, scale = 2.0, 4.0
-    raw = fleet_scenario({"driver": "capacity", "demand": series(DEMAND), "capacity_per_unit": series(PER_UNIT),
-                          "lifetime": {"type": "weibull", "shape": shape, "scale": scale}, "mass": 1},
-                         age_convention="middle")
+    raw = fleet_scenario(
+        {
+            "driver": "capacity",
+            "demand": series(DEMAND),
+            "capacity_per_unit": series(PER_UNIT),
+            "lifetime": {"type": "weibull", "shape": shape, "scale": scale},
+            "mass": 1,
+        },
+        age_convention="middle",
+    )
     res = evaluate_dict(raw)
     n = one(res, "inflow_units")
     age = np.arange(11)[:, None] - np.arange(11)[None, :] + 0.5
@@ -312,8 +444,18 @@ SWEEP_FLEET = {
     "power": 10.2,
     "composition": {"steel": 0.53, "copper": 0.169, "circuit_boards": 0.105},
 }
-COMPARE = ["stock_units", "inflow_units", "outflow_units", "ewaste_generated", "recovered", "disposed",
-           "energy", "emissions", "ewaste_generated_annual", "recovered_cumulative_target"]
+COMPARE = [
+    "stock_units",
+    "inflow_units",
+    "outflow_units",
+    "ewaste_generated",
+    "recovered",
+    "disposed",
+    "energy",
+    "emissions",
+    "ewaste_generated_annual",
+    "recovered_cumulative_target",
+]
 
 
 def _assert_point_equals(sweep, single, point: dict):
@@ -334,45 +476,60 @@ def _with(raw, path, value):
 
 
 def test_sweep_list_creates_dimension_and_points_equal_single_runs():
-    raw = {"scenario": {"start_year": 2020, "end_year": 2030},
-           "fleets": {"servers": {**SWEEP_FLEET, "lifetime": {"type": "normal", "mean": [3, 4, 5], "std": 1}}},
-           "recycling": {"collection_rate": [0.2, 0.5], "preprocessing_yield": {"steel": 0.9},
-                         "endprocessing_yield": {"steel": 0.95}}}
+    raw = {
+        "scenario": {"start_year": 2020, "end_year": 2030},
+        "fleets": {"servers": {**SWEEP_FLEET, "lifetime": {"type": "normal", "mean": [3, 4, 5], "std": 1}}},
+        "recycling": {
+            "collection_rate": [0.2, 0.5],
+            "preprocessing_yield": {"steel": 0.9},
+            "endprocessing_yield": {"steel": 0.95},
+        },
+    }
     res = evaluate_dict(raw)
     assert res.sizes["servers_lifetime_mean"] == 3
     assert res.sizes["recycling_collection_rate"] == 2
     for mean in (3, 4, 5):
         for rate in (0.2, 0.5):
-            single = _with(_with(raw, ["fleets", "servers", "lifetime", "mean"], mean),
-                           ["recycling", "collection_rate"], rate)
-            _assert_point_equals(res, evaluate_dict(single),
-                                 {"servers_lifetime_mean": float(mean), "recycling_collection_rate": rate})
+            single = _with(
+                _with(raw, ["fleets", "servers", "lifetime", "mean"], mean), ["recycling", "collection_rate"], rate
+            )
+            _assert_point_equals(
+                res, evaluate_dict(single), {"servers_lifetime_mean": float(mean), "recycling_collection_rate": rate}
+            )
 
 
 def test_parameters_on_the_same_named_dimension_vary_together():
-    raw = {"scenario": {"start_year": 2020, "end_year": 2030},
-           "dimensions": {"generation": ["h100", "b200"]},
-           "fleets": {"servers": {**SWEEP_FLEET,
-                                  "mass": {"values": [MASS, 1360], "dim": "generation"},
-                                  "power": {"values": [10.2, 120], "dim": "generation"},
-                                  "lifetime": {"type": "normal", "mean": {"values": [4, 5], "dim": "generation"},
-                                               "std": 1}}}}
+    raw = {
+        "scenario": {"start_year": 2020, "end_year": 2030},
+        "dimensions": {"generation": ["h100", "b200"]},
+        "fleets": {
+            "servers": {
+                **SWEEP_FLEET,
+                "mass": {"values": [MASS, 1360], "dim": "generation"},
+                "power": {"values": [10.2, 120], "dim": "generation"},
+                "lifetime": {"type": "normal", "mean": {"values": [4, 5], "dim": "generation"}, "std": 1},
+            }
+        },
+    }
     res = evaluate_dict(raw)
     assert list(res["generation"].values) == ["h100", "b200"]
     scenario_dims = set(res["stock_units"].dims) - {"fleet", "time"}
     assert scenario_dims == {"generation"}  # zipped, not a cross product
     for label, mass, power, mean in (("h100", MASS, 10.2, 4), ("b200", 1360, 120, 5)):
-        fleet = {**SWEEP_FLEET, "mass": mass, "power": power,
-                 "lifetime": {"type": "normal", "mean": mean, "std": 1}}
+        fleet = {**SWEEP_FLEET, "mass": mass, "power": power, "lifetime": {"type": "normal", "mean": mean, "std": 1}}
         single = {"scenario": raw["scenario"], "fleets": {"servers": fleet}}
         _assert_point_equals(res, evaluate_dict(single), {"generation": label})
 
 
 def test_two_fleets_are_independent():
-    other = {"driver": "inflow", "inflow": {"2024": 0, "2025": 1000, "2030": 5000},
-             "lifetime": {"type": "lognormal", "mean": 4, "std": 1.5}, "mass": 1360, "power": 120}
-    both = {"scenario": {"start_year": 2020, "end_year": 2030},
-            "fleets": {"servers": SWEEP_FLEET, "gb200": other}}
+    other = {
+        "driver": "inflow",
+        "inflow": {"2024": 0, "2025": 1000, "2030": 5000},
+        "lifetime": {"type": "lognormal", "mean": 4, "std": 1.5},
+        "mass": 1360,
+        "power": 120,
+    }
+    both = {"scenario": {"start_year": 2020, "end_year": 2030}, "fleets": {"servers": SWEEP_FLEET, "gb200": other}}
     alone = {"scenario": {"start_year": 2020, "end_year": 2030}, "fleets": {"gb200": other}}
     a = evaluate_dict(both)
     b = evaluate_dict(alone)
@@ -384,10 +541,14 @@ def test_two_fleets_are_independent():
 # Time axis: quarters, annual, cumulative and target variables
 # ----------------------------------------------------------------------------------------------
 
+
 def test_quarterly_inflow_driven_annual_aggregation():
     # 400 units/yr = 100 per quarter; 1-year life ('end'): ages 0, .25, .5, .75 stay in service
-    raw = fleet_scenario({"driver": "inflow", "inflow": const(400), "lifetime": {"type": "fixed", "mean": 1},
-                          "mass": 1000, "power": 1}, step="quarter", target_year=2025)
+    raw = fleet_scenario(
+        {"driver": "inflow", "inflow": const(400), "lifetime": {"type": "fixed", "mean": 1}, "mass": 1000, "power": 1},
+        step="quarter",
+        target_year=2025,
+    )
     raw["energy"] = {"pue": 1}
     res = evaluate_dict(raw)
     assert_allclose(one(res, "inflow_units"), 100.0)
@@ -410,8 +571,15 @@ def test_quarterly_inflow_driven_annual_aggregation():
 
 
 def test_quarterly_stock_is_read_at_the_end_of_the_year():
-    raw = fleet_scenario({"driver": "stock", "stock": {"2020": 1000, "2030": 2000},
-                          "lifetime": {"type": "weibull", "shape": 2, "scale": 4}, "mass": 1}, step="quarter")
+    raw = fleet_scenario(
+        {
+            "driver": "stock",
+            "stock": {"2020": 1000, "2030": 2000},
+            "lifetime": {"type": "weibull", "shape": 2, "scale": 4},
+            "mass": 1,
+        },
+        step="quarter",
+    )
     res = evaluate_dict(raw)
     annual = res["stock_units_annual"].sel(fleet="servers")
     assert_allclose(annual.values, np.linspace(1000, 2000, 11), rtol=1e-12)
@@ -424,9 +592,14 @@ def test_quarterly_stock_is_read_at_the_end_of_the_year():
 # Units
 # ----------------------------------------------------------------------------------------------
 
+
 def test_mass_in_pounds():
-    fleet = {"driver": "stock", "stock": const(1000), "lifetime": {"type": "fixed", "mean": 3},
-             "mass": {"value": 287.6, "units": "lb"}}
+    fleet = {
+        "driver": "stock",
+        "stock": const(1000),
+        "lifetime": {"type": "fixed", "mean": 3},
+        "mass": {"value": 287.6, "units": "lb"},
+    }
     raw = fleet_scenario(fleet)
     grid = validate(scenario_to_grid(copy.deepcopy(raw), "lb.toml"), "lb.toml")
     assert float(grid["mass"].sel(fleet="servers")) == pytest.approx(130.45, rel=1e-4)
@@ -438,8 +611,12 @@ def test_mass_in_pounds():
 
 
 def test_lifetime_in_months_and_inflow_per_quarter():
-    fleet = {"driver": "inflow", "inflow": {"value": const(250), "units": "unit/quarter"},
-             "lifetime": {"type": "fixed", "mean": {"value": 36, "units": "months"}}, "mass": 1}
+    fleet = {
+        "driver": "inflow",
+        "inflow": {"value": const(250), "units": "unit/quarter"},
+        "lifetime": {"type": "fixed", "mean": {"value": 36, "units": "months"}},
+        "mass": 1,
+    }
     res = evaluate_dict(fleet_scenario(fleet))
     assert_allclose(one(res, "inflow_units"), 1000.0, rtol=1e-12)  # 250 a quarter = 1000 a year
     assert_allclose(one(res, "stock_units"), [1000, 2000] + [3000] * 9, rtol=1e-12)
@@ -447,33 +624,32 @@ def test_lifetime_in_months_and_inflow_per_quarter():
 
 
 # ----------------------------------------------------------------------------------------------
-# Known bug: a driver given as a bare number (no time series)
+# A driver given as a bare number holds in every step (regression: it used to run one step and
+# fail with "ValueError: cannot reshape array of size 1 into shape (11,)")
 # ----------------------------------------------------------------------------------------------
 
-SCALAR_DRIVER_BUG = (
-    "a driver given as a constant (stock = 1000, inflow = 1000 or demand = 1000, no year series) "
-    "has no time dimension; model._driver/_to_engine pass it to the engine as a (1, S) array, so "
-    "the recursion runs one step and _run_fleet.wrap raises ValueError: cannot reshape array of "
-    "size 1 into shape (11,)"
+
+@pytest.mark.parametrize(
+    "fleet, expected_stock",
+    [
+        ({"driver": "stock", "stock": 1000}, 1000.0),
+        ({"driver": "inflow", "inflow": 1000}, [1000, 2000] + [3000] * 9),
+        ({"driver": "capacity", "demand": 1000, "capacity_per_unit": 2}, 500.0),
+    ],
 )
-
-
-@pytest.mark.xfail(reason=SCALAR_DRIVER_BUG, strict=True)
-@pytest.mark.parametrize("fleet, expected_stock", [
-    ({"driver": "stock", "stock": 1000}, 1000.0),
-    ({"driver": "inflow", "inflow": 1000}, [1000, 2000] + [3000] * 9),
-    ({"driver": "capacity", "demand": 1000, "capacity_per_unit": 2}, 500.0),
-])
 def test_constant_driver_as_a_number(fleet, expected_stock):
     raw = fleet_scenario({**fleet, "lifetime": {"type": "fixed", "mean": 3}, "mass": 1})
     res = evaluate_dict(raw)
     assert_allclose(one(res, "stock_units"), expected_stock, rtol=1e-12)
 
 
-@pytest.mark.xfail(reason=SCALAR_DRIVER_BUG + " (the same for a sweep of numbers: stock = [1000, 2000])",
-                   strict=True)
 def test_constant_driver_sweep_of_numbers():
-    raw = fleet_scenario({"driver": "stock", "stock": [1000, 2000], "lifetime": {"type": "fixed", "mean": 3},
-                          "mass": 1})
+    raw = fleet_scenario(
+        {"driver": "stock", "stock": [1000, 2000], "lifetime": {"type": "fixed", "mean": 3}, "mass": 1}
+    )
     res = evaluate_dict(raw)
-    assert_allclose(res["stock_units"].sel(fleet="servers", servers_stock=2000.0).values, 2000.0, rtol=1e-12)
+    for level in (1000.0, 2000.0):
+        units = res["stock_units"].sel(fleet="servers", servers_stock=level).values
+        assert_allclose(units, level, rtol=1e-12)
+        retired = res["outflow_units"].sel(fleet="servers", servers_stock=level).values
+        assert_allclose(retired, level * np.array([0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0]), atol=1e-9)
