@@ -12,12 +12,12 @@ import xarray as xr
 from .errors import InputError
 from .io import atomic_write
 from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
-from .stockflow import NEGATIVE_INFLOW_POLICIES
+from .stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES
 from .timeaxis import STEPS_PER_YEAR, time_coords
 from .variables import table
 
 RESERVED_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
-STRING_VARS = {"driver", "lifetime_type", "description", "capacity_unit"}
+STRING_VARS = {"driver", "lifetime_type", "description", "capacity_unit", "replacement"}
 DRIVER_VAR = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 REQUIRED_ATTRS = ("start_year", "end_year", "step", "target_year", "age_convention", "negative_inflow")
 
@@ -110,6 +110,17 @@ def _check_fleets(grid: xr.Dataset, source: str) -> None:
                 raise InputError(source, _field(var, fleet), f"missing (required by a {driver}-driven fleet)")
             if np.isnan(grid[var].isel(fleet=i).values).any():
                 raise InputError(source, _field(var, fleet), "NaN value")
+        rules = set(np.unique(grid["replacement"].isel(fleet=i).values)) if "replacement" in grid else set()
+        if rules - set(REPLACEMENT_RULES):
+            raise InputError(
+                source, f"fleets.{fleet}.replacement", f"unknown rule(s) {sorted(rules - set(REPLACEMENT_RULES))}"
+            )
+        if "wang2024" in rules and (driver != "capacity" or kind != "tabulated" or "history" in grid.dims):
+            raise InputError(
+                source,
+                f"fleets.{fleet}.replacement",
+                "the wang2024 rule needs a capacity-driven fleet with a tabulated lifetime and no inflow history",
+            )
         if kind == "tabulated":
             total = float(grid["lifetime_weights"].isel(fleet=i).sum("lag").max())
             if total > 1 + 1e-6:

@@ -14,7 +14,7 @@ from .backend import Backend, get_backend
 from .errors import BalanceError, InputError
 from .grid import DRIVER_VAR
 from .lifetime import LIFETIME_TYPES
-from .stockflow import SurvivalRows, check_balance, solve
+from .stockflow import SurvivalRows, check_balance, solve, wang2024_inflow
 from .timeaxis import STEPS_PER_YEAR, to_annual
 from .variables import table
 
@@ -121,13 +121,18 @@ def _driver(g: xr.Dataset, driver: str, per_unit: xr.DataArray, template: xr.Dat
     return out
 
 
+def _lifetime_table(g: xr.Dataset, template: xr.DataArray) -> np.ndarray:
+    """(L, S) retirement shares by lag of a tabulated lifetime."""
+    dims = [d for d in template.dims if d != "time"]
+    w = g["lifetime_weights"].broadcast_like(template.isel(time=0, drop=True)).transpose("lag", *dims)
+    return w.values.reshape(g.sizes["lag"], -1)
+
+
 def _survival_rows(g: xr.Dataset, kind: str, template: xr.DataArray, n: int, be: Backend) -> SurvivalRows:
     dt = 1.0 / STEPS_PER_YEAR[g.attrs["step"]]
     n_hist = n - template.sizes["time"]
     if kind == "tabulated":
-        dims = [d for d in template.dims if d != "time"]
-        w = g["lifetime_weights"].broadcast_like(template.isel(time=0, drop=True)).transpose("lag", *dims)
-        params = {"cumulative": be.xp.asarray(np.cumsum(w.values.reshape(g.sizes["lag"], -1), axis=0))}
+        params = {"cumulative": be.xp.asarray(np.cumsum(_lifetime_table(g, template), axis=0))}
     else:
         params = {p: _to_engine(g[f"lifetime_{p}"], template, n_hist, be.xp) for p in LIFETIME_TYPES[kind]}
     return SurvivalRows(kind, params, n, dt, g.attrs["age_convention"], be)
@@ -166,11 +171,16 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray
                 for name, label in stacked
             ]
         )
+    demand, stock_driven = drv, driver != "inflow"
+    if str(g["replacement"].values) == "wang2024":
+        k = _to_engine(per_unit.broadcast_like(template), template, n_hist, xp)
+        drv = wang2024_inflow(drv, k, xp.asarray(_lifetime_table(g, template)), xp) * k
+        stock_driven = False
     try:
-        flows = solve(drv, driver != "inflow", rows, attrs, n_hist, g.attrs["negative_inflow"])
+        flows = solve(drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
     except InputError as exc:
         raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
-    _check_fleet(flows, drv, driver != "inflow", n_hist, fleet, xp)
+    _check_fleet(flows, drv, stock_driven, n_hist, fleet, xp)
 
     def wrap(a: Any) -> xr.DataArray:
         return template.copy(data=be.asnumpy(a[n_hist:]).reshape(template.shape))
@@ -186,6 +196,9 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray
             out[f"stock_{name}"] = wrap(flows.stock) * w
             out[f"outflow_{name}"] = wrap(flows.outflow) * w
         out[f"inflow_{name}"] = wrap(flows.inflow) * w
+    if driver == "capacity":
+        out["installed_capacity"] = wrap(flows.stock)
+        out["capacity_demand_ratio"] = wrap(flows.stock / xp.where(demand > 0, demand, xp.nan))
     out["negative_inflow_steps"] = template.isel(time=0, drop=True).copy(
         data=be.asnumpy(flows.negative_inflow_steps).reshape(template.shape[1:])
     )
@@ -238,6 +251,21 @@ def _impacts(f: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
     put("stock_units", f["stock_units"], "unit", "units in service at the end of the step", "stock")
     put("inflow_units", f["inflow_units"], "unit", "units put in service in the step")
     put("outflow_units", f["outflow_units"], "unit", "units retired in the step")
+    if "installed_capacity" in f:
+        put(
+            "installed_capacity",
+            f["installed_capacity"],
+            "capacity",
+            "installed capacity at the end of the step, in the fleet's capacity_unit (NaN for fleets without one)",
+            "stock",
+        )
+        put(
+            "capacity_demand_ratio",
+            f["capacity_demand_ratio"],
+            "1",
+            "installed capacity / capacity demanded at the end of the step",
+            "ratio",
+        )
     put("stock_mass", f["stock_mass"] * 1e-3, "t", "mass of the units in service at the end of the step", "stock")
     put("inflow_mass", f["inflow_mass"] * 1e-3, "t", "mass of the units put in service")
     generated = f["outflow_material"] * 1e-3  # kg -> t, by material
@@ -327,10 +355,7 @@ def evaluate(grid: xr.Dataset, backend: str | None = None) -> xr.Dataset:
     """Evaluate a validated scenario grid; returns results with units and provenance."""
     be = get_backend(backend)
     grid, defaults = _fill_defaults(grid)
-    fleets = []
-    for i, fleet in enumerate(grid["fleet"].values):
-        g = grid.isel(fleet=i, drop=True)
-        fleets.append(xr.Dataset(_run_fleet(g, str(fleet), be)))
+    fleets = [_run_fleet_rules(grid.isel(fleet=i, drop=True), str(f), be) for i, f in enumerate(grid["fleet"].values)]
     flows = xr.concat(fleets, dim=xr.DataArray(grid["fleet"].values, dims="fleet"), coords="minimal")
     res = _impacts(flows, grid)
     _check_destinations(res)
@@ -338,6 +363,16 @@ def evaluate(grid: xr.Dataset, backend: str | None = None) -> xr.Dataset:
     res = _aggregate(res, int(grid.attrs["target_year"]))
     res.attrs = _provenance(grid, defaults, be)
     return res
+
+
+def _run_fleet_rules(g: xr.Dataset, fleet: str, be: Backend) -> xr.Dataset:
+    """Run a fleet once per replacement rule when the rule is swept (a string dimension)."""
+    rule_dims = list(g["replacement"].dims)
+    if not rule_dims:
+        return xr.Dataset(_run_fleet(g, fleet, be))
+    dim = rule_dims[0]
+    parts = [_run_fleet_rules(g.isel({dim: j}), fleet, be) for j in range(g.sizes[dim])]
+    return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
 
 
 def _provenance(grid: xr.Dataset, defaults: dict, be: Backend) -> dict[str, Any]:

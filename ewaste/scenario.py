@@ -19,8 +19,8 @@ import xarray as xr
 from . import __version__
 from .errors import InputError
 from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES, weibull_from_mean_std
-from .stockflow import NEGATIVE_INFLOW_POLICIES
-from .timeaxis import STEPS_PER_YEAR, history_coords, interpolate_series, time_coords
+from .stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES
+from .timeaxis import STEPS_PER_YEAR, history_coords, interpolate_series, parse_period, time_coords
 from .variables import Variable, cf_attrs, table
 
 DRIVERS = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
@@ -56,6 +56,7 @@ FLEET_KEYS = {
     "utilisation",
     "composition",
     "pcb_metal_content",
+    "replacement",
 }
 LIFETIME_KEYS = {"type", "mean", "std", "shape", "scale", "weights"}
 SPEC_KEYS = {"value", "values", "dim", "units", "interpolation"}
@@ -99,22 +100,21 @@ def _number(raw: Any, ctx: _Context, field: str) -> float:
     return value
 
 
-def _is_year(key: str) -> bool:
-    return key.isdigit() and len(key) == 4
-
-
 def _plain(raw: Any, var: Variable, ctx: _Context, field: str, interpolation: str, factor: float) -> xr.DataArray:
-    """A scalar or a year-keyed series, converted to canonical units by `factor`."""
+    """A scalar or a series keyed by periods, converted to canonical units by `factor`."""
     if isinstance(raw, dict):
-        years, values = [], []
+        periods, values = [], []
         for key, val in raw.items():
             if key == "interpolation":
                 continue
-            if not _is_year(key):
-                raise ctx.fail(f"{field}.{key}", "a series is keyed by four-digit years (e.g. 2025 = 1.0)")
-            years.append(int(key))
+            period = parse_period(key)
+            if period is None:
+                raise ctx.fail(
+                    f"{field}.{key}", "a series is keyed by years (2025), quarters (2025Q3) or months (2025-07)"
+                )
+            periods.append(period)
             values.append(_number(val, ctx, f"{field}.{key}") * factor)
-        if not years:
+        if not periods:
             raise ctx.fail(field, "empty series")
         method = raw.get("interpolation", interpolation)
         if method not in INTERPOLATIONS:
@@ -123,29 +123,31 @@ def _plain(raw: Any, var: Variable, ctx: _Context, field: str, interpolation: st
             )
         if method == "log" and min(values) <= 0:
             raise ctx.fail(field, "log interpolation needs values above zero")
-        return _series(np.array(years), np.array(values), var, ctx, field, method)
+        starts, lengths = np.array(periods).T
+        return _series(starts, lengths, np.array(values), var, ctx, field, method)
     if var.read_by == "history":
         raise ctx.fail(field, "an inflow history is a series keyed by years before the start year, e.g. { 2018 = 100 }")
     return xr.DataArray(_number(raw, ctx, field) * factor)
 
 
 def _series(
-    years: np.ndarray, values: np.ndarray, var: Variable, ctx: _Context, field: str, method: str
+    starts: np.ndarray, lengths: np.ndarray, values: np.ndarray, var: Variable, ctx: _Context, field: str, method: str
 ) -> xr.DataArray:
     step, start = ctx.meta["step"], ctx.meta["start_year"]
     if var.read_by == "history":
-        if years.max() >= start:
+        if (starts + lengths).max() > start + 1e-9:
             raise ctx.fail(field, f"an inflow history ends before the start year {start}")
-        ctx.history_years = max(ctx.history_years, int(start - years.min()))
-        coords = history_coords(int(start - years.min()), start, step)
+        years = int(np.ceil(start - starts.min() - 1e-9))
+        ctx.history_years = max(ctx.history_years, years)
+        coords = history_coords(years, start, step)
         t = coords["history"][1]
-        keep = t >= years.min()
-        vals = np.where(keep, interpolate_series(years, values, t, step, method), 0.0)
+        keep = t >= starts.min() - 1e-9
+        vals = np.where(keep, interpolate_series(starts, lengths, values, t, step, method), 0.0)
         return xr.DataArray(vals, dims="history", coords={"history": coords["history"]})
     if var.read_by == "none":
         raise ctx.fail(field, "this parameter cannot vary over time")
     at = "end" if var.name in STOCK_LIKE else "middle"
-    vals = interpolate_series(years, values, ctx.coords["time"][1], step, method, at)
+    vals = interpolate_series(starts, lengths, values, ctx.coords["time"][1], step, method, at)
     return xr.DataArray(vals, dims="time", coords={"time": ctx.coords["time"][1]})
 
 
@@ -168,13 +170,18 @@ def parse_parameter(raw: Any, var: Variable, ctx: _Context, field: str) -> xr.Da
     factor = _factor(units, var, ctx, field)
     if values is None:
         return _plain(raw, var, ctx, field, interpolation, factor)
-    parts = [_plain(v, var, ctx, f"{field}[{i}]", interpolation, factor) for i, v in enumerate(values)]
+    parts = [
+        parse_parameter(v, var, ctx, f"{field}[{i}]")  # a sweep nested in a sweep: another dimension
+        if isinstance(v, dict) and "values" in v
+        else _plain(v, var, ctx, f"{field}[{i}]", interpolation, factor)
+        for i, v in enumerate(values)
+    ]
     auto = [float(p) for p in parts] if dim is None and all(p.ndim == 0 for p in parts) else None
     return _stack(parts, dim, ctx, field, auto)
 
 
 def _stack(
-    parts: list[xr.DataArray], dim: str | None, ctx: _Context, field: str, auto_labels: list[float] | None = None
+    parts: list[xr.DataArray], dim: str | None, ctx: _Context, field: str, auto_labels: list | None = None
 ) -> xr.DataArray:
     """Sweep values along a dimension: named (labels from [dimensions], or 0..n-1) or automatic
     (named after the field, labelled by the values themselves)."""
@@ -319,12 +326,29 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
             raw["pcb_metal_content"], table()["pcb_metal_content"], ctx, f"{field}.pcb_metal_content"
         )
     strings = {
-        "driver": driver,
-        "lifetime_type": kind,
-        "description": str(raw.get("description", "")),
-        "capacity_unit": str(raw.get("capacity_unit", "unit" if driver != "capacity" else "capacity")),
+        "driver": xr.DataArray(driver),
+        "lifetime_type": xr.DataArray(kind),
+        "description": xr.DataArray(str(raw.get("description", ""))),
+        "capacity_unit": xr.DataArray(str(raw.get("capacity_unit", "unit" if driver != "capacity" else "capacity"))),
+        "replacement": _choice(raw.get("replacement", "balanced"), REPLACEMENT_RULES, ctx, f"{field}.replacement"),
     }
     return out, strings
+
+
+def _choice(raw: Any, allowed: tuple[str, ...], ctx: _Context, field: str) -> xr.DataArray:
+    """A string option, or a sweep over options (a list, or { dim = ..., values = [...] })."""
+    dim, values = None, raw
+    if isinstance(raw, dict):
+        _check_keys(raw, {"dim", "values"}, ctx.source, field)
+        dim, values = raw.get("dim"), raw.get("values")
+    for i, value in enumerate(values if isinstance(values, list) else [values]):
+        if value not in allowed:
+            where = f"{field}[{i}]" if isinstance(values, list) else field
+            raise ctx.fail(where, f"unknown value {value!r}" + _suggest(str(value), set(allowed)))
+    if not isinstance(values, list):
+        return xr.DataArray(values)
+    parts = [xr.DataArray(v) for v in values]
+    return _stack(parts, dim, ctx, field, list(values) if dim is None else None)
 
 
 def _meta(raw: dict, source: str) -> dict:
@@ -455,13 +479,10 @@ def _assemble(fleets: dict, globals_: dict[str, xr.DataArray], ctx: _Context) ->
         parts = [fleets[f][0].get(var, xr.DataArray(np.nan)) for f in names]
         fill = 0.0 if var in ("composition", "pcb_metal_content", "lifetime_weights") else np.nan
         data[var] = xr.concat(parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", fill_value=fill)
-    for var, strings_key in (
-        ("driver", "driver"),
-        ("lifetime_type", "lifetime_type"),
-        ("description", "description"),
-        ("capacity_unit", "capacity_unit"),
-    ):
-        data[var] = xr.DataArray([fleets[f][1][strings_key] for f in names], dims="fleet")
+    for var in fleets[names[0]][1]:
+        data[var] = xr.concat(
+            [fleets[f][1][var] for f in names], dim=xr.DataArray(names, dims="fleet"), coords="minimal"
+        )
     data.update(globals_)
     grid = xr.Dataset(data).assign_coords(fleet=names, **{k: v for k, v in ctx.coords.items()})
     if ctx.history_years:

@@ -19,6 +19,7 @@ from .errors import InputError
 from .lifetime import AGE_CONVENTIONS, survival, tabulated_survival
 
 NEGATIVE_INFLOW_POLICIES = ("correct", "allow")
+REPLACEMENT_RULES = ("balanced", "wang2024")
 
 
 @dataclass
@@ -163,6 +164,32 @@ def solve(
         attr_outflow=attr_outflow if k else None,
         negative_inflow_steps=negative,
     )
+
+
+def wang2024_inflow(demand: Any, per_unit: Any, retire_share: Any, xp: Any) -> Any:
+    """Units put in service under the replacement rule of Wang et al. (2024)'s released code.
+
+    demand: (N, S) capacity required; per_unit: (N, S) capacity of a unit entering in each step;
+    retire_share: (W + 1, S) share of a cohort retired `lag` steps after entering (lag 0 first).
+    In[0] = ceil(D[0] / P[0]); for t >= 1
+        Out[t] = sum_{lag=1..min(t, W)} retire_share[lag] * In[t - lag]
+        In[t]  = ceil((D[t] - D[t-1] + sum_{k=t-min(t,W)+1..t} P[k] * Out[k]) / P[t])
+    i.e. retired capacity, valued at the capacity of the step it retires in, is bought back in
+    each of the W steps after (a moving sum), and new units are whole. This re-buys capacity
+    several times over, so the fleet grows past demand (see docs/model.md).
+    """
+    n, s = demand.shape[0], max(demand.shape[1], per_unit.shape[1], retire_share.shape[1])
+    window = retire_share.shape[0] - 1
+    units_in = xp.zeros((n, s))
+    retired_capacity = xp.zeros((n, s))
+    units_in[0] = xp.ceil(demand[0] / per_unit[0])
+    for t in range(1, n):
+        lags = min(t, window)
+        out = xp.einsum("ls,ls->s", retire_share[1 : lags + 1], units_in[t - 1 :: -1][:lags])
+        retired_capacity[t] = per_unit[t] * out
+        replacement = retired_capacity[t - lags + 1 : t + 1].sum(axis=0)
+        units_in[t] = xp.ceil((demand[t] - demand[t - 1] + replacement) / per_unit[t])
+    return units_in
 
 
 def _width(driver: Any, attributes: Any, rows: SurvivalRows) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import xarray as xr
 
@@ -45,28 +47,50 @@ def history_coords(history_years: int, start: int, step: str) -> dict[str, tuple
     }
 
 
-def interpolate_series(
-    years: np.ndarray, values: np.ndarray, step_times: np.ndarray, step: str, method: str, at: str = "middle"
-) -> np.ndarray:
-    """Values of a year-keyed series at each step.
+PERIOD = re.compile(r"^(\d{4})(?:Q([1-4])|-(0[1-9]|1[0-2]))?$")
 
-    For rates and parameters (`at="middle"`) a value given for year Y is the value at the middle
-    of year Y and each step reads the series at its own middle; for stocks (`at="end"`) a value
-    given for year Y is the value at the end of year Y and each step reads at its end. With annual
-    steps both give the values as written. Between given years: "linear", "log" (constant growth
-    rate, positive values only) or "step" (hold the last given value). Outside the given years
-    the first or last value holds.
+
+def parse_period(key: str) -> tuple[float, float] | None:
+    """Start (decimal year) and length (years) of a period key: "2025", "2025Q3" or "2025-07"."""
+    match = PERIOD.match(key)
+    if not match:
+        return None
+    year, quarter, month = match.groups()
+    if quarter:
+        return int(year) + (int(quarter) - 1) / 4, 0.25
+    if month:
+        return int(year) + (int(month) - 1) / 12, 1 / 12
+    return float(year), 1.0
+
+
+def interpolate_series(
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    values: np.ndarray,
+    step_times: np.ndarray,
+    step: str,
+    method: str,
+    at: str = "middle",
+) -> np.ndarray:
+    """Values of a series keyed by periods (years, quarters or months) at each step.
+
+    For rates and parameters (`at="middle"`) a value given for a period is the value at its
+    middle and each step reads the series at its own middle; for stocks (`at="end"`) the value at
+    the end of the period, read at the end of each step. A step that is one of the given periods
+    therefore reads exactly the value given. Between given periods: "linear", "log" (constant
+    growth rate, positive values only) or "step" (hold the last given value). Outside them the
+    first or last value holds.
     """
-    order = np.argsort(years)
     shift = 0.5 if at == "middle" else 1.0
-    x = years[order] + shift
-    y = values[order]
+    x = starts + lengths * shift
+    order = np.argsort(x)
+    x, y = x[order], values[order]
     t = step_times + step_length(step) * shift
     if method == "linear":
         return np.interp(t, x, y)
     if method == "log":
         return np.exp(np.interp(t, x, np.log(y)))
-    idx = np.clip(np.searchsorted(x, t, side="right") - 1, 0, len(x) - 1)
+    idx = np.clip(np.searchsorted(x, t + 1e-9, side="right") - 1, 0, len(x) - 1)
     return y[idx]
 
 

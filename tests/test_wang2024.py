@@ -1,0 +1,87 @@
+"""Wang et al. (2024): the bundled scenario reproduces the authors' released model quarter by quarter.
+
+The reference below is an independent, plain-Python transcription of the rule as the data README
+in shared/data/wang2024 states it (a loop per quarter, whole servers, moving 24-quarter sum of
+retired capacity valued at the retirement quarter's capacity), run on the authors' CSV files.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ewaste
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "wang2024"
+MASS_T = 0.13045  # t per server (DGX H100), as in the README's reproduction
+BASE = {"chip": "normal", "efficiency": "constant", "users": "demo"}
+
+
+@pytest.fixture(scope="module")
+def results():
+    return ewaste.evaluate(ewaste.load_grid(ROOT / "scenarios" / "wang2024.toml"))
+
+
+def _csv(name: str) -> list[dict]:
+    with open(DATA / name, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def authors_rule(demand: list[float], per_server: list[float], weights: list[float]) -> tuple[list, list]:
+    """In(0) = ceil(D0/P0); Out(t) = sum_j w[j] In(t-1-j); In(t) = ceil((D(t)-D(t-1)+Rep(t))/P(t))."""
+    n, window = len(demand), len(weights)
+    units_in, units_out = [0] * n, [0.0] * n
+    units_in[0] = math.ceil(demand[0] / per_server[0])
+    for t in range(1, n):
+        units_out[t] = sum(weights[j] * units_in[t - 1 - j] for j in range(min(t, window)))
+        rep = sum(per_server[k] * units_out[k] for k in range(t - min(t, window) + 1, t + 1))
+        units_in[t] = math.ceil((demand[t] - demand[t - 1] + rep) / per_server[t])
+    return units_in, units_out
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="shared/data/wang2024 not beside the checkout")
+@pytest.mark.parametrize("case", ["aggressive", "moderate", "conservative"])
+@pytest.mark.parametrize("chip", ["normal", "lag_1_year", "immediate_upgrade_suppfig4"])
+def test_quarter_by_quarter_against_the_authors_rule(results, case: str, chip: str):
+    demand = [r for r in _csv("demand.csv") if r["scenario"] == case]
+    capacity = [
+        r for r in _csv("server_capacity.csv") if r["chip_variant"] == chip and r["efficiency_variant"] == "constant"
+    ]
+    weights = [float(r["weight"]) for r in _csv("lifetime_weights.csv")]
+    sel = {**BASE, "chip": chip, "case": case, "rule": "wang2024"}
+    for fleet, column in (("training", "train"), ("inference", "infer")):
+        units_in, units_out = authors_rule(
+            [float(r[f"R_{column}"]) for r in demand], [float(r[f"P_{column}"]) for r in capacity], weights
+        )
+        got = results.sel(fleet=fleet, **sel)
+        np.testing.assert_allclose(got["inflow_units"].values, units_in, rtol=1e-14)  # whole servers
+        np.testing.assert_allclose(got["outflow_units"].values, units_out, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(got["stock_units"].values, np.cumsum(units_in) - np.cumsum(units_out), rtol=1e-12)
+
+
+def test_published_figures_under_the_authors_rule(results):
+    e = results["ewaste_generated_annual"].sum("fleet").sel(**BASE, rule="wang2024")
+    assert float(e.sel(case="aggressive", year=2023)) == pytest.approx(2600, rel=0.05)  # 2.6 kt in 2023
+    assert 2.2e6 <= float(e.sel(case="aggressive", year=2030)) <= 2.4e6
+    assert 4.4e6 <= float(e.sel(case="aggressive").sum("year")) <= 4.7e6
+    in_2030 = [float(e.sel(case=c, year=2030)) for c in ("aggressive", "moderate", "conservative")]
+    assert in_2030[0] > in_2030[1] > in_2030[2]
+
+
+def test_authors_rule_builds_more_capacity_than_demand_and_balanced_rule_does_not(results):
+    ratio = results["capacity_demand_ratio"].sel(**BASE)
+    assert float(ratio.sel(rule="wang2024", case="aggressive").isel(time=-1).min()) > 3.0
+    balanced = results["capacity_demand_ratio"].sel(rule="balanced")
+    assert float(balanced.max()) <= 1 + 1e-9
+    # the balanced rule: installed capacity equals demand wherever no correction fired
+    np.testing.assert_allclose(balanced.sel(**BASE).values, 1.0, rtol=1e-9)
+
+
+def test_rules_differ_and_balanced_is_smaller(results):
+    e = results["ewaste_generated_annual"].sum("fleet").sel(**BASE, year=2030)
+    assert float(e.sel(rule="balanced", case="aggressive")) < 0.6 * float(e.sel(rule="wang2024", case="aggressive"))
