@@ -14,6 +14,7 @@ from .errors import EwasteError, InputError
 from .grid import load_grid, save_grid
 from .io import write_results
 from .model import evaluate
+from .show import describe_scenario
 from .summary import summarise
 
 backend_option = click.option(
@@ -67,12 +68,22 @@ def validate(file: str) -> None:
     click.echo(f"{file}: valid ({g.sizes['fleet']} fleet(s), sweep dimensions: {', '.join(sweep) or 'none'})")
 
 
-@cli.command()
-def scenarios() -> None:
-    """List the bundled scenarios."""
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def scenarios(ctx: click.Context) -> None:
+    """List the bundled scenarios (`ewaste scenarios show NAME` for one in full)."""
+    if ctx.invoked_subcommand is not None:
+        return
     for name, path in sorted(catalogue.bundled().items()):
         text, source = catalogue.describe(path)
         click.echo(f"{name:<20} {text}" + (f"  [source: {source}]" if source else ""))
+
+
+@scenarios.command("show")
+@click.argument("name")
+def scenarios_show(name: str) -> None:
+    """Print the parameters of scenario NAME (bundled name or file) with their sources."""
+    click.echo(describe_scenario(load_grid(catalogue.resolve(name))))
 
 
 @cli.command()

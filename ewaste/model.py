@@ -16,7 +16,7 @@ from .grid import DRIVER_VAR
 from .lifetime import LIFETIME_TYPES
 from .stockflow import SurvivalRows, check_balance, solve, wang2024_inflow
 from .timeaxis import STEPS_PER_YEAR, to_annual
-from .variables import table
+from .variables import recycling_yields, table
 
 OTHER = "other"
 PCB = "circuit_boards"
@@ -26,9 +26,30 @@ BALANCE_RTOL = 1e-9
 
 
 def _fill_defaults(grid: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict]]:
-    """Give every optional variable a value; return the grid and what defaults were used."""
+    """Give every optional variable a value; return the grid and which defaults were used where."""
     grid = grid.copy()
     used: dict[str, dict] = {}
+    _default_composition(grid, used)
+    for name, var in table().items():
+        if var.default is None:
+            continue
+        if var.extra_dim in ("material", "metal"):
+            _default_yields(grid, name, var.extra_dim, used)
+            continue
+        if name not in grid:
+            grid[name] = xr.DataArray(var.default)
+            used[name] = {"value": var.default, "units": var.units, "source": var.source, "where": "all"}
+        elif bool(grid[name].isnull().any()):
+            where = "all"
+            if "fleet" in grid[name].dims:
+                where = [str(f) for f in grid["fleet"].values if bool(grid[name].sel(fleet=f).isnull().any())]
+            used[name] = {"value": var.default, "units": var.units, "source": var.source, "where": where}
+            grid[name] = grid[name].fillna(var.default)
+    return grid, used
+
+
+def _default_composition(grid: xr.Dataset, used: dict) -> None:
+    """Composition with 'other' as the rest; all 'other' where a fleet gives none."""
     if "composition" in grid:
         comp = grid["composition"]
     else:
@@ -43,37 +64,26 @@ def _fill_defaults(grid: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict]]:
         comp = xr.concat([comp, xr.zeros_like(comp.isel(material=0)).expand_dims(material=[OTHER])], "material")
     named = comp.fillna(0.0).where(comp["material"] != OTHER, 0.0)
     grid["composition"] = xr.where(comp["material"] == OTHER, 1.0 - named.sum("material"), named)
-    for name, var in table().items():
-        if var.default is None:
-            continue
-        if name not in grid:
-            if var.extra_dim in ("material", "metal") and var.extra_dim not in grid.dims:
-                continue
-            grid[name] = xr.DataArray(var.default)
-            used[name] = {"value": var.default, "units": var.units, "source": var.source, "where": "all"}
-        if var.extra_dim in ("material", "metal"):
-            full = (
-                grid[name].reindex({var.extra_dim: grid[var.extra_dim].values})
-                if var.extra_dim in grid[name].dims
-                else grid[name]
-            )
-            missing = [
-                str(m)
-                for m in grid[var.extra_dim].values
-                if var.extra_dim in full.dims and bool(full.sel({var.extra_dim: m}).isnull().any())
-            ]
-            if missing:
-                used[name] = {"value": var.default, "units": var.units, "source": var.source, "where": missing}
-            grid[name] = full.fillna(var.default)
-        elif bool(grid[name].isnull().any()):
-            where = (
-                [str(f) for f in grid["fleet"].values if bool(grid[name].sel(fleet=f).isnull().any())]
-                if "fleet" in grid[name].dims
-                else "all"
-            )
-            used[name] = {"value": var.default, "units": var.units, "source": var.source, "where": where}
-            grid[name] = grid[name].fillna(var.default)
-    return grid, used
+
+
+def _default_yields(grid: xr.Dataset, name: str, dim: str, used: dict) -> None:
+    """Yields not given for a material or metal: the sourced table (recycling.toml), else 0."""
+    if dim not in grid.dims:
+        return
+    labels = [str(m) for m in grid[dim].values]
+    given = grid[name] if name in grid else xr.DataArray(np.nan)
+    full = given.reindex({dim: labels}) if dim in given.dims else given.expand_dims({dim: labels}).copy()
+    stage = "endprocessing" if "endprocessing" in name else "preprocessing"
+    sourced = recycling_yields()[stage]
+    defaults = {}
+    for label in labels:
+        if bool(full.sel({dim: label}).isnull().any()):
+            entry = sourced.get(label, {"value": 0.0, "source": table()[name].source, "status": "-"})
+            defaults[label] = entry
+            full = full.where(full[dim] != label, full.fillna(entry["value"]))
+    if defaults:
+        used[name] = {"units": "1", "where": defaults}
+    grid[name] = full
 
 
 def _scenario_dims(*arrays: xr.DataArray) -> list[str]:
@@ -390,6 +400,7 @@ def _provenance(grid: xr.Dataset, defaults: dict, be: Backend) -> dict[str, Any]
         "scenario_sha256",
         "grid_file",
         "grid_sha256",
+        "parameter_sources",
     )
     attrs = {k: grid.attrs[k] for k in keep if k in grid.attrs}
     attrs.update(

@@ -21,7 +21,7 @@ from .errors import InputError
 from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES, weibull_from_mean_std
 from .stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES
 from .timeaxis import STEPS_PER_YEAR, history_coords, interpolate_series, parse_period, time_coords
-from .variables import Variable, cf_attrs, table
+from .variables import Variable, archetypes, cf_attrs, table
 
 DRIVERS = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 SECTIONS = {
@@ -37,6 +37,7 @@ SECTIONS = {
         "negative_inflow",
     },
     "dimensions": None,
+    "sources": None,
     "fleets": None,
     "recycling": {"collection_rate", "preprocessing_yield", "endprocessing_yield"},
     "energy": {"pue", "grid_intensity"},
@@ -57,6 +58,7 @@ FLEET_KEYS = {
     "composition",
     "pcb_metal_content",
     "replacement",
+    "archetype",
 }
 LIFETIME_KEYS = {"type", "mean", "std", "shape", "scale", "weights"}
 SPEC_KEYS = {"value", "values", "dim", "units", "interpolation"}
@@ -86,6 +88,7 @@ class _Context:
         self.coords = time_coords(meta["start_year"], meta["end_year"], meta["step"])
         self.dim_lengths: dict[str, tuple[int, str]] = {}
         self.history_years = 0
+        self.sources: dict[str, str] = {}
 
     def fail(self, field: str, message: str) -> InputError:
         return InputError(self.source, field, message)
@@ -311,6 +314,7 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
     for key in {"inflow", "stock", "demand", "capacity_per_unit"} - set(required):
         if key in raw:
             raise ctx.fail(f"{field}.{key}", f"not used by {_article(driver)} {driver}-driven fleet")
+    raw = _with_archetype(raw, ctx, field)
     out: dict[str, xr.DataArray] = {}
     for key in [*required, "inflow_history", "mass", "power", "utilisation"]:
         if key in raw:
@@ -333,6 +337,32 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
         "replacement": _choice(raw.get("replacement", "balanced"), REPLACEMENT_RULES, ctx, f"{field}.replacement"),
     }
     return out, strings
+
+
+def _with_archetype(raw: dict, ctx: _Context, field: str) -> dict:
+    """The fleet's table with the archetype's mass, power and composition where it gives none."""
+    name = raw.get("archetype")
+    if name is None:
+        return raw
+    catalogue = archetypes()
+    if name not in catalogue["archetype"]:
+        raise ctx.fail(
+            f"{field}.archetype", f"unknown archetype {name!r}" + _suggest(str(name), set(catalogue["archetype"]))
+        )
+    arch = catalogue["archetype"][name]
+    filled = dict(raw)
+    taken = {
+        "mass": arch["mass"],
+        "power": arch["power"],
+        "composition": catalogue["composition_data_centre"],
+        "pcb_metal_content": catalogue["pcb_metals_data_centre"],
+    }
+    for key, entry in taken.items():
+        if key in raw or (key == "pcb_metal_content" and "composition" in raw):
+            continue
+        filled[key] = entry["value"]
+        ctx.sources[f"{field}.{key}"] = f"archetype {name}: {entry['source']} [{entry['status']}]"
+    return filled
 
 
 def _choice(raw: Any, allowed: tuple[str, ...], ctx: _Context, field: str) -> xr.DataArray:
@@ -414,6 +444,22 @@ def _global(raw: dict, ctx: _Context, materials: list[str], metals: list[str]) -
     return out
 
 
+def _sources(raw: dict, source: str) -> dict[str, str]:
+    """The optional [sources] table: parameter path (as written in the file) -> where it comes from."""
+    table_ = raw.get("sources", {})
+    if not isinstance(table_, dict):
+        raise InputError(source, "sources", 'expected a table of parameter = "source" entries')
+    for path, text in table_.items():
+        node: Any = raw
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            raise InputError(source, f"sources.{path}", "names no parameter of this file")
+        if not isinstance(text, str):
+            raise InputError(source, f"sources.{path}", "expected a string")
+    return dict(table_)
+
+
 def read_toml(path: str | Path) -> dict:
     """Read a TOML file; syntax errors and unreadable files become InputError."""
     path = Path(path)
@@ -448,6 +494,7 @@ def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
         {m for v, _ in fleets.values() if "pcb_metal_content" in v for m in v["pcb_metal_content"]["metal"].values}
     )
     grid = _assemble(fleets, _global(raw, ctx, materials, metals), ctx)
+    ctx.sources.update(_sources(raw, source))
     for name in dims:
         if name not in grid.dims:
             raise InputError(source, f"dimensions.{name}", "declared, but no parameter varies along it")
@@ -466,6 +513,7 @@ def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
             "scenario_sha256": text_hash,
             "history": f"built by ewaste {__version__} from {Path(source).name}",
             "ewaste_grid_version": 1,
+            "parameter_sources": json.dumps(ctx.sources),
         }
     )
     return grid

@@ -42,3 +42,19 @@ def cf_attrs(name: str, units: str | None = None) -> dict[str, str]:
     """CF attributes (`units`, `long_name`) of a grid variable."""
     var = table()[name]
     return {"units": units or var.units, "long_name": var.long_name}
+
+
+def _package_toml(name: str) -> dict:
+    return tomllib.loads(resources.files("ewaste.data").joinpath(name).read_text())
+
+
+@cache
+def archetypes() -> dict:
+    """AI hardware archetypes (package data `archetypes.toml`): mass, power, GPUs, with sources."""
+    return _package_toml("archetypes.toml")
+
+
+@cache
+def recycling_yields() -> dict[str, dict[str, dict]]:
+    """Default pre- and end-processing yields by material or metal, with sources."""
+    return _package_toml("recycling.toml")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -120,7 +121,11 @@ def test_circuit_board_metals(recycled):
     assert one(recycled, "metal_in_ewaste", metal="Au")[m] == pytest.approx(au, rel=1e-12)
     assert one(recycled, "metal_in_ewaste", metal="Ag")[m] == pytest.approx(ag, rel=1e-12)
     assert one(recycled, "metal_recovered", metal="Au")[m] == pytest.approx(au * 0.4 * 0.25 * 0.95, rel=1e-12)
-    assert one(recycled, "metal_recovered", metal="Ag")[m] == 0.0
+    # no Ag yield in the scenario: the sourced defaults (Chancerel et al. 2009: 11.5 %; smelter 95 %)
+    assert one(recycled, "metal_recovered", metal="Ag")[m] == pytest.approx(ag * 0.4 * 0.115 * 0.95, rel=1e-12)
+    used = json.loads(recycled.attrs["defaults_used"])
+    assert used["metal_preprocessing_yield"]["where"]["Ag"]["value"] == 0.115
+    assert "Chancerel" in used["metal_preprocessing_yield"]["where"]["Ag"]["source"]
     assert one(recycled, "metal_in_ewaste_cumulative_target", metal="Au") == pytest.approx(3 * au, rel=1e-12)
 
 

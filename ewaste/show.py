@@ -1,0 +1,89 @@
+"""`ewaste scenarios show`: a scenario's parameters, each with its value range and source."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+from .grid import STRING_VARS
+from .model import _fill_defaults
+from .variables import table
+
+SECTIONS = {"collection_rate": "recycling", "pue": "energy", "grid_intensity": "energy"}
+
+
+def _values(da: xr.DataArray) -> str:
+    """A short account of a parameter's values: one number, a time path, or a range over dimensions."""
+    vals = np.asarray(da.values, dtype=float)
+    units = "" if da.attrs.get("units") == "1" else da.attrs.get("units", "")
+    if vals.size == 1:
+        return f"{vals.item():.6g} {units}".strip()
+    dims = [d for d in da.dims if d != "time"]
+    if "time" in da.dims and not dims:
+        return f"{vals[0]:.4g} -> {vals[-1]:.4g} {units} ({da['time'].size} steps)".strip()
+    over = ", ".join(f"{d}[{da.sizes[d]}]" for d in da.dims)
+    return f"{np.nanmin(vals):.4g} .. {np.nanmax(vals):.4g} {units} over {over}".strip()
+
+
+def _path(name: str, fleet: str | None) -> str:
+    if fleet is not None:
+        if name.startswith("lifetime_"):
+            return f"fleets.{fleet}.lifetime.{name.removeprefix('lifetime_')}"
+        return f"fleets.{fleet}.{name}"
+    return f"{SECTIONS.get(name, 'recycling')}.{name}"
+
+
+def describe_scenario(grid: xr.Dataset) -> str:
+    """Every parameter of a grid with its values and where they come from."""
+    sources = json.loads(grid.attrs.get("parameter_sources", "{}"))
+    _, defaults = _fill_defaults(grid)
+    a = grid.attrs
+    lines = [
+        f"{a.get('title', '?')}: {a.get('description', '')}",
+        f"  steps: {a['step']} {a['start_year']}-{a['end_year']}, target year {a['target_year']}, "
+        f"age convention {a['age_convention']}, negative inflow '{a['negative_inflow']}'",
+    ]
+    for src in json.loads(a.get("sources", "[]")):
+        lines.append(f"  source: {src}")
+    sweep = [d for d in grid.dims if d not in ("time", "history", "fleet", "material", "metal", "lag")]
+    for d in sweep:
+        lines.append(f"  dimension {d}: {', '.join(map(str, grid[d].values))}")
+    for i, fleet in enumerate(map(str, grid["fleet"].values)):
+        g = grid.isel(fleet=i)
+        strings = {v: str(np.unique(g[v].values)) if g[v].ndim else str(g[v].values) for v in STRING_VARS if v in g}
+        lines.append(f"fleet {fleet}: {strings.get('description', '')}".rstrip())
+        lines.append(
+            f"  driver {strings['driver']}, lifetime {strings['lifetime_type']}, "
+            f"replacement {strings.get('replacement', 'balanced')}"
+        )
+        for name in g.data_vars:
+            if name in STRING_VARS or table()[name].scope != "fleet" or bool(g[name].isnull().all()):
+                continue
+            path = _path(name, fleet)
+            src = _source_for(path, name, sources)
+            lines.append(f"  {name:<20} {_values(g[name])}" + (f"\n  {'':<20} source: {src}" if src else ""))
+    lines.append("global")
+    for name in grid.data_vars:
+        if name in STRING_VARS or table()[name].scope == "fleet":
+            continue
+        src = _source_for(_path(name, None), name, sources)
+        lines.append(f"  {name:<20} {_values(grid[name])}" + (f"\n  {'':<20} source: {src}" if src else ""))
+    for name, entry in defaults.items():
+        where = entry["where"]
+        if isinstance(where, dict):
+            for label, d in where.items():
+                lines.append(f"  default {name}[{label}] = {d['value']:g}: {d['source']} [{d.get('status', '-')}]")
+        else:
+            where_text = "" if where == "all" else f" (fleets {', '.join(where)})"
+            lines.append(f"  default {name} = {entry['value']}{where_text}: {entry['source']}")
+    return "\n".join(lines)
+
+
+def _source_for(path: str, name: str, sources: dict[str, str]) -> str:
+    """The source the file gives for a parameter (or for its enclosing table)."""
+    for key, text in sources.items():
+        if path == key or path.startswith(key + "."):
+            return text
+    return ""
