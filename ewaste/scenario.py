@@ -304,6 +304,7 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
     if not isinstance(raw, dict):
         raise ctx.fail(field, "expected a table")
     _check_keys(raw, FLEET_KEYS, ctx.source, field)
+    raw = _with_archetype(raw, ctx, field)
     driver = raw.get("driver")
     if driver not in DRIVERS:
         raise ctx.fail(f"{field}.driver", f"unknown driver {driver!r}" + _suggest(str(driver), set(DRIVERS)))
@@ -314,7 +315,6 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
     for key in {"inflow", "stock", "demand", "capacity_per_unit"} - set(required):
         if key in raw:
             raise ctx.fail(f"{field}.{key}", f"not used by {_article(driver)} {driver}-driven fleet")
-    raw = _with_archetype(raw, ctx, field)
     out: dict[str, xr.DataArray] = {}
     for key in [*required, "inflow_history", "mass", "power", "utilisation"]:
         if key in raw:

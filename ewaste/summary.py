@@ -37,6 +37,8 @@ def describe(da: xr.DataArray, units: str, own_dims: tuple = ()) -> str:
         return fmt(float(values.reshape(-1)[0]), units)
     flat = values.reshape(-1)
     lo, hi = int(np.argmin(flat)), int(np.argmax(flat))
+    if flat[lo] == flat[hi]:
+        return f"{fmt(flat[lo], units)} at every grid point"
     return (
         f"min {fmt(flat[lo], units)} [{_point(da, lo, own_dims)}]  median {fmt(float(np.median(flat)), units)}  "
         f"max {fmt(flat[hi], units)} [{_point(da, hi, own_dims)}]"
