@@ -71,14 +71,18 @@ def _check_variable(grid: xr.Dataset, name: str, source: str) -> None:
         raise InputError(
             source,
             _field(name, _worst_fleet(da, da < var.min)),
-            f"value {finite.min():.6g} below the minimum {var.min:g} {var.units}",
+            f"value {finite.min():.6g} below the minimum {var.min:g}{_unit(var.units)}",
         )
     if finite.size and finite.max() > var.max:
         raise InputError(
             source,
             _field(name, _worst_fleet(da, da > var.max)),
-            f"value {finite.max():.6g} above the maximum {var.max:g} {var.units}",
+            f"value {finite.max():.6g} above the maximum {var.max:g}{_unit(var.units)}",
         )
+
+
+def _unit(units: str) -> str:
+    return "" if units == "1" else f" {units}"
 
 
 def _worst_fleet(da: xr.DataArray, bad: xr.DataArray) -> str | None:

@@ -73,7 +73,7 @@ def weibull_from_mean_std(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray
     """
     mean, std = np.broadcast_arrays(np.asarray(mean, float), np.asarray(std, float))
     target = np.log1p((std / mean) ** 2)
-    lo, hi = np.full(mean.shape, np.log(0.05)), np.full(mean.shape, np.log(200.0))
+    lo, hi = np.full(mean.shape, np.log(5e-4)), np.full(mean.shape, np.log(200.0))
     for _ in range(200):
         mid = 0.5 * (lo + hi)
         k = np.exp(mid)

@@ -52,6 +52,14 @@ def _default_composition(grid: xr.Dataset, used: dict) -> None:
     """Composition with 'other' as the rest; all 'other' where a fleet gives none."""
     if "composition" in grid:
         comp = grid["composition"]
+        bare = [str(f) for f in grid["fleet"].values if "fleet" in comp.dims and bool(comp.sel(fleet=f).isnull().all())]
+        if bare:
+            used["composition"] = {
+                "value": {OTHER: 1.0},
+                "units": "1",
+                "where": bare,
+                "source": "mass not split by material unless a composition is given",
+            }
     else:
         comp = xr.DataArray([1.0], dims="material", coords={"material": [OTHER]})
         used["composition"] = {

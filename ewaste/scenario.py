@@ -264,8 +264,10 @@ def _lifetime(raw: Any, ctx: _Context, field: str) -> tuple[str, dict[str, xr.Da
             raise ctx.fail(field, "Weibull mean and std must be above zero")
         shape, scale = weibull_from_mean_std(mean.values, std.values)
         limits = table()["lifetime_shape"]
-        if shape.max() > limits.max * (1 - 1e-6) or shape.min() < limits.min * (1 + 1e-6):
-            raise ctx.fail(f"{field}.std", "std/mean outside what a Weibull lifetime can take (about 0.013 to 30)")
+        if shape.max() > limits.max * (1 - 1e-6):
+            raise ctx.fail(f"{field}.std", "std/mean too small for a Weibull lifetime (below about 0.013)")
+        if shape.min() < limits.min * (1 + 1e-6):
+            raise ctx.fail(f"{field}.std", "std/mean too large for a Weibull lifetime")
         return kind, {"shape": mean.copy(data=shape), "scale": mean.copy(data=scale)}
     if given != needed:
         missing, extra = needed - given, given - needed

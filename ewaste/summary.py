@@ -29,9 +29,17 @@ def _point(da: xr.DataArray, flat_index: int, own_dims: tuple) -> str:
     return ", ".join(pairs) or "every point"
 
 
-def describe(da: xr.DataArray, units: str, own_dims: tuple = ()) -> str:
+def _varying(da: xr.DataArray) -> tuple[str, ...]:
+    """The dimensions along which the values actually change."""
+    values = np.asarray(da.values, dtype=float)
+    tol = 1e-12 * (np.nanmax(np.abs(values)) if values.size else 0.0)
+    return tuple(d for i, d in enumerate(da.dims) if np.nanmax(np.ptp(values, axis=i)) > tol)
+
+
+def describe(da: xr.DataArray, units: str) -> str:
     """One value, or min / median / max over the grid with the points that give the extremes
-    (named by the dimensions in `own_dims`, those the quantity depends on)."""
+    (named by the dimensions along which the quantity changes)."""
+    own_dims = _varying(da)
     values = np.asarray(da.values, dtype=float)
     if values.size == 1:
         return fmt(float(values.reshape(-1)[0]), units)
@@ -64,7 +72,7 @@ def summarise(res: xr.Dataset) -> str:
     def row(label: str, name: str, units: str, **sel) -> None:
         da = total[name].sel(sel) if sel else total[name]
         full = da.broadcast_like(points).transpose(*grid_dims)
-        lines.append(f"  {label:<34} {describe(full, units, da.dims)}")
+        lines.append(f"  {label:<34} {describe(full, units)}")
 
     lines.append(f"E-waste in {target}")
     row("generated", "ewaste_generated_target", "t/yr")

@@ -142,7 +142,7 @@ BAD_CASES = {
     ),
     "weibull too narrow": (
         GOOD.replace('type = "fixed", mean = 3', 'type = "weibull", mean = 3, std = 0.001'),
-        r"fleets\.servers\.lifetime\.std: std/mean outside",
+        r"fleets\.servers\.lifetime\.std: std/mean too small",
     ),
     "capacity units": (
         GOOD.replace('driver = "stock"', 'driver = "capacity"').replace(
