@@ -2,13 +2,15 @@
 
 The reference below is an independent, plain-Python transcription of the rule as the data README
 in shared/data/wang2024 states it (a loop per quarter, whole servers, moving 24-quarter sum of
-retired capacity valued at the retirement quarter's capacity), run on the authors' CSV files.
+retired capacity valued at the retirement quarter's capacity), run on the numbers of the bundled
+file read with tomllib; a second test checks those numbers against the authors' CSV files.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -44,24 +46,54 @@ def authors_rule(demand: list[float], per_server: list[float], weights: list[flo
     return units_in, units_out
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="shared/data/wang2024 not beside the checkout")
+CHIPS = ["normal", "lag_1_year", "catchup_2030Q4", "immediate_upgrade_demo", "immediate_upgrade_suppfig4"]
+
+
+def _bundled_inputs(case: str, chip: str) -> dict[str, tuple[list[float], list[float]]]:
+    """Demand and per-server capacity as written in scenarios/wang2024.toml (read with tomllib)."""
+    raw = tomllib.loads((ROOT / "scenarios" / "wang2024.toml").read_text())
+    cases = raw["dimensions"]["case"]
+    out = {}
+    for fleet in ("training", "inference"):
+        f = raw["fleets"][fleet]
+        demand = f["demand"]["values"][cases.index(case)]
+        if fleet == "inference":
+            demand = demand["values"][0]  # users from the code's workbook
+        per_server = f["capacity_per_unit"]["values"][CHIPS.index(chip)]["values"][0]  # constant efficiency
+        out[fleet] = (list(demand.values()), list(per_server.values()))
+    return out
+
+
 @pytest.mark.parametrize("case", ["aggressive", "moderate", "conservative"])
 @pytest.mark.parametrize("chip", ["normal", "lag_1_year", "immediate_upgrade_suppfig4"])
 def test_quarter_by_quarter_against_the_authors_rule(results, case: str, chip: str):
-    demand = [r for r in _csv("demand.csv") if r["scenario"] == case]
-    capacity = [
-        r for r in _csv("server_capacity.csv") if r["chip_variant"] == chip and r["efficiency_variant"] == "constant"
-    ]
-    weights = [float(r["weight"]) for r in _csv("lifetime_weights.csv")]
+    raw = tomllib.loads((ROOT / "scenarios" / "wang2024.toml").read_text())
+    weights = raw["fleets"]["training"]["lifetime"]["weights"][1:]  # lag 0 is 0; weight j at lag j + 1
     sel = {**BASE, "chip": chip, "case": case, "rule": "wang2024"}
-    for fleet, column in (("training", "train"), ("inference", "infer")):
-        units_in, units_out = authors_rule(
-            [float(r[f"R_{column}"]) for r in demand], [float(r[f"P_{column}"]) for r in capacity], weights
-        )
+    for fleet, (demand, per_server) in _bundled_inputs(case, chip).items():
+        units_in, units_out = authors_rule(demand, per_server, weights)
         got = results.sel(fleet=fleet, **sel)
         np.testing.assert_allclose(got["inflow_units"].values, units_in, rtol=1e-14)  # whole servers
         np.testing.assert_allclose(got["outflow_units"].values, units_out, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(got["stock_units"].values, np.cumsum(units_in) - np.cumsum(units_out), rtol=1e-12)
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="shared/data/wang2024 not beside the checkout")
+@pytest.mark.parametrize("case", ["aggressive", "conservative"])
+def test_bundled_file_carries_the_authors_numbers(case: str):
+    demand = [r for r in _csv("demand.csv") if r["scenario"] == case]
+    capacity = [
+        r
+        for r in _csv("server_capacity.csv")
+        if r["chip_variant"] == "normal" and r["efficiency_variant"] == "constant"
+    ]
+    bundled = _bundled_inputs(case, "normal")
+    for fleet, column in (("training", "train"), ("inference", "infer")):
+        assert bundled[fleet][0] == [float(r[f"R_{column}"]) for r in demand]
+        assert bundled[fleet][1] == [float(r[f"P_{column}"]) for r in capacity]
+    weights = [float(r["weight"]) for r in _csv("lifetime_weights.csv")]
+    raw = tomllib.loads((ROOT / "scenarios" / "wang2024.toml").read_text())
+    assert raw["fleets"]["training"]["lifetime"]["weights"] == [0.0, *weights]
 
 
 def test_published_figures_under_the_authors_rule(results):
