@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, catalogue
+from . import __version__, catalogue, scale
 from .backend import BACKENDS, cupy_status, get_backend
 from .errors import EwasteError, InputError
 from .grid import load_grid, save_grid
@@ -30,21 +30,118 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("scenario", required=False)
-@click.option("--out", "-o", type=click.Path(dir_okay=False), help="Write results (.nc or .csv).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option("--quiet", "-q", is_flag=True, help="Do not print the summary.")
+@click.option("--out", "-o", type=click.Path(), help="Write results: .nc or .csv (in memory), .zarr (streamed).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--summary", is_flag=True, help="Keep only target-year and cumulative values (a few per grid point).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Start a local dask cluster of N processes.")
+@click.option("--scheduler", default=None, help="Use the dask scheduler at this address (tcp://host:port).")
+@click.option("--memory-limit", default=None, help="Memory budget (e.g. 8GB); default half the memory available.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted .zarr run: only the missing chunks.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @backend_option
-def run(scenario: str | None, out: str | None, overwrite: bool, quiet: bool, backend: str | None) -> None:
+def run(
+    scenario: str | None,
+    out: str | None,
+    overwrite: bool,
+    summary: bool,
+    workers: int | None,
+    scheduler: str | None,
+    memory_limit: str | None,
+    resume: bool,
+    quiet: bool,
+    backend: str | None,
+) -> None:
     """Evaluate SCENARIO (a .toml file, a saved grid .nc, or a bundled name; default: 'default')."""
-    if out and Path(out).exists() and not overwrite:
+    zarr_out = bool(out) and Path(out).suffix.lower() == ".zarr"
+    if out and not zarr_out and Path(out).exists() and not overwrite:
         raise InputError(out, None, "exists; pass --overwrite to replace it")
-    results = evaluate(load_grid(catalogue.resolve(scenario)), backend)
-    if out:
-        write_results(results, out, overwrite)
-    if not quiet:
-        click.echo(summarise(results))
-        if out:
-            click.echo(f"Results written to {out}")
+    if resume and not zarr_out:
+        raise InputError(out, "--resume", "resuming needs a .zarr output")
+    grid = load_grid(catalogue.resolve(scenario))
+    budget = scale.parse_bytes(memory_limit) if memory_limit else scale.default_memory_limit()
+    n_workers = workers or 1
+    keep_summary = summary or not out  # the printed summary needs only the target-year values
+    plan = scale.plan(grid, budget, n_workers, keep_summary, backend)
+    say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
+    say(f"plan: {plan.describe()}")
+    if not zarr_out and plan.result_bytes > budget:
+        raise InputError(
+            out or "results",
+            None,
+            f"{plan.points:,} grid points give {scale._gb(plan.result_bytes)} "
+            f"of results, more than the memory limit of {scale._gb(budget)}: write to a .zarr "
+            "store, or add --summary",
+        )
+    progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
+    with _dask_client(workers, scheduler) as client:
+        if zarr_out:
+            scale.write_zarr(
+                grid,
+                out,
+                plan.chunks,
+                backend=backend,
+                summary=summary,
+                overwrite=overwrite,
+                resume=resume,
+                client=client,
+                progress=progress,
+            )
+            results = _open_zarr(out) if not quiet else None
+        elif plan.n_chunks > 1 or client is not None:
+            results = scale.evaluate_lazy(grid, plan.chunks, backend, keep_summary).compute()
+        else:
+            results = evaluate(grid, backend, summary=keep_summary)
+        if out and not zarr_out:
+            write_results(results, out, overwrite)
+        if not quiet:
+            click.echo(summarise(results))
+            if out:
+                click.echo(f"Results written to {out}")
+
+
+def _open_zarr(path: str):
+    import xarray as xr  # noqa: PLC0415
+
+    return xr.open_zarr(path)
+
+
+class _dask_client:
+    """A dask client for --workers (a local cluster on 127.0.0.1) or --scheduler; none otherwise."""
+
+    def __init__(self, workers: int | None, scheduler: str | None):
+        self.workers, self.scheduler, self.client, self.cluster = workers, scheduler, None, None
+
+    def __enter__(self):
+        if self.workers is None and self.scheduler is None:
+            return None
+        try:
+            from distributed import Client, LocalCluster  # noqa: PLC0415
+        except ImportError:
+            raise InputError(
+                None, "--workers", "needs dask's distributed scheduler: pip install 'ewaste[dask]'"
+            ) from None
+        if self.scheduler:
+            try:
+                self.client = Client(self.scheduler, timeout=10)
+            except OSError as exc:
+                raise InputError(self.scheduler, "--scheduler", f"cannot reach the scheduler ({exc})") from None
+        else:
+            self.cluster = LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=40,
+            )
+            self.client = Client(self.cluster)
+        return self.client
+
+    def __exit__(self, *exc) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
 @cli.command()

@@ -369,8 +369,15 @@ def _aggregate(res: xr.Dataset, target: int) -> xr.Dataset:
     return out
 
 
-def evaluate(grid: xr.Dataset, backend: str | None = None) -> xr.Dataset:
-    """Evaluate a validated scenario grid; returns results with units and provenance."""
+SUMMARY_SUFFIXES = ("_target", "_cumulative_target")
+
+
+def evaluate(grid: xr.Dataset, backend: str | None = None, summary: bool = False) -> xr.Dataset:
+    """Evaluate a validated scenario grid; returns results with units and provenance.
+
+    With `summary=True` only the target-year and cumulative-to-target values are kept (and the
+    negative-inflow count): a few numbers per grid point, for sweeps whose trajectories would not fit.
+    """
     be = get_backend(backend)
     grid, defaults = _fill_defaults(grid)
     fleets = [_run_fleet_rules(grid.isel(fleet=i, drop=True), str(f), be) for i, f in enumerate(grid["fleet"].values)]
@@ -380,6 +387,11 @@ def evaluate(grid: xr.Dataset, backend: str | None = None) -> xr.Dataset:
     res = res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
     res = _aggregate(res, int(grid.attrs["target_year"]))
     res.attrs = _provenance(grid, defaults, be)
+    if summary:
+        keep = [v for v in res.data_vars if str(v).endswith(SUMMARY_SUFFIXES) or v == "negative_inflow_steps"]
+        res = res[keep]
+        res = res.drop_vars([c for c in res.coords if {"time", "year"} & set(res[c].dims)])
+        res.attrs["mode"] = "summary"
     return res
 
 

@@ -1,0 +1,137 @@
+"""Chunked, lazy, distributed and resumable sweeps (dask, Zarr) give the in-memory results exactly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+from dask.callbacks import Callback
+
+import ewaste
+from ewaste import catalogue, scale
+from ewaste.errors import InputError
+
+DEFAULT = catalogue.bundled()["default"]
+CHUNKS = {"refresh_cycle": 2, "metal_content": 2, "growth": 3, "recycling_collection_rate": 3}
+
+
+@pytest.fixture(scope="module")
+def grid() -> xr.Dataset:
+    return ewaste.load_grid(DEFAULT)
+
+
+@pytest.fixture(scope="module")
+def in_memory(grid) -> xr.Dataset:
+    return ewaste.evaluate(grid)
+
+
+class NoCompute(Callback):
+    """Fails on any task: proves a step builds a graph without computing it."""
+
+    def _pretask(self, key, dsk, state):  # noqa: ANN001
+        raise AssertionError(f"computed early: {key}")
+
+
+def ewaste_cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ewaste.cli", *args], capture_output=True, text=True, **kw)
+
+
+def test_chunked_equals_in_memory_and_is_lazy(grid, in_memory):
+    with NoCompute():
+        lazy = scale.evaluate_lazy(grid, CHUNKS)
+        assert isinstance(lazy["ewaste_generated"].data, dask.array.Array)
+        assert lazy["recovered"].chunks is not None
+    assert isinstance(lazy["ewaste_generated"].data._meta, np.ndarray)  # NumPy chunks stay NumPy
+    got = lazy.compute()
+    assert isinstance(got["ewaste_generated"].data, np.ndarray)
+    xr.testing.assert_identical(got.drop_attrs(), in_memory.drop_attrs())
+
+
+def test_summary_mode_keeps_target_values_only(grid, in_memory):
+    summary = ewaste.evaluate(grid, summary=True)
+    assert set(summary.data_vars) == {v for v in in_memory.data_vars if v.endswith("_target")} | {
+        "negative_inflow_steps"
+    }
+    xr.testing.assert_equal(summary["ewaste_generated_target"], in_memory["ewaste_generated_target"])
+    lazy = scale.evaluate_lazy(grid, CHUNKS, summary=True).compute()
+    xr.testing.assert_identical(lazy.drop_attrs(), summary.drop_attrs())
+
+
+def test_zarr_store_equals_in_memory(grid, in_memory, tmp_path: Path):
+    scale.write_zarr(grid, tmp_path / "r.zarr", CHUNKS)
+    assert not (tmp_path / "r.zarr.partial").exists()
+    store = xr.open_zarr(tmp_path / "r.zarr").load()
+    xr.testing.assert_equal(store[list(in_memory.data_vars)].drop_attrs(), in_memory.drop_attrs())
+    assert store.attrs["scenario_file"] == "default.toml"
+
+
+def test_plan_fits_the_memory_limit(grid):
+    roomy = scale.plan(grid, 10**10)
+    assert roomy.n_chunks == 1 and roomy.points == 162
+    tight = scale.plan(grid, int(roomy.work_bytes_per_point * 10))
+    assert tight.chunk_points <= 10 and tight.chunk_bytes <= roomy.work_bytes_per_point * 10
+    assert tight.n_chunks == len(list(scale.blocks(scale.scenario_sizes(grid), tight.chunks)))
+    with pytest.raises(InputError, match="one grid point needs about"):
+        scale.plan(grid, 1000)
+
+
+def test_choose_chunks_keeps_inner_dimensions_whole():
+    sizes = {"a": 10, "b": 4, "c": 5}
+    assert scale.choose_chunks(sizes, 1000) == {"a": 10, "b": 4, "c": 5}
+    assert scale.choose_chunks(sizes, 20) == {"a": 1, "b": 4, "c": 5}
+    assert scale.choose_chunks(sizes, 12) == {"a": 1, "b": 2, "c": 5}
+    assert scale.choose_chunks(sizes, 3) == {"a": 1, "b": 1, "c": 3}
+
+
+def test_refuses_results_that_do_not_fit_netcdf(tmp_path: Path):
+    out = ewaste_cli("run", "--out", str(tmp_path / "r.nc"), "--memory-limit", "1MB")
+    assert out.returncode == 2
+    assert "more than the memory limit" in out.stderr and ".zarr" in out.stderr and "--summary" in out.stderr
+    assert not (tmp_path / "r.nc").exists()
+
+
+def test_local_cluster_with_two_worker_processes(in_memory, tmp_path: Path):
+    out = ewaste_cli("run", "--workers", "2", "--memory-limit", "4MB", "-q", "--out", str(tmp_path / "w.zarr"))
+    assert out.returncode == 0, out.stderr
+    store = xr.open_zarr(tmp_path / "w.zarr").load()
+    xr.testing.assert_equal(store[list(in_memory.data_vars)].drop_attrs(), in_memory.drop_attrs())
+
+
+def test_killed_run_resumes_to_the_same_store(in_memory, tmp_path: Path):
+    """SIGKILL mid-run: no complete-looking store is left; --resume computes only what is missing."""
+    target = tmp_path / "k.zarr"
+    args = ["run", "-q", "--memory-limit", "300kB", "--out", str(target)]
+    proc = subprocess.Popen([sys.executable, "-m", "ewaste.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = tmp_path / "k.zarr.partial-done"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not done.exists() or len(list(done.iterdir())) < 3):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not target.exists(), "an interrupted store must not read as complete"
+    finished_before = {p.name for p in done.iterdir()}
+    assert finished_before
+    refused = ewaste_cli(*args)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    resumed = ewaste_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert target.exists() and not done.exists()
+    store = xr.open_zarr(target).load()
+    xr.testing.assert_equal(store[list(in_memory.data_vars)].drop_attrs(), in_memory.drop_attrs())
+
+
+def test_resume_refuses_a_store_from_another_grid(grid, tmp_path: Path):
+    partial = tmp_path / "x.zarr.partial"
+    scale.write_zarr(grid, tmp_path / "x.zarr", CHUNKS)
+    os.replace(tmp_path / "x.zarr", partial)
+    (tmp_path / "x.zarr.partial-done").mkdir()
+    with pytest.raises(InputError, match="another grid, chunking or mode"):
+        scale.write_zarr(grid, tmp_path / "x.zarr", {**CHUNKS, "growth": 1}, resume=True)
