@@ -329,14 +329,17 @@ def _impacts(f: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def _check_destinations(res: xr.Dataset) -> None:
+def _check_destinations(res: xr.Dataset, suffix: str = "") -> None:
     """Every tonne generated ends in exactly one destination."""
-    gen = res["ewaste_generated"]
+    gen = res["ewaste_generated" + suffix]
     scale = float(abs(gen).max()) or 1.0
     for lhs, rhs in (
-        (res["recovered"] + res["disposed"], gen),
-        (res["recovered_by_material"] + res["disposed_by_material"], res["ewaste_by_material"]),
-        (res["collected"] + res["not_collected"], gen),
+        (res["recovered" + suffix] + res["disposed" + suffix], gen),
+        (
+            res["recovered_by_material" + suffix] + res["disposed_by_material" + suffix],
+            res["ewaste_by_material" + suffix],
+        ),
+        (res["collected" + suffix] + res["not_collected" + suffix], gen),
     ):
         err = float(abs(lhs - rhs).max())
         if not err <= BALANCE_RTOL * scale:
@@ -351,21 +354,86 @@ def _aggregate(res: xr.Dataset, target: int) -> xr.Dataset:
         if kind is None:
             continue
         annual = to_annual(da, kind)
-        per_year = da.attrs["units"] + ("/yr" if kind == "flow" else "")
-        out[f"{name}_annual"] = annual.assign_attrs(
-            units=per_year, long_name=da.attrs["long_name"] + " (calendar year)"
-        )
-        out[f"{name}_target"] = annual.sel(year=target, drop=True).assign_attrs(
-            units=per_year, long_name=da.attrs["long_name"] + f" in {target}"
-        )
-        if kind == "flow":
-            cum = annual.cumsum("year").assign_attrs(
-                units=da.attrs["units"], long_name=da.attrs["long_name"] + ", cumulative from the start year"
+        out[f"{name}_annual"] = annual.assign_attrs(_period_attrs(da, "annual", target))
+        cum = annual.cumsum("year") if kind == "flow" else None
+        if cum is not None:
+            out[f"{name}_cumulative"] = cum.assign_attrs(_period_attrs(da, "cumulative", target))
+        out.update(
+            _targets(
+                name,
+                da,
+                annual.sel(year=target, drop=True),
+                None if cum is None else cum.sel(year=target, drop=True),
+                target,
             )
-            out[f"{name}_cumulative"] = cum
-            out[f"{name}_cumulative_target"] = cum.sel(year=target, drop=True).assign_attrs(
-                units=da.attrs["units"], long_name=da.attrs["long_name"] + f", cumulative to {target}"
+        )
+    return out
+
+
+def _period_attrs(da: xr.DataArray, which: str, target: int) -> dict[str, str]:
+    """Units and long name of a per-step variable aggregated to years, to the target year or cumulated."""
+    flow = da.attrs["kind"] == "flow"
+    units = da.attrs["units"] + ("/yr" if flow and which in ("annual", "target") else "")
+    suffix = {
+        "annual": " (calendar year)",
+        "target": f" in {target}",
+        "cumulative": ", cumulative from the start year",
+        "cumulative_target": f", cumulative to {target}",
+    }
+    return {"units": units, "long_name": da.attrs["long_name"] + suffix[which]}
+
+
+def _targets(
+    name: str, da: xr.DataArray, in_target: xr.DataArray, cumulative: xr.DataArray | None, target: int
+) -> dict[str, xr.DataArray]:
+    """The summary variables of one per-step variable."""
+    out = {f"{name}_target": in_target.assign_attrs(_period_attrs(da, "target", target))}
+    if cumulative is not None:
+        out[f"{name}_cumulative_target"] = cumulative.assign_attrs(_period_attrs(da, "cumulative_target", target))
+    return out
+
+
+def _fast_summary(flows: xr.Dataset, grid: xr.Dataset) -> xr.Dataset | None:
+    """Summary values from fleet flows summed over time first, when no impact parameter changes
+    over time (then impacts are linear in the summed flows and the sweep dimensions of the impact
+    parameters are never crossed with the time axis). None where that does not hold.
+    """
+    impact_params = [
+        "utilisation",
+        "collection_rate",
+        "pue",
+        "grid_intensity",
+        "preprocessing_yield",
+        "endprocessing_yield",
+        "metal_preprocessing_yield",
+        "metal_endprocessing_yield",
+    ]
+    if any("time" in grid[p].dims for p in impact_params if p in grid):
+        return None
+    target = int(grid.attrs["target_year"])
+    year = grid["year"]
+    last = int(np.nonzero(year.values == target)[0][-1])
+    weights = xr.concat([year == target, year <= target], dim="slot").astype(float).drop_vars(["year", "period"])
+    summed = xr.Dataset()
+    for name, da in flows.data_vars.items():
+        if "time" not in da.dims:
+            summed[name] = da
+        elif name.startswith(("inflow_", "outflow_")) or name == "stock_power":
+            summed[name] = (da * weights).sum("time").rename(slot="time")
+        else:  # stocks: the value at the end of the target year, in both slots
+            summed[name] = xr.concat([da.isel(time=last, drop=True)] * 2, dim="time")
+    res = _impacts(summed, grid)
+    out = xr.Dataset()
+    for name, da in res.data_vars.items():
+        kind = da.attrs.get("kind")
+        if kind is None:
+            out[name] = da
+            continue
+        out.update(
+            _targets(
+                name, da, da.isel(time=0, drop=True), da.isel(time=1, drop=True) if kind == "flow" else None, target
             )
+        )
     return out
 
 
@@ -382,6 +450,11 @@ def evaluate(grid: xr.Dataset, backend: str | None = None, summary: bool = False
     grid, defaults = _fill_defaults(grid)
     fleets = [_run_fleet_rules(grid.isel(fleet=i, drop=True), str(f), be) for i, f in enumerate(grid["fleet"].values)]
     flows = xr.concat(fleets, dim=xr.DataArray(grid["fleet"].values, dims="fleet"), coords="minimal")
+    fast = _fast_summary(flows, grid) if summary else None
+    if fast is not None:
+        _check_destinations(fast, "_cumulative_target")
+        fast.attrs = {**_provenance(grid, defaults, be), "mode": "summary"}
+        return fast
     res = _impacts(flows, grid)
     _check_destinations(res)
     res = res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})

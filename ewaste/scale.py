@@ -24,7 +24,7 @@ from .errors import InputError
 from .model import evaluate
 
 NON_SCENARIO_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
-SAFETY = 4.0  # working memory of a chunk, as a multiple of its results
+SAFETY = 2.0  # headroom over the measured working memory of a chunk
 
 
 def scenario_sizes(grid: xr.Dataset) -> dict[str, int]:
@@ -96,12 +96,12 @@ def plan(
 ) -> Plan:
     """Measure a small piece of the grid, then choose chunks that fit `memory_limit` per worker."""
     sizes = scenario_sizes(grid)
-    probe = _first_points(grid, sizes, 64)
-    t0 = time.perf_counter()
-    full = evaluate(probe, backend)  # a chunk holds its trajectories while it is evaluated
-    seconds = time.perf_counter() - t0
-    work = _bytes_per_point(full, sizes) * SAFETY
-    kept = _bytes_per_point(evaluate(probe, backend, summary=True), sizes) if summary else work / SAFETY
+    small, large = (_first_points(grid, sizes, n) for n in (64, 4096))
+    (n_small, mem_small, _), (n_large, mem_large, seconds) = (_measure(p, backend, summary) for p in (small, large))
+    # memory and time grow linearly with the grid points of a chunk: the slope is the cost of a point
+    slope = (mem_large - mem_small) / (n_large - n_small) if n_large > n_small else mem_large / n_large
+    work = max(slope, mem_large / n_large / 64) * SAFETY
+    kept = _bytes_per_point(evaluate(small, backend, summary=summary), sizes)
     budget_points = int(memory_limit / max(workers, 1) / work)
     if budget_points < 1:
         raise InputError(
@@ -116,9 +116,22 @@ def plan(
         chunk_points=math.prod(chunks.values()) if chunks else 1,
         bytes_per_point=kept,
         work_bytes_per_point=work,
-        seconds_per_point=seconds / grid_points(probe),
+        seconds_per_point=seconds / n_large,
         workers=max(workers, 1),
     )
+
+
+def _measure(probe: xr.Dataset, backend: str | None, summary: bool) -> tuple[int, float, float]:
+    """Grid points, peak bytes allocated and seconds of evaluating `probe`."""
+    import tracemalloc  # noqa: PLC0415
+
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    evaluate(probe, backend, summary=summary)
+    seconds = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return grid_points(probe), float(peak), seconds
 
 
 def _first_points(grid: xr.Dataset, sizes: dict[str, int], n: int) -> xr.Dataset:
