@@ -30,17 +30,29 @@ def _field(var: str, fleet: str | None = None) -> str:
     return var if scope == "fleet" else f"{section}.{var}"
 
 
-def _check_attrs(grid: xr.Dataset, source: str) -> None:
+def _check_attrs(grid: xr.Dataset, source: str) -> xr.Dataset:
+    """Check the global attributes; returns the grid with its time coordinates rebuilt from them."""
     for key in REQUIRED_ATTRS:
         if key not in grid.attrs:
             raise InputError(source, key, "not a scenario grid: global attribute missing")
     choices = {"step": STEPS_PER_YEAR, "age_convention": AGE_CONVENTIONS, "negative_inflow": NEGATIVE_INFLOW_POLICIES}
     for key, allowed in choices.items():
-        if grid.attrs[key] not in allowed:
-            raise InputError(source, key, f"unknown value {grid.attrs[key]!r}; expected one of {', '.join(allowed)}")
-    coords = time_coords(int(grid.attrs["start_year"]), int(grid.attrs["end_year"]), grid.attrs["step"])
-    if "time" not in grid.coords or not np.allclose(grid["time"].values, coords["time"][1]):
+        value = grid.attrs[key]
+        if not isinstance(value, str) or value not in allowed:
+            raise InputError(source, key, f"unknown value {str(value)!r}; expected one of {', '.join(allowed)}")
+    years = {}
+    for key in ("start_year", "end_year", "target_year"):
+        try:
+            years[key] = int(grid.attrs[key])
+        except (TypeError, ValueError):
+            raise InputError(source, key, f"expected a year, got {str(grid.attrs[key])!r}") from None
+    if not years["start_year"] <= years["target_year"] <= years["end_year"]:
+        raise InputError(source, "target_year", "must be a year between start_year and end_year")
+    coords = time_coords(years["start_year"], years["end_year"], grid.attrs["step"])
+    expected = coords["time"][1]
+    if "time" not in grid.coords or grid["time"].shape != expected.shape or not np.allclose(grid["time"], expected):
         raise InputError(source, "time", "time coordinate does not match start_year, end_year and step")
+    return grid.assign_coords(coords)
 
 
 def _check_variable(grid: xr.Dataset, name: str, source: str) -> None:
@@ -111,7 +123,11 @@ def _check_fleets(grid: xr.Dataset, source: str) -> None:
             raise InputError(source, f"fleets.{fleet}.lifetime.type", f"unknown lifetime type {kind!r}")
         for var in _needed(driver, kind):
             if var not in grid:
-                raise InputError(source, _field(var, fleet), f"missing (required by a {driver}-driven fleet)")
+                raise InputError(
+                    source,
+                    _field(var, fleet),
+                    f"missing (required by {'an' if driver[0] in 'aeiou' else 'a'} {driver}-driven fleet)",
+                )
             if np.isnan(grid[var].isel(fleet=i).values).any():
                 raise InputError(source, _field(var, fleet), "NaN value")
         rules = set(np.unique(grid["replacement"].isel(fleet=i).values)) if "replacement" in grid else set()
@@ -139,10 +155,9 @@ def _check_fleets(grid: xr.Dataset, source: str) -> None:
 
 def validate(grid: xr.Dataset, source: str) -> xr.Dataset:
     """Check a scenario grid against the variables table; returns it with canonical units."""
-    _check_attrs(grid, source)
+    grid = _check_attrs(grid, source)
     if "fleet" not in grid.dims:
         raise InputError(source, "fleet", "not a scenario grid: no 'fleet' dimension")
-    grid = grid.copy()
     for name in grid.data_vars:
         if name in STRING_VARS:
             continue
@@ -176,4 +191,6 @@ def load_grid(path: str | Path) -> xr.Dataset:
 
 def save_grid(grid: xr.Dataset, path: str | Path, overwrite: bool = False) -> None:
     """Write a scenario grid to NetCDF (temporary file, then rename)."""
+    if Path(path).suffix.lower() != ".nc":
+        raise InputError(str(path), None, "a grid is saved as NetCDF: use a .nc file name")
     atomic_write(path, lambda tmp: grid.to_netcdf(tmp, engine="netcdf4"), overwrite)

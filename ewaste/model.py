@@ -12,7 +12,7 @@ import xarray as xr
 from . import __version__
 from .backend import Backend, get_backend
 from .errors import BalanceError, InputError
-from .grid import DRIVER_VAR
+from .grid import DRIVER_VAR, validate
 from .lifetime import LIFETIME_TYPES
 from .stockflow import SurvivalRows, check_balance, solve, wang2024_inflow
 from .timeaxis import STEPS_PER_YEAR, to_annual
@@ -447,6 +447,7 @@ def evaluate(grid: xr.Dataset, backend: str | None = None, summary: bool = False
     negative-inflow count): a few numbers per grid point, for sweeps whose trajectories would not fit.
     """
     be = get_backend(backend)
+    grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
     grid, defaults = _fill_defaults(grid)
     fleets = [_run_fleet_rules(grid.isel(fleet=i, drop=True), str(f), be) for i, f in enumerate(grid["fleet"].values)]
     flows = xr.concat(fleets, dim=xr.DataArray(grid["fleet"].values, dims="fleet"), coords="minimal")

@@ -21,7 +21,7 @@ from .errors import InputError
 from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES, weibull_from_mean_std
 from .stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES
 from .timeaxis import STEPS_PER_YEAR, history_coords, interpolate_series, parse_period, time_coords
-from .variables import Variable, archetypes, cf_attrs, table
+from .variables import Variable, archetypes, cf_attrs, reserved_names, table
 
 DRIVERS = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 SECTIONS = {
@@ -120,7 +120,7 @@ def _plain(raw: Any, var: Variable, ctx: _Context, field: str, interpolation: st
         if not periods:
             raise ctx.fail(field, "empty series")
         method = raw.get("interpolation", interpolation)
-        if method not in INTERPOLATIONS:
+        if not isinstance(method, str) or method not in INTERPOLATIONS:
             raise ctx.fail(
                 f"{field}.interpolation", f"unknown interpolation {method!r}" + _suggest(method, INTERPOLATIONS)
             )
@@ -190,9 +190,10 @@ def _stack(
     (named after the field, labelled by the values themselves)."""
     if not parts:
         raise ctx.fail(field, "a sweep needs at least one value")
-    name = dim or field.replace("fleets.", "").replace(".", "_")
-    if name in ("time", "history", "fleet", "material", "metal", "lag", "year"):
-        raise ctx.fail(f"{field}.dim", f"{name!r} is a reserved dimension name")
+    if dim is not None and not isinstance(dim, str):
+        raise ctx.fail(f"{field}.dim", "a dimension name is text")
+    name = dim or field.replace("fleets.", "").replace(".", "_").replace("[", "_").replace("]", "")
+    _check_dim_name(name, ctx.source, f"{field}.dim")
     if name in ctx.dimensions:
         labels = ctx.dimensions[name]
         if len(labels) != len(parts):
@@ -211,10 +212,18 @@ def _stack(
     )
 
 
+def _check_dim_name(name: str, source: str, field: str) -> None:
+    """A sweep dimension may not take a name the grid or the results already use."""
+    if not isinstance(name, str) or not name or name in reserved_names():
+        raise InputError(source, field, f"{name!r} cannot name a dimension: the grid or the results use it")
+
+
 def _factor(units: str | None, var: Variable, ctx: _Context, field: str) -> float:
     """Factor from the file's units to the canonical unit."""
     if units is None:
         return 1.0
+    if not isinstance(units, str):
+        raise ctx.fail(f"{field}.units", 'units are text, e.g. "kg"')
     if var.units.startswith("capacity"):
         raise ctx.fail(f"{field}.units", "capacity is in the fleet's own unit: set capacity_unit for the fleet instead")
     factor = var.factor(units)
@@ -252,7 +261,7 @@ def _lifetime(raw: Any, ctx: _Context, field: str) -> tuple[str, dict[str, xr.Da
         raise ctx.fail(field, 'expected a table, e.g. { type = "weibull", shape = 2, scale = 4 }')
     _check_keys(raw, LIFETIME_KEYS, ctx.source, field)
     kind = raw.get("type")
-    if kind not in LIFETIME_TYPES:
+    if not isinstance(kind, str) or kind not in LIFETIME_TYPES:
         raise ctx.fail(f"{field}.type", f"unknown lifetime type {kind!r}" + _suggest(str(kind), set(LIFETIME_TYPES)))
     given = set(raw) - {"type"}
     needed = set(LIFETIME_TYPES[kind])
@@ -308,7 +317,7 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
     _check_keys(raw, FLEET_KEYS, ctx.source, field)
     raw = _with_archetype(raw, ctx, field)
     driver = raw.get("driver")
-    if driver not in DRIVERS:
+    if not isinstance(driver, str) or driver not in DRIVERS:
         raise ctx.fail(f"{field}.driver", f"unknown driver {driver!r}" + _suggest(str(driver), set(DRIVERS)))
     required = {"inflow": ["inflow"], "stock": ["stock"], "capacity": ["demand", "capacity_per_unit"]}[driver]
     for key in [*required, "lifetime", "mass"]:
@@ -347,7 +356,7 @@ def _with_archetype(raw: dict, ctx: _Context, field: str) -> dict:
     if name is None:
         return raw
     catalogue = archetypes()
-    if name not in catalogue["archetype"]:
+    if not isinstance(name, str) or name not in catalogue["archetype"]:
         raise ctx.fail(
             f"{field}.archetype", f"unknown archetype {name!r}" + _suggest(str(name), set(catalogue["archetype"]))
         )
@@ -374,7 +383,7 @@ def _choice(raw: Any, allowed: tuple[str, ...], ctx: _Context, field: str) -> xr
         _check_keys(raw, {"dim", "values"}, ctx.source, field)
         dim, values = raw.get("dim"), raw.get("values")
     for i, value in enumerate(values if isinstance(values, list) else [values]):
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             where = f"{field}[{i}]" if isinstance(values, list) else field
             raise ctx.fail(where, f"unknown value {value!r}" + _suggest(str(value), set(allowed)))
     if not isinstance(values, list):
@@ -405,12 +414,13 @@ def _meta(raw: dict, source: str) -> dict:
             raise InputError(source, f"scenario.{key}", f"expected a year between 1900 and 2300, got {meta[key]!r}")
     if meta["end_year"] < meta["start_year"]:
         raise InputError(source, "scenario.end_year", "ends before the start year")
-    meta["target_year"] = meta["target_year"] or min(2030, meta["end_year"])
+    if meta["target_year"] is None:
+        meta["target_year"] = min(max(2030, meta["start_year"]), meta["end_year"])
     if not isinstance(meta["target_year"], int) or not meta["start_year"] <= meta["target_year"] <= meta["end_year"]:
         raise InputError(source, "scenario.target_year", "must be a year between start_year and end_year")
     choices = {"step": STEPS_PER_YEAR, "age_convention": AGE_CONVENTIONS, "negative_inflow": NEGATIVE_INFLOW_POLICIES}
     for key, allowed in choices.items():
-        if meta[key] not in allowed:
+        if not isinstance(meta[key], str) or meta[key] not in allowed:
             raise InputError(
                 source, f"scenario.{key}", f"unknown value {meta[key]!r}" + _suggest(str(meta[key]), set(allowed))
             )
@@ -484,6 +494,12 @@ def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
     dims = raw.get("dimensions", {})
     if not isinstance(dims, dict) or not all(isinstance(v, list) and v for v in dims.values()):
         raise InputError(source, "dimensions", "expected name = [labels, ...] entries")
+    for name, labels in dims.items():
+        _check_dim_name(name, source, f"dimensions.{name}")
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in labels):
+            raise InputError(source, f"dimensions.{name}", "labels are plain text or numbers")
+        if len(set(labels)) != len(labels):
+            raise InputError(source, f"dimensions.{name}", "labels repeat")
     ctx = _Context(source, meta, dims)
     fleets_raw = raw.get("fleets")
     if not isinstance(fleets_raw, dict) or not fleets_raw:
@@ -528,7 +544,9 @@ def _assemble(fleets: dict, globals_: dict[str, xr.DataArray], ctx: _Context) ->
     for var in fleet_vars:
         parts = [fleets[f][0].get(var, xr.DataArray(np.nan)) for f in names]
         fill = 0.0 if var in ("composition", "pcb_metal_content", "lifetime_weights") else np.nan
-        data[var] = xr.concat(parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", fill_value=fill)
+        data[var] = xr.concat(
+            parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer", fill_value=fill
+        )
     for var in fleets[names[0]][1]:
         data[var] = xr.concat(
             [fleets[f][1][var] for f in names], dim=xr.DataArray(names, dims="fleet"), coords="minimal"
@@ -555,4 +573,8 @@ def load_scenario(path: str | Path) -> xr.Dataset:
     path = Path(path)
     raw = read_toml(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return validate(scenario_to_grid(raw, str(path), digest), str(path))
+    try:
+        grid = scenario_to_grid(raw, str(path), digest)
+    except (TypeError, ValueError) as exc:  # a value of a shape no check above foresaw
+        raise InputError(str(path), None, f"malformed scenario: {exc}") from None
+    return validate(grid, str(path))

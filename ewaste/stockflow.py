@@ -20,6 +20,8 @@ from .lifetime import AGE_CONVENTIONS, survival, tabulated_survival
 
 NEGATIVE_INFLOW_POLICIES = ("correct", "allow")
 REPLACEMENT_RULES = ("balanced", "wang2024")
+MIN_FIRST_STEP_SURVIVAL = 1e-3  # below this, solving for the inflow amplifies rounding by 1/sf[m,m]
+NOISE = 1e-12  # a negative inflow this small, relative to the largest stock, is rounding
 
 
 @dataclass
@@ -118,12 +120,14 @@ def solve(
     """
     xp = rows.be.xp
     n, s = driver.shape[0], _width(driver, attributes, rows)
-    if stock_driven and rows.diagonal_min() <= 0.0:
+    first_step = rows.diagonal_min()
+    if stock_driven and not first_step >= MIN_FIRST_STEP_SURVIVAL:
         raise InputError(
             None,
             "lifetime",
-            "no unit survives the step it enters service (sf[m,m] = 0): a stock-driven model "
-            "cannot be solved; use a longer lifetime or the 'end' age convention",
+            f"only {first_step:.3g} of a cohort survives the step it enters service (sf[m,m]): a stock-driven "
+            f"model divides by it and needs at least {MIN_FIRST_STEP_SURVIVAL:g}; use a longer lifetime, "
+            "shorter steps or the 'end' age convention",
         )
     x = xp.zeros((n, s))  # cohort sizes, scaled by any early-retirement correction
     entered = xp.zeros((n, s))  # what entered service in each step
@@ -131,13 +135,14 @@ def solve(
     k = 0 if attributes is None else attributes.shape[0]
     attr_stock, attr_outflow = xp.zeros((k, n, s)), xp.zeros((k, n, s))
     negative = xp.zeros(s, dtype=xp.int64)
+    noise = NOISE * xp.abs(driver).max(axis=0)  # rounding, on the scale of the scenario's largest stock
     for m in range(n):
         row = rows.row(m)
         # survivors of earlier cohorts at the end of step m (einsum: no (m, S) temporary)
         old_total = xp.einsum("cs,cs->s", x[:m], row[:m]) if m else xp.zeros(s)
         if stock_driven and m >= n_history:
             new = (driver[m] - old_total) / row[m]
-            neg = new < 0
+            neg = new * row[m] < -noise  # negative beyond rounding counts as negative inflow
             if bool(neg.any()):
                 negative += neg
                 if negative_inflow == "correct":

@@ -58,3 +58,52 @@ def archetypes() -> dict:
 def recycling_yields() -> dict[str, dict[str, dict]]:
     """Default pre- and end-processing yields by material or metal, with sources."""
     return _package_toml("recycling.toml")
+
+
+RESULT_NAMES = (
+    "stock_units",
+    "inflow_units",
+    "outflow_units",
+    "stock_mass",
+    "inflow_mass",
+    "installed_capacity",
+    "capacity_demand_ratio",
+    "ewaste_generated",
+    "ewaste_by_material",
+    "collected",
+    "not_collected",
+    "recovered",
+    "recovered_by_material",
+    "processing_losses",
+    "disposed",
+    "disposed_by_material",
+    "metal_in_ewaste",
+    "metal_recovered",
+    "energy",
+    "emissions",
+    "negative_inflow_steps",
+)
+"""Per-step result variables; each also appears with _annual, _cumulative, _target, _cumulative_target."""
+
+
+@cache
+def reserved_names() -> frozenset[str]:
+    """Names a sweep dimension may not take: grid variables, coordinates and result variables."""
+    suffixes = ("", "_annual", "_cumulative", "_target", "_cumulative_target")
+    results = {name + suffix for name in RESULT_NAMES for suffix in suffixes}
+    grid = {
+        "time",
+        "history",
+        "fleet",
+        "material",
+        "metal",
+        "lag",
+        "year",
+        "period",
+        "driver",
+        "lifetime_type",
+        "description",
+        "capacity_unit",
+        "replacement",
+    }
+    return frozenset(results | grid | set(table()))

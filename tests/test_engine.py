@@ -541,3 +541,19 @@ def test_property_cohort_invariant_equals_cohort_varying(case, stock_driven, pol
             continue
         assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-12, atol=tol, err_msg=name)
     assert_array_equal(b.negative_inflow_steps, a.negative_inflow_steps)
+
+
+def test_refuses_stock_driven_lifetime_almost_gone_in_first_step():
+    # normal, mean 0.3 yr, sd 0.02, 'middle': S(0.5 yr) = 1 - Phi(10) ~ 8e-24; solving for the
+    # inflow would divide by it and turn rounding into 1e20 units
+    with pytest.raises(InputError, match="survives the step it enters service"):
+        run_engine("normal", {"mean": 0.3, "std": 0.02}, [1000.0, 2000.0, 3000.0], stock_driven=True, convention="middle")
+
+
+def test_negative_inflow_count_ignores_rounding():
+    # quarterly fixed 1-yr life: the stock falls 1 -> 0 (a real negative inflow), then rises to
+    # 2.7e-56 and falls back: a change 1e-56 times the scenario's stock is rounding, not counted
+    driver = [1.0, 0.0, 2.72916074e-56, 0.0]
+    for params in ({"mean": 1.0}, {"mean": np.full((4, 1), 1.0)}):
+        f = run_engine("fixed", params, driver, stock_driven=True, convention="end", dt=0.25, negative_inflow="allow")
+        assert int(f.negative_inflow_steps[0]) == 1
