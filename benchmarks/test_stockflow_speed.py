@@ -78,13 +78,21 @@ def test_stock_driven_speed(benchmark, n: int):
     t_ref = best_time(reference, *args)
     benchmark.pedantic(engine, args=args, rounds=3, iterations=1)
     t_eng = benchmark.stats.stats.min
-    benchmark.extra_info.update({
-        "scenarios": n, "steps": STEPS, "reference_s": t_ref, "engine_s": t_eng,
-        "engine_scenario_years_per_s": n * STEPS / t_eng,
-        "reference_scenario_years_per_s": n * STEPS / t_ref, "speedup": t_ref / t_eng,
-    })
-    print(f"\n{n:>9} scenarios: engine {n * STEPS / t_eng:.3g} scenario-years/s, "
-          f"reference {n * STEPS / t_ref:.3g}, speed-up {t_ref / t_eng:.2f}x")
+    benchmark.extra_info.update(
+        {
+            "scenarios": n,
+            "steps": STEPS,
+            "reference_s": t_ref,
+            "engine_s": t_eng,
+            "engine_scenario_years_per_s": n * STEPS / t_eng,
+            "reference_scenario_years_per_s": n * STEPS / t_ref,
+            "speedup": t_ref / t_eng,
+        }
+    )
+    print(
+        f"\n{n:>9} scenarios: engine {n * STEPS / t_eng:.3g} scenario-years/s, "
+        f"reference {n * STEPS / t_ref:.3g}, speed-up {t_ref / t_eng:.2f}x"
+    )
     assert t_eng <= 1.10 * t_ref, f"engine {t_eng:.3f}s slower than the reference {t_ref:.3f}s"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -57,46 +59,59 @@ def run(
         raise InputError(out, None, "exists; pass --overwrite to replace it")
     if resume and not zarr_out:
         raise InputError(out, "--resume", "resuming needs a .zarr output")
-    grid = load_grid(catalogue.resolve(scenario))
-    budget = scale.parse_bytes(memory_limit) if memory_limit else scale.default_memory_limit()
-    n_workers = workers or 1
-    keep_summary = summary or not out  # the printed summary needs only the target-year values
-    plan = scale.plan(grid, budget, n_workers, keep_summary, backend)
-    say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
-    say(f"plan: {plan.describe()}")
-    if not zarr_out and plan.result_bytes > budget:
-        raise InputError(
-            out or "results",
-            None,
-            f"{plan.points:,} grid points give {scale._gb(plan.result_bytes)} "
-            f"of results, more than the memory limit of {scale._gb(budget)}: write to a .zarr "
-            "store, or add --summary",
-        )
-    progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
-    with _dask_client(workers, scheduler) as client:
-        if zarr_out:
-            scale.write_zarr(
-                grid,
-                out,
-                plan.chunks,
-                backend=backend,
-                summary=summary,
-                overwrite=overwrite,
-                resume=resume,
-                client=client,
-                progress=progress,
+    path = catalogue.resolve(scenario)
+    with _name_the_path(path):
+        grid = load_grid(path)
+        budget = scale.parse_bytes(memory_limit) if memory_limit else scale.default_memory_limit()
+        n_workers = workers or 1
+        keep_summary = summary or not out  # the printed summary needs only the target-year values
+        plan = scale.plan(grid, budget, n_workers, keep_summary, backend)
+        say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
+        say(f"plan: {plan.describe()}")
+        if not zarr_out and plan.result_bytes > budget:
+            raise InputError(
+                out or "results",
+                None,
+                f"{plan.points:,} grid points give {scale._gb(plan.result_bytes)} "
+                f"of results, more than the memory limit of {scale._gb(budget)}: write to a .zarr "
+                "store, or add --summary",
             )
-            results = _open_zarr(out) if not quiet else None
-        elif plan.n_chunks > 1 or client is not None:
-            results = scale.evaluate_lazy(grid, plan.chunks, backend, keep_summary).compute()
-        else:
-            results = evaluate(grid, backend, summary=keep_summary)
-        if out and not zarr_out:
-            write_results(results, out, overwrite)
-        if not quiet:
-            click.echo(summarise(results))
-            if out:
-                click.echo(f"Results written to {out}")
+        progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
+        with _dask_client(workers, scheduler) as client:
+            if zarr_out:
+                scale.write_zarr(
+                    grid,
+                    out,
+                    plan.chunks,
+                    backend=backend,
+                    summary=summary,
+                    overwrite=overwrite,
+                    resume=resume,
+                    client=client,
+                    progress=progress,
+                )
+                results = _open_zarr(out) if not quiet else None
+            elif plan.n_chunks > 1 or client is not None:
+                results = scale.evaluate_lazy(grid, plan.chunks, backend, keep_summary).compute()
+            else:
+                results = evaluate(grid, backend, summary=keep_summary)
+            if out and not zarr_out:
+                write_results(results, out, overwrite)
+            if not quiet:
+                click.echo(summarise(results))
+                if out:
+                    click.echo(f"Results written to {out}")
+
+
+@contextmanager
+def _name_the_path(path: Path) -> Iterator[None]:
+    """Errors that the model reports against the scenario's file name name the path the user gave."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.source == path.name and str(path) != path.name:
+            raise InputError(str(path), exc.field, exc.message) from None
+        raise
 
 
 def _open_zarr(path: str):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -150,6 +151,28 @@ BAD_CASES = {
         ),
         r"fleets\.servers\.demand\.units: capacity is in the fleet's own unit",
     ),
+    "dimension named like a result": (
+        GOOD.replace("mass = 100", 'mass = { values = [100, 200], dim = "ewaste_generated_target" }'),
+        r"fleets\.servers\.mass\.dim: 'ewaste_generated_target' cannot name a dimension",
+    ),
+    "repeated labels": (
+        GOOD.replace("mass = 100", 'mass = { dim = "case", values = [1, 2] }') + '\n[dimensions]\ncase = ["a", "a"]\n',
+        r"dimensions\.case: labels repeat",
+    ),
+    "driver as a list": (GOOD.replace('driver = "stock"', 'driver = ["stock"]'), r"fleets\.servers\.driver: unknown"),
+    "units as a list": (
+        GOOD.replace("mass = 100", 'mass = { value = 100, units = ["kg"] }'),
+        r"fleets\.servers\.mass\.units: units are text",
+    ),
+    "dim as a number": (
+        GOOD.replace("mass = 100", "mass = { values = [1, 2], dim = 5 }"),
+        r"fleets\.servers\.mass\.dim: a dimension name is text",
+    ),
+    "step as a list": (GOOD.replace("end_year = 2025", 'end_year = 2025\nstep = ["year"]'), r"scenario\.step: unknown"),
+    "almost no first-step survival": (
+        GOOD.replace('type = "fixed", mean = 3', 'type = "normal", mean = 0.3, std = 0.02'),
+        r"fleets\.servers\.lifetime: only .* survives the step it enters service",
+    ),
     "string for number": (GOOD.replace("mass = 100", 'mass = "heavy"'), r"fleets\.servers\.mass: expected a number"),
 }
 
@@ -237,3 +260,59 @@ def test_sweep_labels_are_in_canonical_units(tmp_path: Path):
     labels = grid["servers_mass"].values
     np.testing.assert_allclose(labels, [287.6 * 0.45359237, 315 * 0.45359237])
     np.testing.assert_allclose(grid["mass"].sel(fleet="servers").values, labels)
+
+
+def test_default_target_year_after_2030(tmp_path: Path):
+    path = _bad(
+        tmp_path,
+        GOOD.replace("start_year = 2020", "start_year = 2031")
+        .replace("end_year = 2025", "end_year = 2040")
+        .replace("{ 2020 = 100, 2025 = 400 }", "{ 2031 = 100, 2040 = 400 }"),
+    )
+    out = ewaste("run", str(path))
+    assert out.returncode == 0, out.stderr
+    assert "E-waste in 2031" in out.stdout  # the default target: 2030, or the nearest modelled year
+
+
+@pytest.mark.parametrize(
+    ("edit", "pattern"),
+    [
+        ({"start_year": "abc"}, "start_year: expected a year"),
+        ({"target_year": 2040}, "target_year: must be a year between"),
+        ({"step": "quarter"}, "time: time coordinate does not match"),
+    ],
+)
+def test_netcdf_grid_with_broken_attributes(good: Path, tmp_path: Path, edit: dict, pattern: str):
+    grid_nc = tmp_path / "grid.nc"
+    assert ewaste("grid", str(good), "-o", str(grid_nc)).returncode == 0
+    with xr.open_dataset(grid_nc) as g:
+        grid = g.load()
+    grid.attrs.update(edit)
+    grid.to_netcdf(tmp_path / "broken.nc")
+    out = ewaste("run", str(tmp_path / "broken.nc"))
+    assert out.returncode == 2 and pattern in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_output_and_wrong_grid_suffix(good: Path, tmp_path: Path):
+    out = ewaste("run", str(good), "-o", "/proc/ewaste-results.nc")
+    assert out.returncode == 2 and "cannot write here" in out.stderr
+    out = ewaste("grid", str(good), "-o", str(tmp_path / "grid.csv"))
+    assert out.returncode == 2 and "use a .nc file name" in out.stderr and not (tmp_path / "grid.csv").exists()
+
+
+def test_output_files_follow_the_umask(good: Path, tmp_path: Path):
+    nc = tmp_path / "r.nc"
+    assert ewaste("run", str(good), "-o", str(nc), "-q").returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert nc.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_evaluate_validates_an_edited_grid(good: Path):
+    from ewaste import evaluate, load_grid
+    from ewaste.errors import InputError
+
+    grid = load_grid(good)
+    grid["collection_rate"] = xr.DataArray(1.5, attrs={"units": "1"})
+    with pytest.raises(InputError, match="collection_rate: value 1.5 above the maximum 1"):
+        evaluate(grid)

@@ -547,7 +547,9 @@ def test_refuses_stock_driven_lifetime_almost_gone_in_first_step():
     # normal, mean 0.3 yr, sd 0.02, 'middle': S(0.5 yr) = 1 - Phi(10) ~ 8e-24; solving for the
     # inflow would divide by it and turn rounding into 1e20 units
     with pytest.raises(InputError, match="survives the step it enters service"):
-        run_engine("normal", {"mean": 0.3, "std": 0.02}, [1000.0, 2000.0, 3000.0], stock_driven=True, convention="middle")
+        run_engine(
+            "normal", {"mean": 0.3, "std": 0.02}, [1000.0, 2000.0, 3000.0], stock_driven=True, convention="middle"
+        )
 
 
 def test_negative_inflow_count_ignores_rounding():
