@@ -135,6 +135,17 @@ def _check_fleets(grid: xr.Dataset, source: str) -> None:
             raise InputError(
                 source, f"fleets.{fleet}.replacement", f"unknown rule(s) {sorted(rules - set(REPLACEMENT_RULES))}"
             )
+        if (
+            "wang2024" in rules
+            and kind == "tabulated"
+            and bool((grid["lifetime_weights"].isel(fleet=i, lag=0) != 0).any())
+        ):
+            raise InputError(
+                source,
+                f"fleets.{fleet}.lifetime.weights",
+                "the wang2024 rule retires nothing in the "
+                "step a unit enters service: the first weight (lag 0) must be 0",
+            )
         if "wang2024" in rules and (driver != "capacity" or kind != "tabulated" or "history" in grid.dims):
             raise InputError(
                 source,

@@ -37,6 +37,8 @@ def _fill_defaults(grid: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict]]:
             _default_yields(grid, name, var.extra_dim, used)
             continue
         if name not in grid:
+            if var.read_by == "history":
+                continue  # no fleet has an inflow history: nothing to fill
             grid[name] = xr.DataArray(var.default)
             used[name] = {"value": var.default, "units": var.units, "source": var.source, "where": "all"}
         elif bool(grid[name].isnull().any()):
@@ -196,6 +198,8 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray
         stock_driven = False
     try:
         flows = solve(drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
+        if not stock_driven and driver == "capacity":  # the wang2024 rule: negative purchases are kept, counted
+            flows.negative_inflow_steps = flows.negative_inflow_steps + (drv < 0).sum(axis=0)
     except InputError as exc:
         raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
     _check_fleet(flows, drv, stock_driven, n_hist, fleet, xp)
@@ -459,6 +463,12 @@ def evaluate(grid: xr.Dataset, backend: str | None = None, summary: bool = False
     res = _impacts(flows, grid)
     _check_destinations(res)
     res = res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
+    res = res.assign_coords(capacity_unit=grid["capacity_unit"])
+    if "installed_capacity" in res:
+        units = {
+            str(u) for u, d in zip(grid["capacity_unit"].values, grid["driver"].values, strict=True) if d == "capacity"
+        }
+        res["installed_capacity"].attrs["units"] = units.pop() if len(units) == 1 else "see capacity_unit"
     res = _aggregate(res, int(grid.attrs["target_year"]))
     res.attrs = _provenance(grid, defaults, be)
     if summary:

@@ -127,6 +127,10 @@ def _plain(raw: Any, var: Variable, ctx: _Context, field: str, interpolation: st
         if method == "log" and min(values) <= 0:
             raise ctx.fail(field, "log interpolation needs values above zero")
         starts, lengths = np.array(periods).T
+        at = 1.0 if var.name in STOCK_LIKE else 0.5
+        points = np.round(starts + lengths * at, 9)
+        if len(set(points)) != len(points):
+            raise ctx.fail(field, "two keys of the series fall on the same point in time (e.g. 2025 and 2025Q4)")
         return _series(starts, lengths, np.array(values), var, ctx, field, method)
     if var.read_by == "history":
         raise ctx.fail(field, "an inflow history is a series keyed by years before the start year, e.g. { 2018 = 100 }")
@@ -271,6 +275,11 @@ def _lifetime(raw: Any, ctx: _Context, field: str) -> tuple[str, dict[str, xr.Da
         mean, std = xr.broadcast(mean, std)
         if float(mean.min()) <= 0 or float(std.min()) <= 0:
             raise ctx.fail(field, "Weibull mean and std must be above zero")
+        for p, da in (("mean", mean), ("std", std)):
+            if float(da.max()) > table()[f"lifetime_{p}"].max:
+                raise ctx.fail(
+                    f"{field}.{p}", f"value {float(da.max()):.6g} above the maximum {table()[f'lifetime_{p}'].max:g} yr"
+                )
         shape, scale = weibull_from_mean_std(mean.values, std.values)
         limits = table()["lifetime_shape"]
         if shape.max() > limits.max * (1 - 1e-6):

@@ -32,7 +32,7 @@ def _path(name: str, fleet: str | None) -> str:
         if name.startswith("lifetime_"):
             return f"fleets.{fleet}.lifetime.{name.removeprefix('lifetime_')}"
         return f"fleets.{fleet}.{name}"
-    return f"{SECTIONS.get(name, 'recycling')}.{name}"
+    return f"{SECTIONS.get(name, 'recycling')}.{name.removeprefix('metal_')}"
 
 
 def describe_scenario(grid: xr.Dataset) -> str:
@@ -52,7 +52,7 @@ def describe_scenario(grid: xr.Dataset) -> str:
         lines.append(f"  dimension {d}: {', '.join(map(str, grid[d].values))}")
     for i, fleet in enumerate(map(str, grid["fleet"].values)):
         g = grid.isel(fleet=i)
-        strings = {v: str(np.unique(g[v].values)) if g[v].ndim else str(g[v].values) for v in STRING_VARS if v in g}
+        strings = {v: " / ".join(map(str, np.unique(g[v].values))) for v in STRING_VARS if v in g}
         lines.append(f"fleet {fleet}: {strings.get('description', '')}".rstrip())
         lines.append(
             f"  driver {strings['driver']}, lifetime {strings['lifetime_type']}, "

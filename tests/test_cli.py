@@ -173,6 +173,14 @@ BAD_CASES = {
         GOOD.replace('type = "fixed", mean = 3', 'type = "normal", mean = 0.3, std = 0.02'),
         r"fleets\.servers\.lifetime: only .* survives the step it enters service",
     ),
+    "series keys at one point in time": (
+        GOOD.replace("{ 2020 = 100, 2025 = 400 }", "{ 2020 = 100, 2024 = 300, 2024Q4 = 350 }"),
+        r"fleets\.servers\.stock: two keys of the series fall on the same point in time",
+    ),
+    "weibull std too long": (
+        GOOD.replace('type = "fixed", mean = 3', 'type = "weibull", mean = 100, std = 300'),
+        r"fleets\.servers\.lifetime\.std: value 300 above the maximum 200 yr",
+    ),
     "string for number": (GOOD.replace("mass = 100", 'mass = "heavy"'), r"fleets\.servers\.mass: expected a number"),
 }
 

@@ -117,3 +117,51 @@ def test_authors_rule_builds_more_capacity_than_demand_and_balanced_rule_does_no
 def test_rules_differ_and_balanced_is_smaller(results):
     e = results["ewaste_generated_annual"].sum("fleet").sel(**BASE, year=2030)
     assert float(e.sel(rule="balanced", case="aggressive")) < 0.6 * float(e.sel(rule="wang2024", case="aggressive"))
+
+
+def _rule_scenario(weights: list[float], demand: dict) -> dict:
+    return {
+        "scenario": {"start_year": 2020, "end_year": 2021, "step": "quarter"},
+        "fleets": {
+            "f": {
+                "driver": "capacity",
+                "demand": demand,
+                "capacity_per_unit": 1.0,
+                "lifetime": {"type": "tabulated", "weights": weights},
+                "mass": 1.0,
+                "replacement": "wang2024",
+            }
+        },
+    }
+
+
+def test_authors_rule_refuses_retirement_in_the_step_of_entry():
+    from ewaste.errors import InputError
+    from ewaste.grid import validate
+    from ewaste.scenario import scenario_to_grid
+
+    raw = _rule_scenario([0.1, 0.9], {"2020Q1": 10, "2021Q4": 20})
+    with pytest.raises(InputError, match="first weight"):
+        validate(scenario_to_grid(raw, "w.toml"), "w.toml")
+
+
+def test_authors_rule_counts_negative_purchases():
+    """Falling demand: the authors' rule buys a negative number of servers; kept, and counted."""
+    from ewaste.grid import validate
+    from ewaste.scenario import scenario_to_grid
+
+    demand = {
+        "2020Q1": 100,
+        "2020Q2": 100,
+        "2020Q3": 40,
+        "2020Q4": 40,
+        "2021Q1": 40,
+        "2021Q2": 40,
+        "2021Q3": 40,
+        "2021Q4": 40,
+    }
+    raw = _rule_scenario([0.0, 0.0, 0.0, 1.0], demand)
+    res = ewaste.evaluate(validate(scenario_to_grid(raw, "w.toml"), "w.toml"))
+    inflow = res["inflow_units"].sel(fleet="f").values
+    assert inflow[2] == -60  # ceil(40 - 100 + 0) with nothing retired yet
+    assert int(res["negative_inflow_steps"].sel(fleet="f")) == int((inflow < 0).sum()) >= 1
