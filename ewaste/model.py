@@ -397,6 +397,19 @@ def _targets(
     return out
 
 
+def _label_capacity(res: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
+    """Each fleet's capacity unit as a coordinate; the installed capacity in it where all agree."""
+    res = res.assign_coords(capacity_unit=grid["capacity_unit"])
+    units = {
+        str(u) for u, d in zip(grid["capacity_unit"].values, grid["driver"].values, strict=True) if d == "capacity"
+    }
+    label = next(iter(units)) if len(units) == 1 else "see capacity_unit"
+    for name in res.data_vars:
+        if str(name).startswith("installed_capacity"):
+            res[name].attrs["units"] = label
+    return res
+
+
 def _fast_summary(flows: xr.Dataset, grid: xr.Dataset) -> xr.Dataset | None:
     """Summary values from fleet flows summed over time first, when no impact parameter changes
     over time (then impacts are linear in the summed flows and the sweep dimensions of the impact
@@ -457,18 +470,14 @@ def evaluate(grid: xr.Dataset, backend: str | None = None, summary: bool = False
     flows = xr.concat(fleets, dim=xr.DataArray(grid["fleet"].values, dims="fleet"), coords="minimal")
     fast = _fast_summary(flows, grid) if summary else None
     if fast is not None:
+        fast = _label_capacity(fast, grid)
         _check_destinations(fast, "_cumulative_target")
         fast.attrs = {**_provenance(grid, defaults, be), "mode": "summary"}
         return fast
     res = _impacts(flows, grid)
     _check_destinations(res)
     res = res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
-    res = res.assign_coords(capacity_unit=grid["capacity_unit"])
-    if "installed_capacity" in res:
-        units = {
-            str(u) for u, d in zip(grid["capacity_unit"].values, grid["driver"].values, strict=True) if d == "capacity"
-        }
-        res["installed_capacity"].attrs["units"] = units.pop() if len(units) == 1 else "see capacity_unit"
+    res = _label_capacity(res, grid)
     res = _aggregate(res, int(grid.attrs["target_year"]))
     res.attrs = _provenance(grid, defaults, be)
     if summary:
