@@ -13,7 +13,7 @@ import click
 from . import __version__, catalogue, scale
 from .backend import BACKENDS, cupy_status, get_backend
 from .errors import EwasteError, InputError
-from .grid import load_grid, save_grid
+from .grid import load_grid, save_grid, scenario_sizes
 from .io import write_results
 from .model import evaluate
 from .show import describe_scenario
@@ -67,7 +67,8 @@ def run(
         keep_summary = summary or not out  # the printed summary needs only the target-year values
         plan = scale.plan(grid, budget, n_workers, keep_summary, backend)
         say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
-        say(f"plan: {plan.describe()}")
+        if plan.n_chunks > 1 or zarr_out or workers or scheduler:
+            say(f"plan: {plan.describe()}")
         if not zarr_out and plan.result_bytes > budget:
             raise InputError(
                 out or "results",
@@ -176,7 +177,7 @@ def grid(spec: str, out: str, overwrite: bool) -> None:
 def validate(file: str) -> None:
     """Check a scenario file or grid without running it."""
     g = load_grid(catalogue.resolve(file))
-    sweep = [d for d in g.dims if d not in ("time", "history", "fleet", "material", "metal", "lag")]
+    sweep = list(scenario_sizes(g))
     click.echo(f"{file}: valid ({g.sizes['fleet']} fleet(s), sweep dimensions: {', '.join(sweep) or 'none'})")
 
 

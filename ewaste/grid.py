@@ -16,7 +16,8 @@ from .stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES
 from .timeaxis import STEPS_PER_YEAR, time_coords
 from .variables import table
 
-RESERVED_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
+NON_SCENARIO_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
+"""Dimensions that are not sweeps: everything else in a grid is a scenario dimension."""
 STRING_VARS = {"driver", "lifetime_type", "description", "capacity_unit", "replacement"}
 DRIVER_VAR = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 REQUIRED_ATTRS = ("start_year", "end_year", "step", "target_year", "age_convention", "negative_inflow")
@@ -69,7 +70,7 @@ def _check_variable(grid: xr.Dataset, name: str, source: str) -> None:
     allowed |= {"fleet"} if var.scope == "fleet" else set()
     allowed |= {"time"} if var.read_by in ("time", "cohort") else set()
     allowed |= {"history"} if var.read_by == "history" else set()
-    for dim in set(da.dims) & RESERVED_DIMS - allowed:
+    for dim in set(da.dims) & NON_SCENARIO_DIMS - allowed:
         raise InputError(source, _field(name), f"has dimension {dim!r}, which this parameter cannot vary over")
     if var.scope == "fleet" and "fleet" not in da.dims:
         raise InputError(source, _field(name), "needs a 'fleet' dimension")
@@ -179,6 +180,11 @@ def validate(grid: xr.Dataset, source: str) -> xr.Dataset:
         _check_variable(grid, str(name), source)
     _check_fleets(grid, source)
     return grid
+
+
+def scenario_sizes(grid: xr.Dataset) -> dict[str, int]:
+    """The grid's scenario (sweep) dimensions and their lengths."""
+    return {str(d): n for d, n in grid.sizes.items() if d not in NON_SCENARIO_DIMS}
 
 
 def load_grid(path: str | Path) -> xr.Dataset:

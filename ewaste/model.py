@@ -12,7 +12,7 @@ import xarray as xr
 from . import __version__
 from .backend import Backend, get_backend
 from .errors import BalanceError, InputError
-from .grid import DRIVER_VAR, validate
+from .grid import DRIVER_VAR, NON_SCENARIO_DIMS, validate
 from .lifetime import LIFETIME_TYPES
 from .stockflow import SurvivalRows, check_balance, solve, wang2024_inflow
 from .timeaxis import STEPS_PER_YEAR, to_annual
@@ -20,7 +20,6 @@ from .variables import recycling_yields, table
 
 OTHER = "other"
 PCB = "circuit_boards"
-NON_SCENARIO_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
 HOURS_PER_YEAR = 8760.0
 BALANCE_RTOL = 1e-9
 

@@ -21,15 +21,10 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
+from .grid import scenario_sizes
 from .model import evaluate
 
-NON_SCENARIO_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
 SAFETY = 2.0  # headroom over the measured working memory of a chunk
-
-
-def scenario_sizes(grid: xr.Dataset) -> dict[str, int]:
-    """The grid's scenario (sweep) dimensions and their lengths."""
-    return {str(d): n for d, n in grid.sizes.items() if d not in NON_SCENARIO_DIMS}
 
 
 def grid_points(grid: xr.Dataset) -> int:

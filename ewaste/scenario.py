@@ -18,12 +18,12 @@ import xarray as xr
 
 from . import __version__
 from .errors import InputError
+from .grid import DRIVER_VAR, validate
 from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES, weibull_from_mean_std
 from .stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES
 from .timeaxis import STEPS_PER_YEAR, history_coords, interpolate_series, parse_period, time_coords
 from .variables import Variable, archetypes, cf_attrs, reserved_names, table
 
-DRIVERS = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 SECTIONS = {
     "scenario": {
         "name",
@@ -326,8 +326,8 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
     _check_keys(raw, FLEET_KEYS, ctx.source, field)
     raw = _with_archetype(raw, ctx, field)
     driver = raw.get("driver")
-    if not isinstance(driver, str) or driver not in DRIVERS:
-        raise ctx.fail(f"{field}.driver", f"unknown driver {driver!r}" + _suggest(str(driver), set(DRIVERS)))
+    if not isinstance(driver, str) or driver not in DRIVER_VAR:
+        raise ctx.fail(f"{field}.driver", f"unknown driver {driver!r}" + _suggest(str(driver), set(DRIVER_VAR)))
     required = {"inflow": ["inflow"], "stock": ["stock"], "capacity": ["demand", "capacity_per_unit"]}[driver]
     for key in [*required, "lifetime", "mass"]:
         if key not in raw:
@@ -577,8 +577,6 @@ def _assemble(fleets: dict, globals_: dict[str, xr.DataArray], ctx: _Context) ->
 
 def load_scenario(path: str | Path) -> xr.Dataset:
     """Read a scenario file (TOML) into a validated scenario grid."""
-    from .grid import validate  # noqa: PLC0415 - grid imports this module's constants
-
     path = Path(path)
     raw = read_toml(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import xarray as xr
 
-from .grid import STRING_VARS
+from .grid import STRING_VARS, scenario_sizes
 from .model import _fill_defaults
 from .variables import table
 
@@ -47,7 +47,7 @@ def describe_scenario(grid: xr.Dataset) -> str:
     ]
     for src in json.loads(a.get("sources", "[]")):
         lines.append(f"  source: {src}")
-    sweep = [d for d in grid.dims if d not in ("time", "history", "fleet", "material", "metal", "lag")]
+    sweep = list(scenario_sizes(grid))
     for d in sweep:
         lines.append(f"  dimension {d}: {', '.join(map(str, grid[d].values))}")
     for i, fleet in enumerate(map(str, grid["fleet"].values)):
