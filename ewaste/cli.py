@@ -19,6 +19,8 @@ from .model import evaluate
 from .show import describe_scenario
 from .summary import summarise
 
+SUMMARY_POINTS = 10**6  # above this, a .zarr run does not load its results back to print a summary
+
 backend_option = click.option(
     "--backend", type=click.Choice(BACKENDS), default=None, help="Array backend (default: $EWASTE_BACKEND or auto)."
 )
@@ -55,6 +57,10 @@ def run(
 ) -> None:
     """Evaluate SCENARIO (a .toml file, a saved grid .nc, or a bundled name; default: 'default')."""
     zarr_out = bool(out) and Path(out).suffix.lower() == ".zarr"
+    if workers and scheduler:
+        raise InputError(None, "--workers", "choose --workers (a local cluster) or --scheduler (an existing one)")
+    if out and not Path(out).resolve().parent.is_dir():
+        raise InputError(out, None, "the folder does not exist")
     if out and not zarr_out and Path(out).exists() and not overwrite:
         raise InputError(out, None, "exists; pass --overwrite to replace it")
     if resume and not zarr_out:
@@ -63,7 +69,8 @@ def run(
     with _name_the_path(path):
         grid = load_grid(path)
         budget = scale.parse_bytes(memory_limit) if memory_limit else scale.default_memory_limit()
-        n_workers = workers or 1
+        # chunks run side by side: one per worker process, or one per core on dask's threaded scheduler
+        n_workers = workers or (1 if scheduler else os.cpu_count() or 1)
         keep_summary = summary or not out  # the printed summary needs only the target-year values
         plan = scale.plan(grid, budget, n_workers, keep_summary, backend)
         say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
@@ -74,8 +81,8 @@ def run(
                 out or "results",
                 None,
                 f"{plan.points:,} grid points give {scale._gb(plan.result_bytes)} "
-                f"of results, more than the memory limit of {scale._gb(budget)}: write to a .zarr "
-                "store, or add --summary",
+                f"of results, more than the memory limit of {scale._gb(budget)}: write to a .zarr store"
+                + ("" if keep_summary else ", or add --summary"),
             )
         progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
         with _dask_client(workers, scheduler) as client:
@@ -91,7 +98,10 @@ def run(
                     client=client,
                     progress=progress,
                 )
-                results = _open_zarr(out) if not quiet else None
+                results = _open_zarr(out) if not quiet and plan.points <= SUMMARY_POINTS else None
+                if not quiet and results is None:
+                    click.echo(f"Results written to {out} ({plan.points:,} grid points; open with xarray.open_zarr)")
+                    return
             elif plan.n_chunks > 1 or client is not None:
                 results = scale.evaluate_lazy(grid, plan.chunks, backend, keep_summary).compute()
             else:
@@ -139,7 +149,7 @@ class _dask_client:
         if self.scheduler:
             try:
                 self.client = Client(self.scheduler, timeout=10)
-            except OSError as exc:
+            except (OSError, ValueError, TypeError) as exc:
                 raise InputError(self.scheduler, "--scheduler", f"cannot reach the scheduler ({exc})") from None
         else:
             self.cluster = LocalCluster(

@@ -7,8 +7,10 @@ default, a local cluster with `workers=N`, or an existing scheduler at an addres
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -31,21 +33,36 @@ def grid_points(grid: xr.Dataset) -> int:
     return math.prod(scenario_sizes(grid).values())
 
 
+UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
 def parse_bytes(text: str) -> int:
     """'4GB', '512 MiB', '2e9' -> bytes."""
-    import dask.utils  # noqa: PLC0415
-
-    try:
-        return int(dask.utils.parse_bytes(text))
-    except (ValueError, TypeError):
-        raise InputError(None, "--memory-limit", f"cannot read {text!r} as a size (e.g. 4GB)") from None
+    match = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+    if not match or match.group(2) not in UNITS:
+        raise InputError(None, "--memory-limit", f"cannot read {text!r} as a size (e.g. 4GB)")
+    return int(float(match.group(1)) * UNITS[match.group(2)])
 
 
 def default_memory_limit() -> int:
     """Half of the memory available now: a safe share that leaves room for the rest of the machine."""
-    import psutil  # noqa: PLC0415
+    try:
+        import psutil  # noqa: PLC0415
 
-    return int(psutil.virtual_memory().available * 0.5)
+        return int(psutil.virtual_memory().available * 0.5)
+    except ImportError:  # without the dask extra: the memory the system reports as free
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.5)
 
 
 @dataclass(frozen=True)
@@ -68,9 +85,12 @@ class Plan:
     def chunk_bytes(self) -> float:
         return self.work_bytes_per_point * self.chunk_points
 
+    sizes: dict[str, int] | None = None
+
     @property
     def n_chunks(self) -> int:
-        return math.ceil(self.points / self.chunk_points)
+        sizes = self.sizes or {}
+        return math.prod(math.ceil(sizes[d] / c) for d, c in self.chunks.items()) if sizes else 1
 
     def describe(self) -> str:
         eta = self.seconds_per_point * self.points / max(self.workers, 1)
@@ -92,10 +112,13 @@ def plan(
     """Measure a small piece of the grid, then choose chunks that fit `memory_limit` per worker."""
     sizes = scenario_sizes(grid)
     small, large = (_first_points(grid, sizes, n) for n in (64, 4096))
-    (n_small, mem_small, _), (n_large, mem_large, seconds) = (_measure(p, backend, summary) for p in (small, large))
+    (n_small, mem_small, t_small), (n_large, mem_large, t_large) = (
+        _measure(p, backend, summary) for p in (small, large)
+    )
     # memory and time grow linearly with the grid points of a chunk: the slope is the cost of a point
     slope = (mem_large - mem_small) / (n_large - n_small) if n_large > n_small else mem_large / n_large
     work = max(slope, mem_large / n_large / 64) * SAFETY
+    seconds = (t_large - t_small) / (n_large - n_small) if n_large > n_small else t_large / n_large
     kept = _bytes_per_point(evaluate(small, backend, summary=summary), sizes)
     budget_points = int(memory_limit / max(workers, 1) / work)
     if budget_points < 1:
@@ -111,22 +134,23 @@ def plan(
         chunk_points=math.prod(chunks.values()) if chunks else 1,
         bytes_per_point=kept,
         work_bytes_per_point=work,
-        seconds_per_point=seconds / n_large,
+        seconds_per_point=max(seconds, 0.0),
         workers=max(workers, 1),
+        sizes=sizes,
     )
 
 
 def _measure(probe: xr.Dataset, backend: str | None, summary: bool) -> tuple[int, float, float]:
-    """Grid points, peak bytes allocated and seconds of evaluating `probe`."""
+    """Grid points, peak bytes allocated and seconds of evaluating `probe` (timed untraced)."""
     import tracemalloc  # noqa: PLC0415
 
     tracemalloc.start()
-    t0 = time.perf_counter()
     evaluate(probe, backend, summary=summary)
-    seconds = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return grid_points(probe), float(peak), seconds
+    t0 = time.perf_counter()
+    evaluate(probe, backend, summary=summary)
+    return grid_points(probe), float(peak), time.perf_counter() - t0
 
 
 def _first_points(grid: xr.Dataset, sizes: dict[str, int], n: int) -> xr.Dataset:
@@ -168,6 +192,16 @@ def _block_id(region: dict[str, slice]) -> str:
     return "_".join(str(s.start) for s in region.values()) or "all"
 
 
+def _need_dask() -> None:
+    try:
+        import dask.array  # noqa: F401, PLC0415
+        import zarr  # noqa: F401, PLC0415
+    except ImportError:
+        raise InputError(
+            None, "dask", "this run is cut into chunks and needs dask: pip install 'ewaste[dask]'"
+        ) from None
+
+
 def evaluate_lazy(
     grid: xr.Dataset, chunks: dict[str, int], backend: str | None = None, summary: bool = False
 ) -> xr.Dataset:
@@ -176,6 +210,7 @@ def evaluate_lazy(
     Each block of the chunked grid goes through `evaluate` (xarray.map_blocks); the output keeps
     the chunking of the scenario dimensions and the array type the engine returns.
     """
+    _need_dask()
     sizes = scenario_sizes(grid)
     chunked = grid.chunk({d: chunks.get(d, n) for d, n in sizes.items()})
     template = _template(grid, sizes, chunks, backend, summary)
@@ -189,12 +224,19 @@ def _evaluate_block(block: xr.Dataset, backend: str | None, summary: bool) -> xr
 def _template(
     grid: xr.Dataset, sizes: dict[str, int], chunks: dict[str, int], backend: str | None, summary: bool
 ) -> xr.Dataset:
-    """The shape of the results: the first chunk evaluated, widened lazily to the whole grid."""
+    """The shape of the results, from one grid point evaluated, widened lazily to the whole grid.
+
+    Variables with no scenario dimension are the same at every grid point: they keep the values
+    of that point (and are written with the store's metadata); the others are lazy placeholders.
+    """
     import dask.array  # noqa: PLC0415
 
-    first = evaluate(grid.isel({d: slice(0, chunks.get(d, n)) for d, n in sizes.items()}), backend, summary=summary)
+    first = evaluate(grid.isel({d: slice(0, 1) for d in sizes}), backend, summary=summary)
     out = xr.Dataset(attrs=first.attrs)
     for name, da in first.data_vars.items():
+        if not set(da.dims) & set(sizes):
+            out[name] = da
+            continue
         shape = [grid.sizes[d] if d in sizes else da.sizes[d] for d in da.dims]
         parts = [chunks.get(d, grid.sizes[d]) if d in sizes else -1 for d in da.dims]
         out[name] = (da.dims, dask.array.zeros(shape, chunks=parts, dtype=da.dtype), da.attrs)
@@ -222,54 +264,71 @@ def write_zarr(
     is therefore always complete, and a run with `resume=True` computes only the chunks without a
     marker.
     """
+    _need_dask()
     import dask  # noqa: PLC0415
+    import zarr  # noqa: PLC0415
 
-    final = Path(path)
+    final = Path(path).resolve()  # workers may run in another folder
     partial, done = final.with_name(final.name + ".partial"), final.with_name(final.name + ".partial-done")
     if final.exists() and not overwrite:
-        raise InputError(str(final), None, "exists; pass --overwrite to replace it")
+        raise InputError(str(path), None, "exists; pass --overwrite to replace it")
+    if not final.parent.is_dir():
+        raise InputError(str(path), None, "the folder does not exist")
+    if resume and not partial.exists():
+        raise InputError(str(path), "--resume", f"nothing to resume: no interrupted run left {partial.name}")
     if partial.exists() and not (resume or overwrite):
         raise InputError(
             str(partial),
             None,
             "an interrupted run left this store; pass --resume to finish it or --overwrite to start again",
         )
-    if not final.parent.is_dir():
-        raise InputError(str(final), None, "the folder does not exist")
     sizes = scenario_sizes(grid)
-    fingerprint = _fingerprint(grid, chunks, summary)
-    if resume and partial.exists():
-        _check_resumable(partial, fingerprint)
+    if resume:
+        chunks = _stored_chunks(partial)  # the chunking of the run being finished, whatever the memory now
+        _check_resumable(partial, _fingerprint(grid, chunks, summary))
     else:
         shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(done, ignore_errors=True)
         skeleton = _template(grid, sizes, chunks, backend, summary)
-        skeleton.attrs["ewaste_chunking"] = fingerprint
+        skeleton.attrs["ewaste_chunking"] = _fingerprint(grid, chunks, summary)
+        skeleton.attrs["ewaste_chunks"] = json.dumps(chunks)
         skeleton.to_zarr(partial, mode="w", compute=False, zarr_format=2, consolidated=False)
-        done.mkdir()
+    done.mkdir(exist_ok=True)
     pending = [r for r in blocks(sizes, chunks) if not (done / _block_id(r)).exists()]
     tasks = [dask.delayed(_write_block)(grid.isel(r), r, str(partial), str(done), backend, summary) for r in pending]
     _run(tasks, client, progress)
-    import zarr  # noqa: PLC0415
-
     zarr.consolidate_metadata(str(partial), zarr_format=2)
-    shutil.rmtree(done)
     if final.exists():
         shutil.rmtree(final)
-    os.replace(partial, final)
+    os.replace(partial, final)  # the store appears complete, or not at all
+    shutil.rmtree(done)
+
+
+def _stored_chunks(partial: Path) -> dict[str, int]:
+    import zarr  # noqa: PLC0415
+
+    try:
+        return json.loads(zarr.open_group(str(partial), mode="r", zarr_format=2).attrs["ewaste_chunks"])
+    except Exception:  # the run was stopped before its store was set up
+        raise InputError(
+            str(partial),
+            None,
+            "the interrupted run stopped before its store was set up; pass --overwrite to start again",
+        ) from None
 
 
 def _write_block(
     block: xr.Dataset, region: dict[str, slice], store: str, done: str, backend: str | None, summary: bool
 ) -> str:
     """Evaluate one chunk, write it into its region of the store, then leave its marker."""
-    res = evaluate(block, backend, summary=summary)
-    dims = set(region)
-    keep = [v for v in res.variables if set(res[v].dims) & dims]
-    res = res[[v for v in keep if v in res.data_vars]].drop_vars([c for c in res.coords if c not in keep])
-    res.attrs = {}
-    if res.data_vars:
-        res.to_zarr(store, region={d: s for d, s in region.items() if d in res.dims}, zarr_format=2, consolidated=False)
+    if region:  # without sweeps every variable went into the store with its metadata
+        res = evaluate(block, backend, summary=summary)
+        keep = [v for v in res.data_vars if set(res[v].dims) & set(region)]  # the others are in already
+        res = res[keep]
+        res = res.drop_vars([c for c in res.coords if not set(res[c].dims) & set(region)])
+        res.attrs = {}
+        region = {d: s for d, s in region.items() if d in res.dims}
+        res.to_zarr(store, region=region, zarr_format=2, consolidated=False)
     marker = Path(done) / _block_id(region)
     marker.write_text("done\n")
     return marker.name
@@ -306,7 +365,6 @@ def _run(tasks: list, client: Any, progress: bool) -> None:
 def _fingerprint(grid: xr.Dataset, chunks: dict[str, int], summary: bool) -> str:
     """What a resumed run must match: the grid's content, the chunking and the mode."""
     import hashlib  # noqa: PLC0415
-    import json  # noqa: PLC0415
 
     digest = hashlib.sha256()
     for name in sorted(map(str, grid.variables)):

@@ -121,7 +121,7 @@ def test_killed_run_resumes_to_the_same_store(in_memory, tmp_path: Path):
     assert finished_before
     refused = ewaste_cli(*args)
     assert refused.returncode == 2 and "--resume" in refused.stderr
-    resumed = ewaste_cli(*args, "--resume")
+    resumed = ewaste_cli(*args[:-4], "--memory-limit", "1GB", "--out", str(target), "--resume")  # the stored chunking
     assert resumed.returncode == 0, resumed.stderr
     assert target.exists() and not done.exists()
     store = xr.open_zarr(target).load()
@@ -133,5 +133,37 @@ def test_resume_refuses_a_store_from_another_grid(grid, tmp_path: Path):
     scale.write_zarr(grid, tmp_path / "x.zarr", CHUNKS)
     os.replace(tmp_path / "x.zarr", partial)
     (tmp_path / "x.zarr.partial-done").mkdir()
+    other = grid.copy()
+    other["mass"] = grid["mass"] * 2
     with pytest.raises(InputError, match="another grid, chunking or mode"):
-        scale.write_zarr(grid, tmp_path / "x.zarr", {**CHUNKS, "growth": 1}, resume=True)
+        scale.write_zarr(other, tmp_path / "x.zarr", CHUNKS, resume=True)
+
+
+@pytest.mark.parametrize("name", ["recycling-levers", "no-sweep"])
+def test_zarr_with_variables_that_no_sweep_touches(name: str, tmp_path: Path):
+    """Results that do not depend on any sweep dimension are in the store too (written once)."""
+    if name == "no-sweep":
+        path = tmp_path / "one.toml"
+        path.write_text(
+            '[fleets.s]\narchetype = "dgx_h100"\ndriver = "stock"\nstock = 1000\n'
+            'lifetime = { type = "fixed", mean = 3 }\n'
+        )
+    else:
+        path = catalogue.bundled()[name]
+    grid = ewaste.load_grid(path)
+    full = ewaste.evaluate(grid)
+    sizes = scale.scenario_sizes(grid)
+    scale.write_zarr(grid, tmp_path / "r.zarr", {d: 1 for d in sizes})
+    store = xr.open_zarr(tmp_path / "r.zarr").load()
+    xr.testing.assert_equal(store[list(full.data_vars)].drop_attrs(), full.drop_attrs())
+
+
+def test_resume_needs_an_interrupted_run(grid, tmp_path: Path):
+    with pytest.raises(InputError, match="nothing to resume"):
+        scale.write_zarr(grid, tmp_path / "r.zarr", CHUNKS, resume=True)
+
+
+def test_chunk_count_with_uneven_chunks(grid):
+    plan = scale.plan(grid, 10**10)
+    uneven = scale.Plan(**{**plan.__dict__, "chunks": {**plan.chunks, "refresh_cycle": 4}})
+    assert uneven.n_chunks == len(list(scale.blocks(scale.scenario_sizes(grid), uneven.chunks)))
