@@ -39,12 +39,24 @@ def _fill_defaults(grid: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict]]:
             if var.read_by == "history":
                 continue  # no fleet has an inflow history: nothing to fill
             grid[name] = xr.DataArray(var.default)
-            used[name] = {"value": var.default, "units": var.units, "source": var.source, "where": "all"}
+            used[name] = {
+                "value": var.default,
+                "units": var.units,
+                "source": var.source,
+                "status": var.status,
+                "where": "all",
+            }
         elif bool(grid[name].isnull().any()):
             where = "all"
             if "fleet" in grid[name].dims:
                 where = [str(f) for f in grid["fleet"].values if bool(grid[name].sel(fleet=f).isnull().any())]
-            used[name] = {"value": var.default, "units": var.units, "source": var.source, "where": where}
+            used[name] = {
+                "value": var.default,
+                "units": var.units,
+                "source": var.source,
+                "status": var.status,
+                "where": where,
+            }
             grid[name] = grid[name].fillna(var.default)
     return grid, used
 

@@ -341,6 +341,8 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
             out[key] = parse_parameter(raw[key], table()[key], ctx, f"{field}.{key}")
     kind, params = _lifetime(raw["lifetime"], ctx, f"{field}.lifetime")
     out.update({f"lifetime_{p}": v for p, v in params.items()})
+    if isinstance(raw.get("composition"), str):
+        raw = {**raw, "composition": _catalogue_composition(raw["composition"], ctx, f"{field}.composition")}
     if "composition" in raw:
         out["composition"] = _composition(raw["composition"], ctx, f"{field}.composition")
     if "pcb_metal_content" in raw:
@@ -378,11 +380,21 @@ def _with_archetype(raw: dict, ctx: _Context, field: str) -> dict:
         "pcb_metal_content": catalogue["pcb_metals_data_centre"],
     }
     for key, entry in taken.items():
-        if key in raw or (key == "pcb_metal_content" and "composition" in raw):
+        if key in raw or (key == "pcb_metal_content" and isinstance(raw.get("composition"), dict)):
             continue
         filled[key] = entry["value"]
         ctx.sources[f"{field}.{key}"] = f"archetype {name}: {entry['source']} [{entry['status']}]"
     return filled
+
+
+def _catalogue_composition(name: str, ctx: _Context, field: str) -> dict:
+    """A composition named from the catalogue (archetypes.toml): "data_centre" or "genai_server"."""
+    names = {k.removeprefix("composition_") for k in archetypes() if k.startswith("composition_")}
+    if name not in names:
+        raise ctx.fail(field, f"unknown composition {name!r}" + _suggest(name, names))
+    entry = archetypes()[f"composition_{name}"]
+    ctx.sources.setdefault(field, f"{entry['source']} [{entry['status']}]")
+    return entry["value"]
 
 
 def _choice(raw: Any, allowed: tuple[str, ...], ctx: _Context, field: str) -> xr.DataArray:

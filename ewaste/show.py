@@ -77,7 +77,9 @@ def describe_scenario(grid: xr.Dataset) -> str:
                 lines.append(f"  default {name}[{label}] = {d['value']:g}: {d['source']} [{d.get('status', '-')}]")
         else:
             where_text = "" if where == "all" else f" (fleets {', '.join(where)})"
-            lines.append(f"  default {name} = {entry['value']}{where_text}: {entry['source']}")
+            lines.append(
+                f"  default {name} = {entry['value']}{where_text}: {entry['source']} [{entry.get('status') or '-'}]"
+            )
     return "\n".join(lines)
 
 

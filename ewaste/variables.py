@@ -23,6 +23,7 @@ class Variable:
     extra_dim: str | None = None
     default: float | None = None
     source: str | None = None
+    status: str | None = None
 
     def factor(self, units: str) -> float | None:
         """Factor converting `units` to the canonical unit, or None if `units` is not accepted."""

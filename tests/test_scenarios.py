@@ -15,7 +15,7 @@ from ewaste import catalogue
 from ewaste.variables import archetypes, recycling_yields
 
 BUNDLED = sorted(catalogue.bundled())
-STATUSES = {"V", "V2", "D", "R"}
+STATUSES = {"V", "V2", "D", "R", "ASSUMED"}
 
 
 def test_the_library_holds_what_the_issue_asks_for():
@@ -54,9 +54,14 @@ def test_archetype_catalogue_every_value_has_source_and_status():
     for name, arch in cat["archetype"].items():
         for key in ("gpus", "mass", "power"):
             assert arch[key]["source"] and arch[key]["status"] in STATUSES, (name, key)
-    for key in ("composition_data_centre", "pcb_metals_data_centre"):
+    for key in ("composition_data_centre", "composition_genai_server", "pcb_metals_data_centre"):
         assert cat[key]["source"] and cat[key]["status"] in STATUSES
-    assert sum(cat["composition_data_centre"]["value"].values()) == pytest.approx(1.0, abs=1e-6)
+    for key in ("composition_data_centre", "composition_genai_server"):
+        assert sum(cat[key]["value"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert {"steel", "aluminium", "copper", "plastics", "circuit_boards", "batteries"} <= set(
+        cat["composition_genai_server"]["value"]
+    )
+    assert {"Au", "Ag", "Pd", "Cu"} <= set(cat["pcb_metals_data_centre"]["value"])
     for stage in recycling_yields().values():
         for entry in stage.values():
             assert 0 <= entry["value"] <= 1 and entry["source"] and entry["status"] in STATUSES
@@ -114,3 +119,29 @@ def test_recycling_levers_raise_recovery_not_generation():
     assert np.all(np.diff(rec.values) > 0)  # collection 22 % -> 80 %
     gold = total["metal_recovered_cumulative_target"].sel(metal="Au", collection="world_2022")
     assert float(gold.sel(preprocessing="boards_removed")) > 2 * float(gold.sel(preprocessing="measured_2009"))
+
+
+def test_named_composition_with_batteries_and_archetype_metals():
+    from ewaste.grid import validate
+    from ewaste.scenario import scenario_to_grid
+
+    raw = {
+        "fleets": {
+            "s": {
+                "archetype": "gb200_nvl72",
+                "composition": "genai_server",
+                "driver": "inflow",
+                "inflow": 100,
+                "lifetime": {"type": "fixed", "mean": 3},
+            }
+        }
+    }
+    res = ewaste.evaluate(validate(scenario_to_grid(raw, "x.toml"), "x.toml")).sel(fleet="s")
+    tonnes = 100 * 1.360  # 100 racks a year retire from 2023 on, 1,360 kg each
+    by_material = res["ewaste_by_material_target"]
+    assert float(by_material.sum()) == pytest.approx(tonnes, rel=1e-12)
+    assert float(by_material.sel(material="batteries")) == pytest.approx(0.10 * tonnes, rel=1e-12)
+    boards = 0.30 * tonnes
+    assert float(res["metal_in_ewaste_target"].sel(metal="Cu")) == pytest.approx(boards * 0.155, rel=1e-12)
+    assert "genai_server" not in json.loads(res.attrs["parameter_sources"])  # sources name the references
+    assert "Wang" in json.loads(res.attrs["parameter_sources"])["fleets.s.composition"]

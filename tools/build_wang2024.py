@@ -7,6 +7,7 @@ The numbers are the authors' (MIT licence, notice kept in the output), re-tabula
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -97,10 +98,10 @@ age_convention = "end"
 negative_inflow = "correct"
 
 [dimensions]
-case = {CASES!r}
-users = {USERS!r}
-chip = {CHIPS!r}
-efficiency = {EFFICIENCIES!r}
+case = {json.dumps(CASES)}
+users = {json.dumps(USERS)}
+chip = {json.dumps(CHIPS)}
+efficiency = {json.dumps(EFFICIENCIES)}
 rule = ["wang2024", "balanced"]
 
 [fleets.training]
@@ -118,7 +119,23 @@ capacity_unit = "code units"
 demand = {infer}
 capacity_per_unit = {per_server("infer")}
 {fleet_common}
-""".replace("'", '"')
+
+[sources]
+"fleets.training.demand" = "Wang et al. (2024), released inputs: R_train per quarter and case (demand.csv) [V]"
+"fleets.inference.demand" = "Wang et al. (2024), released inputs: R_infer from the workbook's and Supp. Fig. 3's users [V]"
+"fleets.training.capacity_per_unit" = "Wang et al. (2024): peak per-GPU compute x utilisation efficiency x 8 GPUs [V, D]"
+"fleets.inference.capacity_per_unit" = "Wang et al. (2024): peak per-GPU compute x utilisation efficiency x 8 GPUs [V, D]"
+"fleets.training.lifetime" = "Wang et al. (2024) lifetime weights, normal mean 12 sd 4 quarters; weight j at lag j + 1 [V]"
+"fleets.inference.lifetime" = "Wang et al. (2024) lifetime weights, normal mean 12 sd 4 quarters; weight j at lag j + 1 [V]"
+"fleets.training.mass" = "NVIDIA DGX H100 user guide, 130.45 kg; not from the authors [V]"
+"fleets.inference.mass" = "NVIDIA DGX H100 user guide, 130.45 kg; not from the authors [V]"
+"fleets.training.power" = "NVIDIA DGX H100 user guide, 10.2 kW; not part of the authors' model [V]"
+"fleets.inference.power" = "NVIDIA DGX H100 user guide, 10.2 kW; not part of the authors' model [V]"
+"fleets.training.utilisation" = "arXiv:2506.14551, draw 0.76 of nameplate; not part of the authors' model [V]"
+"fleets.inference.utilisation" = "arXiv:2506.14551, draw 0.76 of nameplate; not part of the authors' model [V]"
+"fleets.training.composition" = "Wang et al. (2024) press release: 1.5 Mt PCB and 0.5 Mt batteries in 5.0 Mt [D]"
+"fleets.inference.composition" = "Wang et al. (2024) press release: 1.5 Mt PCB and 0.5 Mt batteries in 5.0 Mt [D]"
+"""
 
 
 def main() -> None:
