@@ -229,8 +229,8 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("ewaste: aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # usage errors: one line too, exit 2
+        click.echo(f"ewaste: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # a bug: say so in one line, traceback on request
         if os.environ.get("EWASTE_DEBUG"):

@@ -188,10 +188,12 @@ def scenario_sizes(grid: xr.Dataset) -> dict[str, int]:
 
 
 def load_grid(path: str | Path) -> xr.Dataset:
-    """Load a scenario grid from a scenario file (.toml) or a saved grid (.nc), validated."""
+    """Load a scenario grid from a scenario file (.toml), a saved grid (.nc) or a bundled scenario's
+    name ("default", "wang2024", ...), validated."""
+    from .catalogue import resolve  # noqa: PLC0415
     from .scenario import load_scenario  # noqa: PLC0415
 
-    path = Path(path)
+    path = resolve(str(path))
     if path.suffix.lower() == ".toml":
         return load_scenario(path)
     if not path.exists():
