@@ -203,16 +203,17 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray
             ]
         )
     demand, stock_driven = drv, driver != "inflow"
-    if str(g["replacement"].values) == "wang2024":
+    wang = str(g["replacement"].values) == "wang2024"
+    if wang:  # the authors' rule fixes the inflow; the cohorts then retire as usual
         k = _to_engine(per_unit.broadcast_like(template), template, n_hist, xp)
         drv = wang2024_inflow(drv, k, xp.asarray(_lifetime_table(g, template)), xp) * k
         stock_driven = False
     try:
         flows = solve(drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
-        if not stock_driven and driver == "capacity":  # the wang2024 rule: negative purchases are kept, counted
-            flows.negative_inflow_steps = flows.negative_inflow_steps + (drv < 0).sum(axis=0)
     except InputError as exc:
         raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
+    if wang:  # negative purchases are kept, as in the authors' code, and counted
+        flows.negative_inflow_steps = flows.negative_inflow_steps + (drv < 0).sum(axis=0)
     _check_fleet(flows, drv, stock_driven, n_hist, fleet, xp)
 
     def wrap(a: Any) -> xr.DataArray:
