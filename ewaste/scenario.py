@@ -163,6 +163,8 @@ def parse_parameter(raw: Any, var: Variable, ctx: _Context, field: str) -> xr.Da
     units, interpolation, dim, values = None, "linear", None, None
     if isinstance(raw, dict) and set(raw) & {"value", "values"}:
         _check_keys(raw, SPEC_KEYS, ctx.source, field)
+        if {"value", "values"} <= set(raw):
+            raise ctx.fail(field, "give either value (one value or series) or values (a sweep), not both")
         units = raw.get("units")
         interpolation = raw.get("interpolation", "linear")
         dim = raw.get("dim")
@@ -213,7 +215,7 @@ def _stack(
         raise ctx.fail(field, f"{len(parts)} values along dimension {name!r}, but {seen[1]} gives {seen[0]}")
     return xr.concat(
         parts, dim=xr.DataArray(labels, dims=name, name=name), coords="minimal", join="outer", fill_value=0.0
-    )
+    ).assign_coords({name: xr.DataArray(labels, dims=name, attrs={"long_name": f"sweep of {field}"})})
 
 
 def _check_dim_name(name: str, source: str, field: str) -> None:
@@ -326,6 +328,8 @@ def _fleet(name: str, raw: Any, ctx: _Context) -> tuple[dict[str, xr.DataArray],
     _check_keys(raw, FLEET_KEYS, ctx.source, field)
     raw = _with_archetype(raw, ctx, field)
     driver = raw.get("driver")
+    if driver is None:
+        raise ctx.fail(f"{field}.driver", f"required: one of {', '.join(DRIVER_VAR)}")
     if not isinstance(driver, str) or driver not in DRIVER_VAR:
         raise ctx.fail(f"{field}.driver", f"unknown driver {driver!r}" + _suggest(str(driver), set(DRIVER_VAR)))
     required = {"inflow": ["inflow"], "stock": ["stock"], "capacity": ["demand", "capacity_per_unit"]}[driver]
@@ -525,6 +529,9 @@ def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
     fleets_raw = raw.get("fleets")
     if not isinstance(fleets_raw, dict) or not fleets_raw:
         raise InputError(source, "fleets", "a scenario needs at least one [fleets.NAME] table")
+    for name in fleets_raw:
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise InputError(source, f"fleets.{name}", "a fleet name is letters, digits, '_' and '-'")
     fleets = {name: _fleet(name, body, ctx) for name, body in fleets_raw.items()}
     materials = sorted(
         {m for v, _ in fleets.values() if "composition" in v for m in v["composition"]["material"].values}
@@ -580,7 +587,7 @@ def _assemble(fleets: dict, globals_: dict[str, xr.DataArray], ctx: _Context) ->
             grid["inflow_history"] = grid["inflow_history"].fillna(0.0)
     for dim, labels in ctx.dimensions.items():
         if dim in grid.dims:
-            grid = grid.assign_coords({dim: labels})
+            grid = grid.assign_coords({dim: xr.DataArray(labels, dims=dim, attrs={"long_name": f"[dimensions] {dim}"})})
     for var in grid.data_vars:
         if var in table():
             grid[var].attrs.update(cf_attrs(var))

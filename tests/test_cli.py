@@ -324,3 +324,16 @@ def test_evaluate_validates_an_edited_grid(good: Path):
     grid["collection_rate"] = xr.DataArray(1.5, attrs={"units": "1"})
     with pytest.raises(InputError, match="collection_rate: value 1.5 above the maximum 1"):
         evaluate(grid)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        (GOOD.replace('driver = "stock"\n', ""), r"fleets\.servers\.driver: required: one of"),
+        (GOOD.replace("mass = 100", "mass = { value = 1, values = [1, 2] }"), r"fleets\.servers\.mass: give either"),
+        (GOOD.replace("[fleets.servers]", '[fleets."my servers"]'), r"fleets\.my servers: a fleet name is"),
+    ],
+)
+def test_more_malformed_scenarios(tmp_path: Path, text: str, pattern: str):
+    out = ewaste("validate", str(_bad(tmp_path, text)))
+    assert out.returncode == 2 and re.search(pattern, out.stderr), out.stderr
