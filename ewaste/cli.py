@@ -80,8 +80,8 @@ def run(
             raise InputError(
                 out or "results",
                 None,
-                f"{plan.points:,} grid points give {scale._gb(plan.result_bytes)} "
-                f"of results, more than the memory limit of {scale._gb(budget)}: write to a .zarr store"
+                f"{plan.points:,} grid points give {scale.fmt_bytes(plan.result_bytes)} "
+                f"of results, more than the memory limit of {scale.fmt_bytes(budget)}: write to a .zarr store"
                 + ("" if keep_summary else ", or add --summary"),
             )
         progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")

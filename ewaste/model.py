@@ -39,48 +39,35 @@ def _fill_defaults(grid: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict]]:
             if var.read_by == "history":
                 continue  # no fleet has an inflow history: nothing to fill
             grid[name] = xr.DataArray(var.default)
-            used[name] = {
-                "value": var.default,
-                "units": var.units,
-                "source": var.source,
-                "status": var.status,
-                "where": "all",
-            }
+            used[name] = _record(var.default, var.units, var.source, var.status, "all")
         elif bool(grid[name].isnull().any()):
             where = "all"
             if "fleet" in grid[name].dims:
                 where = [str(f) for f in grid["fleet"].values if bool(grid[name].sel(fleet=f).isnull().any())]
-            used[name] = {
-                "value": var.default,
-                "units": var.units,
-                "source": var.source,
-                "status": var.status,
-                "where": where,
-            }
+            used[name] = _record(var.default, var.units, var.source, var.status, where)
             grid[name] = grid[name].fillna(var.default)
     return grid, used
 
 
+def _record(value: Any, units: str, source: str | None, status: str | None, where: Any) -> dict:
+    """One entry of the results' `defaults_used`: a default, its source and where it applied."""
+    return {"value": value, "units": units, "source": source, "status": status, "where": where}
+
+
 def _default_composition(grid: xr.Dataset, used: dict) -> None:
     """Composition with 'other' as the rest; all 'other' where a fleet gives none."""
+    comp = (
+        grid["composition"]
+        if "composition" in grid
+        else xr.DataArray([1.0], dims="material", coords={"material": [OTHER]})
+    )
+    bare = "all"
     if "composition" in grid:
-        comp = grid["composition"]
         bare = [str(f) for f in grid["fleet"].values if "fleet" in comp.dims and bool(comp.sel(fleet=f).isnull().all())]
-        if bare:
-            used["composition"] = {
-                "value": {OTHER: 1.0},
-                "units": "1",
-                "where": bare,
-                "source": "mass not split by material unless a composition is given",
-            }
-    else:
-        comp = xr.DataArray([1.0], dims="material", coords={"material": [OTHER]})
-        used["composition"] = {
-            "value": {OTHER: 1.0},
-            "units": "1",
-            "where": "all",
-            "source": "mass not split by material unless a composition is given",
-        }
+    if bare:
+        used["composition"] = _record(
+            {OTHER: 1.0}, "1", "mass not split by material unless a composition is given", "-", bare
+        )
     if OTHER not in comp["material"].values:
         comp = xr.concat([comp, xr.zeros_like(comp.isel(material=0)).expand_dims(material=[OTHER])], "material")
     named = comp.fillna(0.0).where(comp["material"] != OTHER, 0.0)

@@ -69,13 +69,24 @@ def default_memory_limit() -> int:
 class Plan:
     """How a sweep will run: chunk sizes, and what it is expected to cost."""
 
-    points: int
+    sizes: dict[str, int]  # the grid's scenario dimensions
     chunks: dict[str, int]
-    chunk_points: int
     bytes_per_point: float  # results kept (summary values or trajectories)
     work_bytes_per_point: float  # memory a grid point takes while its chunk is evaluated
     seconds_per_point: float
     workers: int
+
+    @property
+    def points(self) -> int:
+        return math.prod(self.sizes.values())
+
+    @property
+    def chunk_points(self) -> int:
+        return math.prod(self.chunks.values())
+
+    @property
+    def n_chunks(self) -> int:
+        return math.prod(math.ceil(self.sizes[d] / c) for d, c in self.chunks.items())
 
     @property
     def result_bytes(self) -> float:
@@ -85,24 +96,17 @@ class Plan:
     def chunk_bytes(self) -> float:
         return self.work_bytes_per_point * self.chunk_points
 
-    sizes: dict[str, int] | None = None
-
-    @property
-    def n_chunks(self) -> int:
-        sizes = self.sizes or {}
-        return math.prod(math.ceil(sizes[d] / c) for d, c in self.chunks.items()) if sizes else 1
-
     def describe(self) -> str:
         eta = self.seconds_per_point * self.points / max(self.workers, 1)
         return (
             f"{self.points:,} grid points in {self.n_chunks:,} chunk(s) of up to {self.chunk_points:,} "
             f"({', '.join(f'{d}={n}' for d, n in self.chunks.items()) or 'one chunk'}); "
-            f"results {_gb(self.result_bytes)}, about {_gb(self.chunk_bytes)} per chunk in memory; "
+            f"results {fmt_bytes(self.result_bytes)}, about {fmt_bytes(self.chunk_bytes)} per chunk in memory; "
             f"estimated {eta:,.0f} s on {self.workers} worker(s)"
         )
 
 
-def _gb(n: float) -> str:
+def fmt_bytes(n: float) -> str:
     return f"{n / 1e9:,.2f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
 
 
@@ -112,36 +116,35 @@ def plan(
     """Measure a small piece of the grid, then choose chunks that fit `memory_limit` per worker."""
     sizes = scenario_sizes(grid)
     small, large = (_first_points(grid, sizes, n) for n in (64, 4096))
-    (n_small, mem_small, t_small), (n_large, mem_large, t_large) = (
+    (n_small, mem_small, t_small, small_results), (n_large, mem_large, t_large, _) = (
         _measure(p, backend, summary) for p in (small, large)
     )
     # memory and time grow linearly with the grid points of a chunk: the slope is the cost of a point
     slope = (mem_large - mem_small) / (n_large - n_small) if n_large > n_small else mem_large / n_large
     work = max(slope, mem_large / n_large / 64) * SAFETY
     seconds = (t_large - t_small) / (n_large - n_small) if n_large > n_small else t_large / n_large
-    kept = _bytes_per_point(evaluate(small, backend, summary=summary), sizes)
+    kept = _bytes_per_point(small_results, sizes)
     budget_points = int(memory_limit / max(workers, 1) / work)
     if budget_points < 1:
         raise InputError(
             None,
             "--memory-limit",
-            f"one grid point needs about {_gb(work)}; the limit gives {_gb(memory_limit / max(workers, 1))} per worker",
+            f"one grid point needs about {fmt_bytes(work)}; "
+            f"the limit gives {fmt_bytes(memory_limit / max(workers, 1))} per worker",
         )
     chunks = choose_chunks(sizes, budget_points)
     return Plan(
-        points=grid_points(grid),
+        sizes=sizes,
         chunks=chunks,
-        chunk_points=math.prod(chunks.values()) if chunks else 1,
         bytes_per_point=kept,
         work_bytes_per_point=work,
         seconds_per_point=max(seconds, 0.0),
         workers=max(workers, 1),
-        sizes=sizes,
     )
 
 
-def _measure(probe: xr.Dataset, backend: str | None, summary: bool) -> tuple[int, float, float]:
-    """Grid points, peak bytes allocated and seconds of evaluating `probe` (timed untraced)."""
+def _measure(probe: xr.Dataset, backend: str | None, summary: bool) -> tuple[int, float, float, xr.Dataset]:
+    """Grid points, peak bytes allocated, seconds (timed untraced) and results of evaluating `probe`."""
     import tracemalloc  # noqa: PLC0415
 
     tracemalloc.start()
@@ -149,8 +152,8 @@ def _measure(probe: xr.Dataset, backend: str | None, summary: bool) -> tuple[int
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     t0 = time.perf_counter()
-    evaluate(probe, backend, summary=summary)
-    return grid_points(probe), float(peak), time.perf_counter() - t0
+    results = evaluate(probe, backend, summary=summary)
+    return grid_points(probe), float(peak), time.perf_counter() - t0, results
 
 
 def _first_points(grid: xr.Dataset, sizes: dict[str, int], n: int) -> xr.Dataset:

@@ -203,7 +203,7 @@ def _width(driver: Any, attributes: Any, rows: SurvivalRows) -> int:
     return max(widths)
 
 
-def check_balance(stock: Any, inflow: Any, outflow: Any, xp: Any, rtol: float = 1e-9) -> float:
+def check_balance(stock: Any, inflow: Any, outflow: Any, xp: Any) -> float:
     """Largest relative violation of s[m] - s[m-1] = i[m] - o[m] (s[-1] = 0), along axis -2.
 
     Scaled per scenario by the largest stock or flow it holds; NaN counts as a violation.
