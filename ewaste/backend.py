@@ -13,7 +13,7 @@ import scipy.special
 
 from .errors import InputError
 
-BACKENDS = ("auto", "numpy", "cupy")
+BACKENDS = ("auto", "numpy", "cpu", "cupy")
 ENV_VAR = "EWASTE_BACKEND"
 
 
@@ -31,6 +31,14 @@ class Backend:
 
 
 NUMPY = Backend("numpy", np, scipy.special.erfc)
+CPU = Backend("cpu", np, scipy.special.erfc)  # NumPy arrays; the recursion compiled for this machine (host.py)
+
+
+def cpu_status() -> tuple[bool, str]:
+    """Whether the compiled CPU engine runs here and, if not, why (builds it on first call)."""
+    from . import host  # noqa: PLC0415 - host imports the engine, which imports this module
+
+    return host.status()
 
 
 @cache
@@ -51,19 +59,32 @@ def cupy_status() -> tuple[bool, str]:
 
 
 def get_backend(name: str | None = None) -> Backend:
-    """The backend named (or from $EWASTE_BACKEND, default "auto")."""
+    """The backend named (or from $EWASTE_BACKEND, default "auto").
+
+    auto: the compiled CPU engine where a C++ compiler builds it, else NumPy. CuPy is used only when
+    asked for until it has been verified on a GPU (see docs/model.md).
+    """
     name = (name or os.environ.get(ENV_VAR) or "auto").lower()
     if name not in BACKENDS:
         raise InputError(None, "backend", f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name == "numpy":
         return NUMPY
-    ok, why = cupy_status()
-    if name == "cupy" and not ok:
-        raise InputError(None, "backend", f"the cupy backend cannot run: {why}")
     if name == "cupy":
+        ok, why = cupy_status()
+        if not ok:
+            raise InputError(None, "backend", f"the cupy backend cannot run: {why}")
         return _cupy_backend()
-    # "auto" stays on NumPy until the CuPy path has been verified on a GPU (see docs/model.md).
-    return NUMPY
+    ok, why = cpu_status()
+    if name == "cpu" and not ok:
+        raise InputError(None, "backend", f"the cpu backend cannot run: {why}")
+    return CPU if ok else NUMPY
+
+
+def describe(be: Backend) -> str:
+    """One line on what runs the engine: the library version, or how the CPU engine was built."""
+    if be.name == "cpu":
+        return f"compiled CPU engine ({cpu_status()[1]})"
+    return cupy_status()[1] if be.name == "cupy" else f"NumPy {np.__version__}"
 
 
 @cache

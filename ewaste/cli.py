@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import __version__, catalogue, scale
-from .backend import BACKENDS, cupy_status, get_backend
+from .backend import BACKENDS, cpu_status, cupy_status, get_backend
 from .errors import EwasteError, InputError
 from .grid import load_grid, save_grid, scenario_sizes
+from .host import THREADS_VAR
 from .io import write_results
 from .model import evaluate
 from .show import describe_scenario
@@ -159,6 +161,7 @@ class _dask_client:
                 host="127.0.0.1",
                 dashboard_address=None,
                 silence_logs=40,
+                env={THREADS_VAR: "1"},  # one chunk per worker process, one core each
             )
             self.client = Client(self.cluster)
         return self.client
@@ -212,10 +215,10 @@ def scenarios_show(name: str) -> None:
 @cli.command()
 def info() -> None:
     """Version and the backends available here."""
-    ok, why = cupy_status()
     click.echo(f"ewaste {__version__}")
-    click.echo("backends: numpy (available)")
-    click.echo(f"          cupy ({'available: ' + why if ok else 'not available: ' + why})")
+    click.echo(f"backends: numpy (available: NumPy {np.__version__})")
+    for name, (ok, why) in (("cpu", cpu_status()), ("cupy", cupy_status())):
+        click.echo(f"          {name} ({'available: ' if ok else 'not available: '}{why})")
     click.echo(f"auto selects: {get_backend('auto').name}")
 
 

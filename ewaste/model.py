@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import __version__
-from .backend import Backend, get_backend
+from . import __version__, host
+from .backend import Backend, describe, get_backend
 from .errors import BalanceError, InputError
 from .grid import DRIVER_VAR, NON_SCENARIO_DIMS, validate
 from .lifetime import LIFETIME_TYPES
@@ -196,7 +196,8 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray
         drv = wang2024_inflow(drv, k, xp.asarray(_lifetime_table(g, template)), xp) * k
         stock_driven = False
     try:
-        flows = solve(drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
+        engine = host.solve if be.name == "cpu" else solve
+        flows = engine(drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
     except InputError as exc:
         raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
     if wang:  # negative purchases are kept, as in the authors' code, and counted
@@ -520,6 +521,7 @@ def _provenance(grid: xr.Dataset, defaults: dict, be: Backend) -> dict[str, Any]
             "Conventions": "CF-1.10",
             "ewaste_version": __version__,
             "backend": be.name,
+            "engine": describe(be),
             "defaults_used": json.dumps(defaults),
             "driver": json.dumps(
                 dict(zip(map(str, grid["fleet"].values), map(str, grid["driver"].values), strict=True))

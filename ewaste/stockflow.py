@@ -40,12 +40,16 @@ class SurvivalRows:
     be: Backend
 
     def __post_init__(self) -> None:
-        xp = self.be.xp
-        self._age_steps = xp.arange(self.n_steps, dtype=xp.float64)
-        self._by_age = None
-        if self._cohort_invariant():
+        self._age_steps = self.be.xp.arange(self.n_steps, dtype=self.be.xp.float64)
+        self._table = None
+
+    @property
+    def _by_age(self) -> Any:
+        """Survival by age (N, S) when it does not change by cohort, else None; computed on first use."""
+        if self._table is None and self._cohort_invariant():
             first = {k: v[:1] if self.kind != "tabulated" else v for k, v in self.params.items()}
-            self._by_age = self._evaluate(self._age_steps[:, None], first)
+            self._table = self._evaluate(self._age_steps[:, None], first)
+        return self._table
 
     def _cohort_invariant(self) -> bool:
         if self.kind == "tabulated":
@@ -120,15 +124,8 @@ def solve(
     """
     xp = rows.be.xp
     n, s = driver.shape[0], _width(driver, attributes, rows)
-    first_step = rows.diagonal_min()
-    if stock_driven and not first_step >= MIN_FIRST_STEP_SURVIVAL:
-        raise InputError(
-            None,
-            "lifetime",
-            f"only {first_step:.3g} of a cohort survives the step it enters service (sf[m,m]): a stock-driven "
-            f"model divides by it and needs at least {MIN_FIRST_STEP_SURVIVAL:g}; use a longer lifetime, "
-            "shorter steps or the 'end' age convention",
-        )
+    if stock_driven:
+        require_first_step(rows.diagonal_min())
     x = xp.zeros((n, s))  # cohort sizes, scaled by any early-retirement correction
     entered = xp.zeros((n, s))  # what entered service in each step
     stock, outflow = xp.zeros((n, s)), xp.zeros((n, s))
@@ -195,6 +192,18 @@ def wang2024_inflow(demand: Any, per_unit: Any, retire_share: Any, xp: Any) -> A
         replacement = retired_capacity[t - lags + 1 : t + 1].sum(axis=0)
         units_in[t] = xp.ceil((demand[t] - demand[t - 1] + replacement) / per_unit[t])
     return units_in
+
+
+def require_first_step(first_step: float) -> None:
+    """Refuse a stock-driven run whose cohorts mostly leave in the step they enter (sf[m, m] tiny)."""
+    if not first_step >= MIN_FIRST_STEP_SURVIVAL:
+        raise InputError(
+            None,
+            "lifetime",
+            f"only {first_step:.3g} of a cohort survives the step it enters service (sf[m,m]): a stock-driven "
+            f"model divides by it and needs at least {MIN_FIRST_STEP_SURVIVAL:g}; use a longer lifetime, "
+            "shorter steps or the 'end' age convention",
+        )
 
 
 def _width(driver: Any, attributes: Any, rows: SurvivalRows) -> int:

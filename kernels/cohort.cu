@@ -1,19 +1,16 @@
-// GPU wrapper of the cohort maths in cohort.h: one thread per scenario, arrays (n, S) in C order.
-// Built at run time through CuPy (RawModule); the maths lives in cohort.h.
+// GPU wrapper of the cohort maths in cohort.h: one thread (one lane) per scenario.
+// Built at run time through CuPy (RawModule); the maths lives in cohort.h. Steps are limited to
+// EW_MAX_STEPS by the per-thread scratch.
 #include "cohort.h"
 
 #ifndef EW_MAX_STEPS
 #define EW_MAX_STEPS 512
 #endif
 
-extern "C" __global__ void cohort_solve(int n, int n_scenarios, int stock_driven, int kind, const double* p1,
-                                        const double* p2, double dt, double offset, int correct,
-                                        const double* driver, double* inflow, double* stock, double* outflow,
-                                        int* negative) {
-  const long s = blockIdx.x * (long)blockDim.x + threadIdx.x;
-  if (s >= n_scenarios || n > EW_MAX_STEPS) return;
-  double sf[EW_MAX_STEPS];
+extern "C" __global__ void cohort_solve(const ew::Problem p, const ew::Result r) {
+  const int64_t s = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
+  if (s >= p.stride || p.n > EW_MAX_STEPS) return;
   double x[EW_MAX_STEPS];
-  negative[s] = ew::solve_scenario(n, stock_driven, kind, p1[s], p2[s], dt, offset, correct, driver + s,
-                                   n_scenarios, inflow + s, stock + s, outflow + s, sf, x);
+  double sf[EW_MAX_STEPS];
+  ew::solve<1>(p, r, s, x, sf);
 }

@@ -1,88 +1,209 @@
-// The per-scenario cohort maths of ewaste, for the GPU kernel (cohort.cu) and for the host.
+// The cohort maths of ewaste, shared by the GPU kernel (cohort.cu) and the compiled CPU engine (host.cpp).
 //
-// Everything here is __host__ __device__ and compiles as plain C++ too, so the test suite builds
-// it with the system compiler and checks it against the NumPy engine (tests/test_kernels.py).
-// Conventions as in docs/model.md: stocks at the end of a step, flows during it; the age of a
-// cohort in the step it enters is `offset` steps (0 'end', 0.5 'middle'); lifetimes in years.
-// This first version covers lifetimes that do not change by cohort (one parameter pair per
-// scenario) and the stock- and inflow-driven recursions, both negative-inflow policies.
+// Everything here is __host__ __device__ and compiles as plain C++17 too. The recursion runs W
+// scenarios side by side ("lanes"): the GPU runs one lane per thread (W = 1), the CPU runs blocks
+// of 64 lanes so that the compiler vectorises across scenarios. Conventions as in docs/model.md:
+// stocks at the end of a step, flows during it; the age of a cohort in the step it enters is
+// `offset` steps (0 'end', 0.5 'middle'); lifetimes in years, dt in years per step. The NumPy
+// engine (ewaste/stockflow.py) is the reference: tests/test_kernels.py checks this file against it.
 #pragma once
+
+#include <stdint.h>
 
 #ifdef __CUDACC__
 #define EW_HD __host__ __device__
+#define EW_SIMD
 #else
 #define EW_HD
+#define EW_SIMD _Pragma("omp simd")
 #include <cmath>
+using std::erfc;
+using std::exp;
+using std::fabs;
+using std::fmax;
+using std::fmin;
+using std::log;
+using std::log1p;
+using std::pow;
+using std::sqrt;
 #endif
 
 namespace ew {
 
-enum Lifetime { FIXED = 0, NORMAL = 1, FOLDEDNORMAL = 2, LOGNORMAL = 3, WEIBULL = 4 };
+// TABLE: survival by age given as a table (tabulated lifetimes), read from p1.
+enum Lifetime { FIXED = 0, NORMAL = 1, FOLDEDNORMAL = 2, LOGNORMAL = 3, WEIBULL = 4, TABLE = 5 };
 
-// Share of a cohort still in service at `age` years. p1, p2: mean and std (FIXED: mean only;
-// LOGNORMAL: mean and std of the lifetime itself; WEIBULL: shape and scale).
-EW_HD inline double survival(int kind, double age, double p1, double p2) {
+// One fleet's problem. Every (n, S) array is C-ordered: element (m, s) at m * stride + s.
+struct Problem {
+  int32_t n;             // steps, inflow-history steps first
+  int32_t n_history;     // first steps whose inflow is given even when stock-driven
+  int32_t stock_driven;  // 1: driver is the stock at the end of each step; 0: the inflow per step
+  int32_t correct;       // 1: ODYM's correction of negative inflow; 0: negative inflow kept
+  int32_t kind;          // Lifetime
+  int32_t by_cohort;     // 1: p1/p2 have one row per cohort (n, S); 0: one row (1, S)
+  int32_t n_attributes;  // K cohort attributes per driver unit
+  int32_t n_lags;        // TABLE: lags in the survival table (the last holds beyond)
+  int64_t stride;        // S, the number of scenarios
+  double dt;             // years per step
+  double offset;         // age in steps of a cohort in the step it enters service
+  const double* p1;      // mean (WEIBULL: shape; TABLE: survival by lag, (1 or n, n_lags, S))
+  const double* p2;      // std (WEIBULL: scale; unused for FIXED and TABLE)
+  const double* driver;  // (n, S) inflow per step or stock at the end of each step, driver units
+  const double* attributes;  // (K, n, S) attribute per driver unit of each cohort
+};
+
+struct Result {
+  double* inflow;        // (n, S) driver units put in service in each step
+  double* stock;         // (n, S) driver units in service at the end of each step
+  double* outflow;       // (n, S) driver units retired in each step
+  double* attr_stock;    // (K, n, S) sum over cohorts of x[c] * sf[m, c] * a[k, c]
+  double* attr_outflow;  // (K, n, S) attr_stock[k, m - 1] + inflow * a[k, m] - attr_stock[k, m]
+  int64_t* negative;     // (S,) steps whose stock-driven inflow came out negative
+  double* first_step;    // (S,) smallest share of a cohort surviving the step it enters, sf[m, m]
+};
+
+// Share of a cohort still in service at `age` years, S(age), for a parametric lifetime.
+template <int KIND>
+EW_HD inline double survival(double age, double p1, double p2) {
   const double r2 = 1.4142135623730951;
-  switch (kind) {
-    case FIXED:
-      return age < p1 ? 1.0 : 0.0;
-    case NORMAL:
-      return 0.5 * erfc((age - p1) / (p2 * r2));
-    case FOLDEDNORMAL:
-      if (age < 0) return 1.0;
-      return 0.5 * erfc((age - p1) / (p2 * r2)) + 0.5 * erfc((age + p1) / (p2 * r2));
-    case LOGNORMAL: {
-      if (age <= 0) return 1.0;
-      const double var = log1p((p2 / p1) * (p2 / p1));
-      const double mu = log(p1) - 0.5 * var;
-      return 0.5 * erfc((log(age) - mu) / (sqrt(var) * r2));
-    }
-    case WEIBULL:
-      return exp(-pow(fmax(age, 0.0) / p2, p1));
+  if constexpr (KIND == FIXED) {
+    return age < p1 ? 1.0 : 0.0;
+  } else if constexpr (KIND == NORMAL) {
+    return 0.5 * erfc((age - p1) / (p2 * r2));
+  } else if constexpr (KIND == FOLDEDNORMAL) {
+    const double both = 0.5 * erfc((age - p1) / (p2 * r2)) + 0.5 * erfc((age + p1) / (p2 * r2));
+    return age < 0 ? 1.0 : both;
+  } else if constexpr (KIND == LOGNORMAL) {  // p1, p2: mean and std of the lifetime itself
+    const double var = log1p((p2 / p1) * (p2 / p1));
+    const double mu = log(p1) - 0.5 * var;
+    const double tail = 0.5 * erfc((log(fmax(age, 1e-300)) - mu) / (sqrt(var) * r2));
+    return age <= 0 ? 1.0 : tail;
+  } else {  // WEIBULL: p1 shape, p2 scale
+    return exp(-pow(fmax(age, 0.0) / p2, p1));
   }
-  return 0.0;
 }
 
-// One scenario over n steps. Arrays are read and written with a stride (the number of scenarios
-// for an (n, S) array in C order). driver: inflow per step, or stock at the end of each step.
-// sf (n) and x (n) are scratch. Returns the number of steps whose stock-driven inflow came out
-// negative (corrected with ODYM's proportional early retirement when `correct`).
-EW_HD inline int solve_scenario(int n, int stock_driven, int kind, double p1, double p2, double dt, double offset,
-                                int correct, const double* driver, long stride, double* inflow, double* stock,
-                                double* outflow, double* sf, double* x) {
-  double scale = 0.0;
-  for (int m = 0; m < n; ++m) {
-    sf[m] = survival(kind, (m + offset) * dt, p1, p2);  // by age: sf[m, c] = sf[m - c]
-    scale = fmax(scale, fabs(driver[m * stride]));
+// Lanes s0 .. s0 + W - 1 over all steps. Scratch: x and sf hold n * W doubles each.
+// sf holds survival by age (one lifetime per scenario) or, for parameters that vary by cohort,
+// the row sf[m, c] of the current step.
+template <int W, int KIND>
+EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, double* x, double* sf) {
+  const int n = p.n;
+  const int64_t S = p.stride;
+  double noise[W], prev[W], tot[W], keep[W], fresh[W];
+  int64_t negative[W];
+  EW_SIMD for (int j = 0; j < W; ++j) {
+    noise[j] = 0.0;
+    prev[j] = 0.0;
+    negative[j] = 0;
   }
-  const double noise = 1e-12 * scale;
-  int negative = 0;
-  double previous = 0.0;
   for (int m = 0; m < n; ++m) {
-    double old_total = 0.0;
-    for (int c = 0; c < m; ++c) old_total += x[c] * sf[m - c];
-    double given = driver[m * stride];
-    double fresh = given;
-    if (stock_driven) {
-      fresh = (given - old_total) / sf[0];
-      if (fresh * sf[0] < -noise) {
-        ++negative;
-        if (correct) {
-          const double keep = given / old_total;
-          for (int c = 0; c < m; ++c) x[c] *= keep;
-          old_total *= keep;
-          fresh = 0.0;
-        }
+    EW_SIMD for (int j = 0; j < W; ++j) noise[j] = fmax(noise[j], fabs(p.driver[m * S + s0 + j]));
+  }
+  EW_SIMD for (int j = 0; j < W; ++j) noise[j] *= 1e-12;  // rounding, on the scale of the largest stock
+  if (!p.by_cohort) {
+    for (int a = 0; a < n; ++a) {
+      const double age = (a + p.offset) * p.dt;
+      if constexpr (KIND == TABLE) {
+        const int64_t at = (a < p.n_lags ? a : p.n_lags - 1) * S + s0;
+        EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = p.p1[at + j];
+      } else {
+        EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<KIND>(age, p.p1[s0 + j], p.p2[s0 + j]);
       }
     }
-    x[m] = fresh;
-    const double now = old_total + fresh * sf[0];
-    inflow[m * stride] = fresh;
-    stock[m * stride] = now;
-    outflow[m * stride] = previous + fresh - now;
-    previous = now;
+    EW_SIMD for (int j = 0; j < W; ++j) r.first_step[s0 + j] = sf[j];
+  } else {
+    EW_SIMD for (int j = 0; j < W; ++j) r.first_step[s0 + j] = 1.0;
   }
-  return negative;
+  for (int m = 0; m < n; ++m) {
+    if (p.by_cohort) {  // sf[c] = S(age of cohort c in step m) with cohort c's parameters
+      for (int c = 0; c <= m; ++c) {
+        if constexpr (KIND == TABLE) {
+          const int lag = m - c < p.n_lags ? m - c : p.n_lags - 1;
+          const int64_t at = ((int64_t)c * p.n_lags + lag) * S + s0;
+          EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = p.p1[at + j];
+        } else {
+          const double age = (m - c + p.offset) * p.dt;
+          const int64_t at = c * S + s0;
+          EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = survival<KIND>(age, p.p1[at + j], p.p2[at + j]);
+        }
+      }
+      EW_SIMD for (int j = 0; j < W; ++j) r.first_step[s0 + j] = fmin(r.first_step[s0 + j], sf[m * W + j]);
+    }
+    // sf[m, c] for lane j: row(c)[j]
+    auto row = [&](int c) -> const double* { return p.by_cohort ? sf + c * W : sf + (m - c) * W; };
+    EW_SIMD for (int j = 0; j < W; ++j) tot[j] = 0.0;
+    for (int c = 0; c < m; ++c) {
+      const double* xc = x + c * W;
+      const double* sc = row(c);
+      EW_SIMD for (int j = 0; j < W; ++j) tot[j] += xc[j] * sc[j];
+    }
+    const double* diag = row(m);
+    const double* given = p.driver + m * S + s0;
+    const bool solve_inflow = p.stock_driven && m >= p.n_history;
+    bool corrected = false;
+    EW_SIMD for (int j = 0; j < W; ++j) {
+      double inflow = given[j];
+      keep[j] = 1.0;
+      if (solve_inflow) {
+        inflow = (given[j] - tot[j]) / diag[j];
+        const bool neg = inflow * diag[j] < -noise[j];  // negative beyond rounding
+        negative[j] += neg ? 1 : 0;
+        if (p.correct && neg) {  // inflow 0, every cohort retired early by the same share
+          keep[j] = given[j] / tot[j];
+          inflow = 0.0;
+        }
+      }
+      fresh[j] = inflow;
+    }
+    if (solve_inflow && p.correct) {
+      for (int j = 0; j < W; ++j) corrected = corrected || keep[j] != 1.0;
+    }
+    if (corrected) {
+      for (int c = 0; c < m; ++c) {
+        EW_SIMD for (int j = 0; j < W; ++j) x[c * W + j] *= keep[j];
+      }
+      EW_SIMD for (int j = 0; j < W; ++j) tot[j] *= keep[j];
+    }
+    EW_SIMD for (int j = 0; j < W; ++j) {
+      const double now = tot[j] + fresh[j] * diag[j];
+      x[m * W + j] = fresh[j];
+      r.inflow[m * S + s0 + j] = fresh[j];
+      r.stock[m * S + s0 + j] = now;
+      r.outflow[m * S + s0 + j] = prev[j] + fresh[j] - now;
+      prev[j] = now;
+    }
+    for (int k = 0; k < p.n_attributes; ++k) {
+      const double* a = p.attributes + (int64_t)k * n * S + s0;  // a[c * S + j]: cohort c, lane j
+      double* as = r.attr_stock + (int64_t)k * n * S + s0;
+      double* ao = r.attr_outflow + (int64_t)k * n * S + s0;
+      EW_SIMD for (int j = 0; j < W; ++j) tot[j] = 0.0;
+      for (int c = 0; c < m; ++c) {
+        const double* xc = x + c * W;
+        const double* sc = row(c);
+        EW_SIMD for (int j = 0; j < W; ++j) tot[j] += xc[j] * sc[j] * a[c * S + j];
+      }
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        const double now = tot[j] + fresh[j] * diag[j] * a[m * S + j];
+        as[m * S + j] = now;
+        ao[m * S + j] = (m ? as[(m - 1) * S + j] : 0.0) + fresh[j] * a[m * S + j] - now;
+      }
+    }
+  }
+  EW_SIMD for (int j = 0; j < W; ++j) r.negative[s0 + j] = negative[j];
+}
+
+// Dispatch on the lifetime type (templated so that each loop body is branch-free).
+template <int W>
+EW_HD void solve(const Problem& p, const Result& r, int64_t s0, double* x, double* sf) {
+  switch (p.kind) {
+    case FIXED: return solve_lanes<W, FIXED>(p, r, s0, x, sf);
+    case NORMAL: return solve_lanes<W, NORMAL>(p, r, s0, x, sf);
+    case FOLDEDNORMAL: return solve_lanes<W, FOLDEDNORMAL>(p, r, s0, x, sf);
+    case LOGNORMAL: return solve_lanes<W, LOGNORMAL>(p, r, s0, x, sf);
+    case WEIBULL: return solve_lanes<W, WEIBULL>(p, r, s0, x, sf);
+    default: return solve_lanes<W, TABLE>(p, r, s0, x, sf);
+  }
 }
 
 }  // namespace ew

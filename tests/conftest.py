@@ -7,14 +7,34 @@ Expected values in the tests are computed independently of ewaste (by hand, in c
 from __future__ import annotations
 
 import copy
+import os
+import tempfile
 
 import numpy as np
+import pytest
 
 import ewaste
+from ewaste import host
 from ewaste.backend import NUMPY
 from ewaste.grid import validate
 from ewaste.scenario import scenario_to_grid
 from ewaste.stockflow import CohortFlows, SurvivalRows, solve
+
+# The compiled CPU engine is built into a fresh cache for each test session (subprocesses inherit it).
+os.environ.setdefault("EWASTE_CACHE_DIR", tempfile.mkdtemp(prefix="ewaste-test-cache-"))
+
+ENGINES = {"numpy": solve, "cpu": host.solve}
+_engine = {"solve": solve}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def each_engine(request):
+    """Run a test once on the NumPy engine and once on the compiled CPU engine (run_engine uses it)."""
+    if request.param == "cpu" and not host.status()[0]:
+        pytest.skip(f"compiled CPU engine unavailable: {host.status()[1]}")
+    _engine["solve"] = ENGINES[request.param]
+    yield request.param
+    _engine["solve"] = solve
 
 
 def run_engine(
@@ -29,7 +49,7 @@ def run_engine(
     negative_inflow: str = "correct",
     attributes=None,
 ) -> CohortFlows:
-    """Run the cohort engine on NumPy. `driver` is (N,) or (N, S); params are made at least 2-D.
+    """Run the cohort engine (NumPy, or that of `each_engine`). `driver` is (N,) or (N, S); params made 2-D.
 
     `attributes` (K, N, S) are optional per-cohort attributes per driver unit (mass, power, ...).
     """
@@ -46,7 +66,7 @@ def run_engine(
     if attributes is not None:
         attributes = np.asarray(attributes, dtype=float)
     rows = SurvivalRows(kind, p, n, dt, convention, NUMPY)
-    return solve(driver, stock_driven, rows, attributes, n_history, negative_inflow)
+    return _engine["solve"](driver, stock_driven, rows, attributes, n_history, negative_inflow)
 
 
 def evaluate_dict(raw: dict, name: str = "test.toml"):

@@ -16,6 +16,8 @@ from ewaste.errors import InputError
 
 OFFSET = {"end": 0.0, "middle": 0.5}
 
+pytestmark = pytest.mark.usefixtures("each_engine")  # every test on both engines
+
 
 def pulse(n: int, at: int = 0, size: float = 1.0) -> np.ndarray:
     x = np.zeros(n)

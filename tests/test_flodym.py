@@ -37,6 +37,8 @@ PARAMS = {
     "weibull": {"shape": [1.2, 2.5, 4.0], "scale": [3.0, 5.0, 8.0]},
 }
 
+pytestmark = pytest.mark.usefixtures("each_engine")  # every test on both engines
+
 
 def _dims(items=YEARS):
     return flodym.DimensionSet(

@@ -1,0 +1,252 @@
+"""The compiled CPU engine: the kernel's C++ maths (kernels/cohort.h) built for this machine.
+
+`solve` is a drop-in for `stockflow.solve` on NumPy arrays. The library is compiled once with the
+system C++ compiler ($CXX, else c++, g++ or clang++), cached under $EWASTE_CACHE_DIR (default
+~/.cache/ewaste) by a hash of the sources, compiler and flags, and loaded with ctypes. It runs
+blocks of 64 scenarios side by side so that the compiler vectorises across scenarios (with the
+vector maths library where the C library has one), on a pool of threads shared by every caller
+(ctypes releases the GIL), $EWASTE_THREADS of them (default: the cores this process may use).
+Where no compiler works, `status()` says why and ewaste stays on the NumPy engine.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .lifetime import AGE_CONVENTIONS
+from .stockflow import CohortFlows, SurvivalRows, require_first_step
+
+SOURCES = ("cohort.h", "host.cpp")
+FLAGS = ("-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", "-fPIC")
+LINK_FLAGS = ("-shared", "-lm")
+ABI_VERSION = 1
+KINDS = {"fixed": 0, "normal": 1, "foldednormal": 2, "lognormal": 3, "weibull": 4, "tabulated": 5}
+MIN_PER_THREAD = 4096  # scenarios; below this one thread is quicker than handing work out
+THREADS_VAR, CACHE_VAR = "EWASTE_THREADS", "EWASTE_CACHE_DIR"
+
+_P = ctypes.POINTER(ctypes.c_double)
+
+
+class Problem(ctypes.Structure):
+    """Mirror of ew::Problem in kernels/cohort.h (field for field)."""
+
+    _fields_ = [
+        *((f, ctypes.c_int32) for f in ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort")),
+        ("n_attributes", ctypes.c_int32),
+        ("n_lags", ctypes.c_int32),
+        ("stride", ctypes.c_int64),
+        ("dt", ctypes.c_double),
+        ("offset", ctypes.c_double),
+        *((f, _P) for f in ("p1", "p2", "driver", "attributes")),
+    ]
+
+
+class Result(ctypes.Structure):
+    """Mirror of ew::Result in kernels/cohort.h."""
+
+    _fields_ = [
+        *((f, _P) for f in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow")),
+        ("negative", ctypes.POINTER(ctypes.c_int64)),
+        ("first_step", _P),
+    ]
+
+
+def threads() -> int:
+    """Threads the engine uses: $EWASTE_THREADS, else the cores this process may run on."""
+    env = os.environ.get(THREADS_VAR, "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise InputError(None, THREADS_VAR, f"must be a whole number of threads >= 1, not {env!r}")
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _compiler() -> str | None:
+    named = os.environ.get("CXX")
+    if named:
+        return shutil.which(named)
+    return next(filter(None, map(shutil.which, ("c++", "g++", "clang++"))), None)
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get(CACHE_VAR)
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "ewaste"
+
+
+def _build(compiler: str, arch_flags: tuple[str, ...]) -> Path:
+    """Compile the host library (once per sources, compiler and flags); returns its path."""
+    kernels = files("ewaste.kernels")
+    text = {name: kernels.joinpath(name).read_text() for name in SOURCES}
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+    key = hashlib.sha256(
+        repr((text, compiler, version, FLAGS, LINK_FLAGS, arch_flags, platform.machine(), ABI_VERSION)).encode()
+    ).hexdigest()[:16]
+    out = _cache_dir() / f"libewaste-cohort-{key}.so"
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, body in text.items():
+            Path(tmp, name).write_text(body)
+        obj, built = Path(tmp, "host.o"), Path(tmp, out.name)
+        # Compile with fast maths but link without it: linking with -ffast-math would add code that
+        # flushes subnormals to zero in the whole process as soon as the library loads.
+        for cmd in (
+            [compiler, *FLAGS, *arch_flags, f"-I{tmp}", "-c", str(Path(tmp, "host.cpp")), "-o", str(obj)],
+            [compiler, *LINK_FLAGS, str(obj), "-o", str(built)],
+        ):
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "compile failed")
+        staged = out.with_name(f".{out.name}.{os.getpid()}")
+        shutil.copyfile(built, staged)
+        os.replace(staged, out)  # another process building the same library is harmless
+    return out
+
+
+@cache
+def _library() -> tuple[Any, str]:
+    """(the loaded library or None, what was built or why not). Never raises."""
+    compiler = _compiler()
+    if compiler is None:
+        return None, "no C++ compiler found (set $CXX or install g++ or clang++)"
+    why = ""
+    for arch in (("-march=native",), ()):  # the machine's full vector width, else the compiler's default
+        try:
+            path = _build(compiler, arch)
+            lib = ctypes.CDLL(str(path))
+            if lib.ew_abi_version() != ABI_VERSION:
+                raise RuntimeError(f"stale library {path}")
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            why = f"{exc.__class__.__name__}: {exc}"
+            continue
+        lib.ew_solve_range.argtypes = [ctypes.POINTER(Problem), ctypes.POINTER(Result), ctypes.c_int64, ctypes.c_int64]
+        lib.ew_solve_range.restype = ctypes.c_int
+        return lib, f"{Path(compiler).name} {' '.join(arch) or '(default arch)'}, {threads()} threads"
+    return None, f"the C++ engine did not build with {compiler} ({why})"
+
+
+def status() -> tuple[bool, str]:
+    """Whether the compiled CPU engine can run here, and what it is or why not."""
+    lib, what = _library()
+    return lib is not None, what
+
+
+@cache
+def _pool(n: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=n, thread_name_prefix="ewaste-cpu")
+
+
+def _ptr(a: np.ndarray | None) -> Any:
+    return None if a is None else a.ctypes.data_as(_P)
+
+
+def _full(a: Any, lead: tuple[int, ...], s: int) -> np.ndarray:
+    """C-contiguous float64 (*lead, s), broadcasting size-1 axes."""
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), (*lead, s)))
+
+
+def _lifetime(rows: SurvivalRows, s: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """p1, p2 as the kernel reads them, and whether they vary by cohort.
+
+    Tabulated lifetimes go in as survival by lag: (1, n_lags, S), or (n, n_lags, S) by cohort.
+    """
+    if rows.kind == "tabulated":
+        cum = np.asarray(rows.params["cumulative"], dtype=np.float64)
+        by_cohort = cum.ndim == 3
+        table = np.maximum(1.0 - cum, 0.0)
+        table = table if by_cohort else table[None]
+        return _full(table, table.shape[:2], s), np.zeros((1, 1)), by_cohort
+    values = list(rows.params.values())
+    by_cohort = any(v.shape[0] > 1 for v in values)
+    n = rows.n_steps if by_cohort else 1
+    full = [_full(v, (n,), s) for v in values]
+    return full[0], full[-1] if len(full) > 1 else np.zeros((n, s)), by_cohort
+
+
+def solve(
+    driver: Any,
+    stock_driven: bool,
+    rows: SurvivalRows,
+    attributes: Any = None,
+    n_history: int = 0,
+    negative_inflow: str = "correct",
+) -> CohortFlows:
+    """`stockflow.solve`, computed by the compiled engine (same arguments, same results to ~1e-14)."""
+    lib, why = _library()
+    if lib is None:
+        raise RuntimeError(why)
+    widths = [driver.shape[-1], *(v.shape[-1] for v in rows.params.values())]
+    s = max(widths + ([] if attributes is None else [attributes.shape[-1]]))
+    n = driver.shape[0]
+    k = 0 if attributes is None else attributes.shape[0]
+    p1, p2, by_cohort = _lifetime(rows, s)
+    drv = _full(driver, (n,), s)
+    attr = None if attributes is None else _full(attributes, (k, n), s)
+    inflow, stock, outflow = (np.empty((n, s)) for _ in range(3))
+    attr_stock, attr_outflow = (np.empty((k, n, s)) for _ in range(2))
+    negative, first_step = np.empty(s, dtype=np.int64), np.empty(s)
+    problem = Problem(
+        n=n,
+        n_history=n_history,
+        stock_driven=int(stock_driven),
+        correct=int(negative_inflow == "correct"),
+        kind=KINDS[rows.kind],
+        by_cohort=int(by_cohort),
+        n_attributes=k,
+        n_lags=p1.shape[1] if rows.kind == "tabulated" else 0,
+        stride=s,
+        dt=rows.dt,
+        offset=AGE_CONVENTIONS[rows.convention],
+        p1=_ptr(p1),
+        p2=_ptr(p2),
+        driver=_ptr(drv),
+        attributes=_ptr(attr),
+    )
+    result = Result(
+        *map(_ptr, (inflow, stock, outflow, attr_stock, attr_outflow)),
+        negative.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+        _ptr(first_step),
+    )
+    _run(lib, problem, result, s)
+    if stock_driven and s:
+        require_first_step(float(first_step.min()))
+    return CohortFlows(
+        inflow=inflow,
+        stock=stock,
+        outflow=outflow,
+        attr_stock=attr_stock if k else None,
+        attr_outflow=attr_outflow if k else None,
+        negative_inflow_steps=negative,
+    )
+
+
+def _run(lib: Any, problem: Problem, result: Result, s: int) -> None:
+    """Split the scenarios into one range per thread (whole blocks of 64) and solve them."""
+    n_threads = max(1, min(threads(), s // MIN_PER_THREAD))
+    step = -(-s // n_threads // 64) * 64 or 64
+    bounds = [(lo, min(lo + step, s)) for lo in range(0, s, step)]
+    pr, rr = ctypes.byref(problem), ctypes.byref(result)
+    if len(bounds) == 1:
+        codes = [lib.ew_solve_range(pr, rr, 0, s)] if s else []
+    else:
+        codes = list(_pool(threads()).map(lambda b: lib.ew_solve_range(pr, rr, *b), bounds))
+    if any(codes):
+        raise MemoryError("the compiled engine could not allocate its scratch memory")

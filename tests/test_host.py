@@ -1,0 +1,196 @@
+"""The compiled CPU engine (kernels/cohort.h built for the host) against the NumPy engine.
+
+The NumPy engine is itself checked against hand-worked cases, closed forms and flodym
+(test_engine.py and test_flodym.py run every test on both engines); here the two engines are
+compared on random inputs over every option, and the build, probe and error paths are tested.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+from ewaste import catalogue, evaluate, host
+from ewaste.backend import NUMPY, get_backend
+from ewaste.errors import InputError
+from ewaste.grid import load_grid
+from ewaste.stockflow import SurvivalRows, solve
+
+pytestmark = pytest.mark.skipif(not host.status()[0], reason=f"compiled CPU engine unavailable: {host.status()[1]}")
+
+KINDS = ["fixed", "normal", "foldednormal", "lognormal", "weibull", "tabulated"]
+FIELDS = ["inflow", "stock", "outflow", "attr_stock", "attr_outflow"]
+
+
+def random_case(kind: str, by_cohort: bool, stock_driven: bool, s: int, rng: np.random.Generator, n: int = 23):
+    """Lifetime parameters, a driver with dips (negative stock-driven inflows) and three attributes."""
+    rows = n if by_cohort else 1
+    mean = rng.uniform(1.5, 6.0, (rows, s))
+    if kind == "tabulated":
+        w = rng.uniform(0.0, 1.0, (rows, 8, s))
+        w[:, 0] *= 0.01  # little retires in the first step
+        w /= w.sum(axis=1, keepdims=True) * 1.1  # a tenth never retires within the table
+        params = {"cumulative": np.cumsum(w, axis=1) if by_cohort else np.cumsum(w[0], axis=0)}
+    elif kind == "weibull":
+        params = {"shape": rng.uniform(1.0, 5.0, (rows, s)), "scale": mean}
+    elif kind == "fixed":
+        params = {"mean": mean}
+    else:
+        params = {"mean": mean, "std": mean * rng.uniform(0.1, 0.5, (rows, s))}
+    if stock_driven:
+        driver = np.cumsum(rng.uniform(-40.0, 100.0, (n, s)), axis=0) + 1000.0
+    else:
+        driver = rng.uniform(0.0, 100.0, (n, s))
+    return params, driver, rng.uniform(0.5, 2.0, (3, n, s))
+
+
+def both(kind, params, driver, stock_driven, convention="middle", attributes=None, n_history=0, policy="correct"):
+    rows = SurvivalRows(kind, params, driver.shape[0], 0.5, convention, NUMPY)
+    args = (driver, stock_driven, rows, attributes, n_history, policy)
+    return solve(*args), host.solve(*args)
+
+
+def assert_same(want, got, scale: float) -> None:
+    for f in FIELDS:
+        a, b = getattr(want, f), getattr(got, f)
+        if a is None:
+            assert b is None
+            continue
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * scale, err_msg=f)
+    np.testing.assert_array_equal(got.negative_inflow_steps, want.negative_inflow_steps)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("convention", ["end", "middle"])
+@pytest.mark.parametrize("by_cohort", [False, True])
+@pytest.mark.parametrize(("stock_driven", "policy"), [(False, "correct"), (True, "correct"), (True, "allow")])
+def test_equals_numpy_engine(kind, convention, by_cohort, stock_driven, policy):
+    """203 scenarios: three blocks of 64 side by side and 11 one by one; history and attributes."""
+    rng = np.random.default_rng(zlib.crc32(f"{kind}{convention}{by_cohort}{stock_driven}{policy}".encode()))
+    params, driver, attributes = random_case(kind, by_cohort, stock_driven, 203, rng)
+    want, got = both(kind, params, driver, stock_driven, convention, attributes, 3 if stock_driven else 0, policy)
+    assert_same(want, got, np.abs(driver).max())
+
+
+def test_negative_inflow_is_corrected_alike():
+    rng = np.random.default_rng(7)
+    params, driver, attributes = random_case("normal", False, True, 130, rng)
+    driver[12:] *= 0.5  # the installed base halves: inflow would be negative
+    want, got = both("normal", params, driver, True, attributes=attributes)
+    assert int(want.negative_inflow_steps.sum()) >= 130
+    assert_same(want, got, np.abs(driver).max())
+    assert got.inflow.min() >= 0.0
+
+
+@pytest.mark.parametrize("s", [1, 63, 64, 65, 9001])
+def test_any_width_and_threads(s, monkeypatch):
+    """Partial blocks, and several threads: each scenario gets the same arithmetic either way."""
+    rng = np.random.default_rng(s)
+    params, driver, attributes = random_case("weibull", False, True, s, rng)
+    monkeypatch.setenv(host.THREADS_VAR, "1")
+    want, one = both("weibull", params, driver, True, attributes=attributes)
+    monkeypatch.setenv(host.THREADS_VAR, "3")
+    many = both("weibull", params, driver, True, attributes=attributes)[1]
+    assert_same(want, one, np.abs(driver).max())
+    for f in FIELDS + ["negative_inflow_steps"]:
+        np.testing.assert_array_equal(getattr(many, f), getattr(one, f))
+
+
+def test_broadcast_inputs():
+    """One lifetime for every scenario, one driver for every scenario: the widest input sets S."""
+    n = 15
+    params = {"mean": np.array([[3.0]]), "std": np.array([[1.0]])}
+    driver = np.linspace(100.0, 400.0, n)[:, None] * np.array([[1.0, 2.0, 3.0]])
+    want, got = both("normal", params, driver, True)
+    assert got.inflow.shape == (n, 3)
+    assert_same(want, got, 400.0)
+
+
+def test_refuses_a_first_step_that_loses_almost_everything():
+    params = {"mean": np.array([[0.01]]), "std": np.array([[0.01]])}
+    rows = SurvivalRows("normal", params, 5, 1.0, "middle", NUMPY)
+    with pytest.raises(InputError, match=r"sf\[m,m\]") as numpy_err:
+        solve(np.ones((5, 2)), True, rows)
+    with pytest.raises(InputError, match=r"sf\[m,m\]") as host_err:
+        host.solve(np.ones((5, 2)), True, rows)
+    assert str(host_err.value) == str(numpy_err.value)
+
+
+def test_loading_leaves_floating_point_state_alone():
+    """Fast maths inside the library only: subnormal numbers still exist in this process."""
+    host.solve(np.ones((3, 2)), False, SurvivalRows("fixed", {"mean": np.ones((1, 1))}, 3, 1.0, "end", NUMPY))
+    tiny = np.nextafter(0.0, 1.0)
+    assert tiny > 0.0 and tiny * 1.5 > 0.0
+
+
+@pytest.mark.parametrize("name", sorted(catalogue.bundled()))
+def test_bundled_scenarios_give_the_same_results(name):
+    grid = load_grid(catalogue.resolve(name))
+    want, got = evaluate(grid, "numpy"), evaluate(grid, "cpu")
+    assert got.attrs["backend"] == "cpu" and "compiled CPU engine" in got.attrs["engine"]
+    for v in want.data_vars:
+        a, b = want[v].values, got[v].values
+        if a.dtype.kind == "f":
+            scale = np.nanmax(np.abs(a)) if a.size and np.isfinite(a).any() else 1.0
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * scale, err_msg=v)
+        else:
+            np.testing.assert_array_equal(b, a, err_msg=v)
+
+
+@pytest.fixture
+def fresh_probe(tmp_path, monkeypatch):
+    """Probe the engine again in an empty cache; the probe of the session comes back afterwards."""
+    monkeypatch.setenv(host.CACHE_VAR, str(tmp_path / "cache"))
+    host._library.cache_clear()
+    yield tmp_path
+    host._library.cache_clear()
+
+
+def test_no_compiler_falls_back_to_numpy_and_says_why(fresh_probe, monkeypatch):
+    monkeypatch.setenv("CXX", "no-such-compiler-ewaste")
+    ok, why = host.status()
+    assert not ok and "no C++ compiler" in why
+    assert get_backend("auto").name == "numpy"
+    with pytest.raises(InputError, match="the cpu backend cannot run: no C\\+\\+ compiler"):
+        get_backend("cpu")
+
+
+def test_a_compiler_that_fails_is_reported(fresh_probe, monkeypatch):
+    failing = fresh_probe / "cxx"
+    failing.write_text("#!/bin/sh\necho 'cxx: error: this compiler is broken' >&2\nexit 1\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("CXX", str(failing))
+    ok, why = host.status()
+    assert not ok and "this compiler is broken" in why
+    assert get_backend().name == "numpy"
+
+
+def test_built_once_then_loaded_from_the_cache(fresh_probe):
+    assert host.status()[0]
+    built = list((fresh_probe / "cache").glob("libewaste-cohort-*.so"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    host._library.cache_clear()
+    assert host.status()[0]
+    assert [p.stat().st_mtime_ns for p in (fresh_probe / "cache").glob("libewaste-cohort-*.so")] == [stamp]
+
+
+def test_bad_thread_count_is_an_input_error(monkeypatch):
+    monkeypatch.setenv(host.THREADS_VAR, "two")
+    with pytest.raises(InputError, match="EWASTE_THREADS"):
+        host.threads()
+
+
+def test_cli_cpu_backend_without_compiler_is_one_line(tmp_path):
+    env = {**os.environ, "CXX": "no-such-compiler-ewaste", host.CACHE_VAR: str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "ewaste.cli", "run", "--backend", "cpu"], capture_output=True, text=True, env=env
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0
+    assert "the cpu backend cannot run: no C++ compiler" in out.stderr
