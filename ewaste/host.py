@@ -33,7 +33,7 @@ from .stockflow import CohortFlows, SurvivalRows, require_first_step
 SOURCES = ("cohort.h", "host.cpp")
 FLAGS = ("-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", "-fPIC")
 LINK_FLAGS = ("-shared", "-lm")
-ABI_VERSION = 1
+ABI_VERSION = 2
 KINDS = {"fixed": 0, "normal": 1, "foldednormal": 2, "lognormal": 3, "weibull": 4, "tabulated": 5}
 MIN_PER_THREAD = 4096  # scenarios; below this one thread is quicker than handing work out
 THREADS_VAR, CACHE_VAR = "EWASTE_THREADS", "EWASTE_CACHE_DIR"
@@ -62,6 +62,7 @@ class Result(ctypes.Structure):
         *((f, _P) for f in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow")),
         ("negative", ctypes.POINTER(ctypes.c_int64)),
         ("first_step", _P),
+        ("stride", ctypes.c_int64),
     ]
 
 
@@ -224,6 +225,7 @@ def solve(
         *map(_ptr, (inflow, stock, outflow, attr_stock, attr_outflow)),
         negative.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
         _ptr(first_step),
+        s,
     )
     _run(lib, problem, result, s)
     if stock_driven and s:

@@ -12,5 +12,5 @@ extern "C" __global__ void cohort_solve(const ew::Problem p, const ew::Result r)
   if (s >= p.stride || p.n > EW_MAX_STEPS) return;
   double x[EW_MAX_STEPS];
   double sf[EW_MAX_STEPS];
-  ew::solve<1>(p, r, s, x, sf);
+  ew::solve<1>(p, r, s, s, x, sf);
 }

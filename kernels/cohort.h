@@ -60,6 +60,7 @@ struct Result {
   double* attr_outflow;  // (K, n, S) attr_stock[k, m - 1] + inflow * a[k, m] - attr_stock[k, m]
   int64_t* negative;     // (S,) steps whose stock-driven inflow came out negative
   double* first_step;    // (S,) smallest share of a cohort surviving the step it enters, sf[m, m]
+  int64_t stride;        // elements between steps in the output arrays (S, or a block's width)
 };
 
 // Share of a cohort still in service at `age` years, S(age), for a parametric lifetime.
@@ -83,13 +84,14 @@ EW_HD inline double survival(double age, double p1, double p2) {
   }
 }
 
-// Lanes s0 .. s0 + W - 1 over all steps. Scratch: x and sf hold n * W doubles each.
+// Lanes s0 .. s0 + W - 1 over all steps, written to outputs o0 .. o0 + W - 1 (o0 = s0 when the
+// outputs are the full arrays). Scratch: x and sf hold n * W doubles each.
 // sf holds survival by age (one lifetime per scenario) or, for parameters that vary by cohort,
 // the row sf[m, c] of the current step.
 template <int W, int KIND>
-EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, double* x, double* sf) {
+EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf) {
   const int n = p.n;
-  const int64_t S = p.stride;
+  const int64_t S = p.stride, R = r.stride;
   double noise[W], prev[W], tot[W], keep[W], fresh[W];
   int64_t negative[W];
   EW_SIMD for (int j = 0; j < W; ++j) {
@@ -111,9 +113,9 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, double* x,
         EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<KIND>(age, p.p1[s0 + j], p.p2[s0 + j]);
       }
     }
-    EW_SIMD for (int j = 0; j < W; ++j) r.first_step[s0 + j] = sf[j];
+    EW_SIMD for (int j = 0; j < W; ++j) r.first_step[o0 + j] = sf[j];
   } else {
-    EW_SIMD for (int j = 0; j < W; ++j) r.first_step[s0 + j] = 1.0;
+    EW_SIMD for (int j = 0; j < W; ++j) r.first_step[o0 + j] = 1.0;
   }
   for (int m = 0; m < n; ++m) {
     if (p.by_cohort) {  // sf[c] = S(age of cohort c in step m) with cohort c's parameters
@@ -128,7 +130,7 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, double* x,
           EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = survival<KIND>(age, p.p1[at + j], p.p2[at + j]);
         }
       }
-      EW_SIMD for (int j = 0; j < W; ++j) r.first_step[s0 + j] = fmin(r.first_step[s0 + j], sf[m * W + j]);
+      EW_SIMD for (int j = 0; j < W; ++j) r.first_step[o0 + j] = fmin(r.first_step[o0 + j], sf[m * W + j]);
     }
     // sf[m, c] for lane j: row(c)[j]
     auto row = [&](int c) -> const double* { return p.by_cohort ? sf + c * W : sf + (m - c) * W; };
@@ -168,15 +170,15 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, double* x,
     EW_SIMD for (int j = 0; j < W; ++j) {
       const double now = tot[j] + fresh[j] * diag[j];
       x[m * W + j] = fresh[j];
-      r.inflow[m * S + s0 + j] = fresh[j];
-      r.stock[m * S + s0 + j] = now;
-      r.outflow[m * S + s0 + j] = prev[j] + fresh[j] - now;
+      r.inflow[m * R + o0 + j] = fresh[j];
+      r.stock[m * R + o0 + j] = now;
+      r.outflow[m * R + o0 + j] = prev[j] + fresh[j] - now;
       prev[j] = now;
     }
     for (int k = 0; k < p.n_attributes; ++k) {
       const double* a = p.attributes + (int64_t)k * n * S + s0;  // a[c * S + j]: cohort c, lane j
-      double* as = r.attr_stock + (int64_t)k * n * S + s0;
-      double* ao = r.attr_outflow + (int64_t)k * n * S + s0;
+      double* as = r.attr_stock + (int64_t)k * n * R + o0;  // as[m * R + j]
+      double* ao = r.attr_outflow + (int64_t)k * n * R + o0;
       EW_SIMD for (int j = 0; j < W; ++j) tot[j] = 0.0;
       for (int c = 0; c < m; ++c) {
         const double* xc = x + c * W;
@@ -185,24 +187,24 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, double* x,
       }
       EW_SIMD for (int j = 0; j < W; ++j) {
         const double now = tot[j] + fresh[j] * diag[j] * a[m * S + j];
-        as[m * S + j] = now;
-        ao[m * S + j] = (m ? as[(m - 1) * S + j] : 0.0) + fresh[j] * a[m * S + j] - now;
+        as[m * R + j] = now;
+        ao[m * R + j] = (m ? as[(m - 1) * R + j] : 0.0) + fresh[j] * a[m * S + j] - now;
       }
     }
   }
-  EW_SIMD for (int j = 0; j < W; ++j) r.negative[s0 + j] = negative[j];
+  EW_SIMD for (int j = 0; j < W; ++j) r.negative[o0 + j] = negative[j];
 }
 
 // Dispatch on the lifetime type (templated so that each loop body is branch-free).
 template <int W>
-EW_HD void solve(const Problem& p, const Result& r, int64_t s0, double* x, double* sf) {
+EW_HD void solve(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf) {
   switch (p.kind) {
-    case FIXED: return solve_lanes<W, FIXED>(p, r, s0, x, sf);
-    case NORMAL: return solve_lanes<W, NORMAL>(p, r, s0, x, sf);
-    case FOLDEDNORMAL: return solve_lanes<W, FOLDEDNORMAL>(p, r, s0, x, sf);
-    case LOGNORMAL: return solve_lanes<W, LOGNORMAL>(p, r, s0, x, sf);
-    case WEIBULL: return solve_lanes<W, WEIBULL>(p, r, s0, x, sf);
-    default: return solve_lanes<W, TABLE>(p, r, s0, x, sf);
+    case FIXED: return solve_lanes<W, FIXED>(p, r, s0, o0, x, sf);
+    case NORMAL: return solve_lanes<W, NORMAL>(p, r, s0, o0, x, sf);
+    case FOLDEDNORMAL: return solve_lanes<W, FOLDEDNORMAL>(p, r, s0, o0, x, sf);
+    case LOGNORMAL: return solve_lanes<W, LOGNORMAL>(p, r, s0, o0, x, sf);
+    case WEIBULL: return solve_lanes<W, WEIBULL>(p, r, s0, o0, x, sf);
+    default: return solve_lanes<W, TABLE>(p, r, s0, o0, x, sf);
   }
 }
 
