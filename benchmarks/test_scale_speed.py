@@ -37,7 +37,7 @@ client = None
 if workers > 1 or "--cluster" in sys.argv:
     from distributed import Client, LocalCluster
     client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, host="127.0.0.1",
-                                 dashboard_address=None, silence_logs=40))
+                                 dashboard_address=None, silence_logs=40, env={"EWASTE_THREADS": "1"}))
 t0 = time.perf_counter()
 plan = scale.plan(grid, 5 * 10**8, 1, summary=True)  # the same chunks for 1 and 2 workers
 t1 = time.perf_counter()

@@ -41,12 +41,13 @@ class SurvivalRows:
 
     def __post_init__(self) -> None:
         self._age_steps = self.be.xp.arange(self.n_steps, dtype=self.be.xp.float64)
+        self._invariant = self._cohort_invariant()
         self._table = None
 
     @property
     def _by_age(self) -> Any:
         """Survival by age (N, S) when it does not change by cohort, else None; computed on first use."""
-        if self._table is None and self._cohort_invariant():
+        if self._table is None and self._invariant:
             first = {k: v[:1] if self.kind != "tabulated" else v for k, v in self.params.items()}
             self._table = self._evaluate(self._age_steps[:, None], first)
         return self._table
