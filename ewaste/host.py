@@ -26,32 +26,32 @@ from typing import Any
 
 import numpy as np
 
+from . import kernel
 from .errors import InputError
-from .lifetime import AGE_CONVENTIONS
-from .stockflow import CohortFlows, SurvivalRows, require_first_step
+from .stockflow import CohortFlows, SurvivalRows
 
 SOURCES = ("cohort.h", "host.cpp")
 FLAGS = ("-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", "-fPIC")
 LINK_FLAGS = ("-shared", "-lm")
 ABI_VERSION = 2
-KINDS = {"fixed": 0, "normal": 1, "foldednormal": 2, "lognormal": 3, "weibull": 4, "tabulated": 5}
 MIN_PER_THREAD = 4096  # scenarios; below this one thread is quicker than handing work out
 THREADS_VAR, CACHE_VAR = "EWASTE_THREADS", "EWASTE_CACHE_DIR"
 
 _P = ctypes.POINTER(ctypes.c_double)
 
 
+SCALARS = ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort", "n_attributes", "n_lags", "dt", "offset")
+ARRAYS = ("p1", "p2", "driver", "attributes")
+
+
 class Problem(ctypes.Structure):
     """Mirror of ew::Problem in kernels/cohort.h (field for field)."""
 
     _fields_ = [
-        *((f, ctypes.c_int32) for f in ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort")),
-        ("n_attributes", ctypes.c_int32),
-        ("n_lags", ctypes.c_int32),
+        *((f, ctypes.c_int32) for f in SCALARS[:8]),
         ("stride", ctypes.c_int64),
-        ("dt", ctypes.c_double),
-        ("offset", ctypes.c_double),
-        *((f, _P) for f in ("p1", "p2", "driver", "attributes")),
+        *((f, ctypes.c_double) for f in SCALARS[8:]),
+        *((f, _P) for f in ARRAYS),
     ]
 
 
@@ -159,29 +159,6 @@ def _ptr(a: np.ndarray | None) -> Any:
     return None if a is None else a.ctypes.data_as(_P)
 
 
-def _full(a: Any, lead: tuple[int, ...], s: int) -> np.ndarray:
-    """C-contiguous float64 (*lead, s), broadcasting size-1 axes."""
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(a, dtype=np.float64), (*lead, s)))
-
-
-def _lifetime(rows: SurvivalRows, s: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """p1, p2 as the kernel reads them, and whether they vary by cohort.
-
-    Tabulated lifetimes go in as survival by lag: (1, n_lags, S), or (n, n_lags, S) by cohort.
-    """
-    if rows.kind == "tabulated":
-        cum = np.asarray(rows.params["cumulative"], dtype=np.float64)
-        by_cohort = cum.ndim == 3
-        table = np.maximum(1.0 - cum, 0.0)
-        table = table if by_cohort else table[None]
-        return _full(table, table.shape[:2], s), np.zeros((1, 1)), by_cohort
-    values = list(rows.params.values())
-    by_cohort = any(v.shape[0] > 1 for v in values)
-    n = rows.n_steps if by_cohort else 1
-    full = [_full(v, (n,), s) for v in values]
-    return full[0], full[-1] if len(full) > 1 else np.zeros((n, s)), by_cohort
-
-
 def solve(
     driver: Any,
     stock_driven: bool,
@@ -194,50 +171,18 @@ def solve(
     lib, why = _library()
     if lib is None:
         raise RuntimeError(why)
-    widths = [driver.shape[-1], *(v.shape[-1] for v in rows.params.values())]
-    s = max(widths + ([] if attributes is None else [attributes.shape[-1]]))
-    n = driver.shape[0]
-    k = 0 if attributes is None else attributes.shape[0]
-    p1, p2, by_cohort = _lifetime(rows, s)
-    drv = _full(driver, (n,), s)
-    attr = None if attributes is None else _full(attributes, (k, n), s)
-    inflow, stock, outflow = (np.empty((n, s)) for _ in range(3))
-    attr_stock, attr_outflow = (np.empty((k, n, s)) for _ in range(2))
-    negative, first_step = np.empty(s, dtype=np.int64), np.empty(s)
-    problem = Problem(
-        n=n,
-        n_history=n_history,
-        stock_driven=int(stock_driven),
-        correct=int(negative_inflow == "correct"),
-        kind=KINDS[rows.kind],
-        by_cohort=int(by_cohort),
-        n_attributes=k,
-        n_lags=p1.shape[1] if rows.kind == "tabulated" else 0,
-        stride=s,
-        dt=rows.dt,
-        offset=AGE_CONVENTIONS[rows.convention],
-        p1=_ptr(p1),
-        p2=_ptr(p2),
-        driver=_ptr(drv),
-        attributes=_ptr(attr),
-    )
+    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, np)
+    out = kernel.allocate(inputs.n, inputs.n_attributes, inputs.s, np)
+    scalars = {f: getattr(inputs, f) for f in SCALARS}
+    problem = Problem(**scalars, stride=inputs.s, **{f: _ptr(getattr(inputs, f)) for f in ARRAYS})
     result = Result(
-        *map(_ptr, (inflow, stock, outflow, attr_stock, attr_outflow)),
-        negative.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
-        _ptr(first_step),
-        s,
+        *(_ptr(out[f]) for f in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow")),
+        out["negative"].ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
+        _ptr(out["first_step"]),
+        inputs.s,
     )
-    _run(lib, problem, result, s)
-    if stock_driven and s:
-        require_first_step(float(first_step.min()))
-    return CohortFlows(
-        inflow=inflow,
-        stock=stock,
-        outflow=outflow,
-        attr_stock=attr_stock if k else None,
-        attr_outflow=attr_outflow if k else None,
-        negative_inflow_steps=negative,
-    )
+    _run(lib, problem, result, inputs.s)
+    return kernel.finish(inputs, out)
 
 
 def _run(lib: Any, problem: Problem, result: Result, s: int) -> None:

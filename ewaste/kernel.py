@@ -1,0 +1,108 @@
+"""The interface of the compiled cohort maths (kernels/cohort.h), shared by both compiled engines.
+
+`prepare` turns the NumPy engine's arguments into the arrays and scalars of `ew::Problem`;
+`allocate` makes the arrays of `ew::Result`; `finish` checks and wraps them as `CohortFlows`. The CPU
+engine (host.py) passes them to the library through ctypes, the GPU engine (gpu.py) to the CUDA
+kernel through CuPy. Arrays come from the namespace `xp` (NumPy or CuPy) of the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .lifetime import AGE_CONVENTIONS
+from .stockflow import CohortFlows, SurvivalRows, require_first_step
+
+KINDS = {"fixed": 0, "normal": 1, "foldednormal": 2, "lognormal": 3, "weibull": 4, "tabulated": 5}
+
+
+@dataclass
+class Inputs:
+    """ew::Problem: scalars, then C-contiguous float64 arrays with the scenario axis last (S wide)."""
+
+    n: int  # steps, inflow-history steps first
+    n_history: int
+    stock_driven: int
+    correct: int
+    kind: int
+    by_cohort: int
+    n_attributes: int
+    n_lags: int
+    s: int  # scenarios
+    dt: float  # years per step
+    offset: float  # age in steps in the step a cohort enters service
+    p1: Any  # (1 or n, S) first lifetime parameter; tabulated: survival by lag (1 or n, n_lags, S)
+    p2: Any  # (1 or n, S) second lifetime parameter (zeros where there is none)
+    driver: Any  # (n, S) driver units
+    attributes: Any  # (K, n, S) per driver unit, or None
+
+
+def _full(a: Any, lead: tuple[int, ...], s: int, xp: Any) -> Any:
+    """C-contiguous float64 (*lead, s), broadcasting size-1 axes."""
+    return xp.ascontiguousarray(xp.broadcast_to(xp.asarray(a, dtype=xp.float64), (*lead, s)))
+
+
+def _lifetime(rows: SurvivalRows, s: int, xp: Any) -> tuple[Any, Any, bool]:
+    """p1, p2 as the kernel reads them, and whether they vary by cohort."""
+    if rows.kind == "tabulated":
+        cum = xp.asarray(rows.params["cumulative"], dtype=xp.float64)
+        by_cohort = cum.ndim == 3
+        table = xp.maximum(1.0 - cum, 0.0)
+        table = table if by_cohort else table[None]
+        return _full(table, table.shape[:2], s, xp), xp.zeros((1, 1)), by_cohort
+    values = list(rows.params.values())
+    by_cohort = any(v.shape[0] > 1 for v in values)
+    n = rows.n_steps if by_cohort else 1
+    full = [_full(v, (n,), s, xp) for v in values]
+    return full[0], full[-1] if len(full) > 1 else xp.zeros((n, s)), by_cohort
+
+
+def prepare(
+    driver: Any, stock_driven: bool, rows: SurvivalRows, attributes: Any, n_history: int, negative_inflow: str, xp: Any
+) -> Inputs:
+    """The kernel's inputs from `stockflow.solve`'s arguments (size-1 axes broadcast to S)."""
+    widths = [driver.shape[-1], *(v.shape[-1] for v in rows.params.values())]
+    s = max(widths + ([] if attributes is None else [attributes.shape[-1]]))
+    n = driver.shape[0]
+    k = 0 if attributes is None else attributes.shape[0]
+    p1, p2, by_cohort = _lifetime(rows, s, xp)
+    return Inputs(
+        n=n,
+        n_history=n_history,
+        stock_driven=int(stock_driven),
+        correct=int(negative_inflow == "correct"),
+        kind=KINDS[rows.kind],
+        by_cohort=int(by_cohort),
+        n_attributes=k,
+        n_lags=p1.shape[1] if rows.kind == "tabulated" else 0,
+        s=s,
+        dt=float(rows.dt),
+        offset=AGE_CONVENTIONS[rows.convention],
+        p1=p1,
+        p2=p2,
+        driver=_full(driver, (n,), s, xp),
+        attributes=None if attributes is None else _full(attributes, (k, n), s, xp),
+    )
+
+
+def allocate(n: int, k: int, s: int, xp: Any) -> dict[str, Any]:
+    """ew::Result's arrays for S scenarios (uninitialised: the kernel writes every element)."""
+    out = {name: xp.empty((n, s)) for name in ("inflow", "stock", "outflow")}
+    out |= {name: xp.empty((k, n, s)) for name in ("attr_stock", "attr_outflow")}
+    return out | {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s)}
+
+
+def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
+    """Refuse what the NumPy engine refuses, and wrap the results."""
+    if inputs.stock_driven and inputs.s:
+        require_first_step(float(out["first_step"].min()))
+    k = inputs.n_attributes
+    return CohortFlows(
+        inflow=out["inflow"],
+        stock=out["stock"],
+        outflow=out["outflow"],
+        attr_stock=out["attr_stock"] if k else None,
+        attr_outflow=out["attr_outflow"] if k else None,
+        negative_inflow_steps=out["negative"],
+    )
