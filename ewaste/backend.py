@@ -53,9 +53,14 @@ def cupy_status() -> tuple[bool, str]:
         if count < 1:
             return False, "CuPy found no CUDA device"
         cupy.zeros(1).sum().item()
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
     except Exception as exc:  # no driver: cudaErrorInsufficientDriver and friends
         return False, f"CuPy cannot use a GPU here ({exc.__class__.__name__}: {exc})"
-    return True, f"CuPy {cupy.__version__}"
+    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    return True, (
+        f"CuPy {cupy.__version__} on {name} (compute capability {props['major']}.{props['minor']}, "
+        f"{props['totalGlobalMem'] / 2**30:.1f} GiB)"
+    )
 
 
 def get_backend(name: str | None = None) -> Backend:

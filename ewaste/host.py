@@ -168,11 +168,17 @@ def solve(
     negative_inflow: str = "correct",
 ) -> CohortFlows:
     """`stockflow.solve`, computed by the compiled engine (same arguments, same results to ~1e-14)."""
+    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, np)
+    out = kernel.allocate(inputs.n, inputs.n_attributes, inputs.s, np)
+    compute(inputs, out)
+    return kernel.finish(inputs, out)
+
+
+def compute(inputs: kernel.Inputs, out: dict[str, np.ndarray]) -> None:
+    """Run the library on prepared inputs, writing the arrays of `kernel.allocate`."""
     lib, why = _library()
     if lib is None:
         raise RuntimeError(why)
-    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, np)
-    out = kernel.allocate(inputs.n, inputs.n_attributes, inputs.s, np)
     scalars = {f: getattr(inputs, f) for f in SCALARS}
     problem = Problem(**scalars, stride=inputs.s, **{f: _ptr(getattr(inputs, f)) for f in ARRAYS})
     result = Result(
@@ -182,7 +188,6 @@ def solve(
         inputs.s,
     )
     _run(lib, problem, result, inputs.s)
-    return kernel.finish(inputs, out)
 
 
 def _run(lib: Any, problem: Problem, result: Result, s: int) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from . import __version__, host
+from . import __version__, gpu, host
 from .backend import Backend, describe, get_backend
 from .errors import BalanceError, InputError
 from .grid import DRIVER_VAR, NON_SCENARIO_DIMS, validate
@@ -196,7 +196,7 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray
         drv = wang2024_inflow(drv, k, xp.asarray(_lifetime_table(g, template)), xp) * k
         stock_driven = False
     try:
-        engine = host.solve if be.name == "cpu" else solve
+        engine = {"cpu": host.solve, "cupy": gpu.solve}.get(be.name, solve)
         flows = engine(drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
     except InputError as exc:
         raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None

@@ -8,7 +8,12 @@
 // engine (ewaste/stockflow.py) is the reference: tests/test_kernels.py checks this file against it.
 #pragma once
 
+#ifdef __CUDACC_RTC__  // NVRTC (CuPy's run-time compiler) has no C library headers
+typedef int int32_t;
+typedef long long int64_t;
+#else
 #include <stdint.h>
+#endif
 
 #ifdef __CUDACC__
 #define EW_HD __host__ __device__

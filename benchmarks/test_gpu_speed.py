@@ -1,0 +1,86 @@
+"""GPU engine speed against the device's own measured limits (issue: GPU kernel). Skipped without a GPU.
+
+Run on a machine with a GPU: .venv/bin/python -m pytest benchmarks/test_gpu_speed.py -q -s
+(pip install -e '.[test,bench,gpu]').
+
+Measured in the same run: the device-to-device copy bandwidth (bytes read + written per second) and
+the FP64 rate of a chain of fused multiply-adds. Then the kernel in trajectory mode (every step of
+inflow, stock and outflow written) at 1e4-1e7 scenarios x 31 and 44 steps: scenario-years/s,
+bytes/s (driver read, three outputs written) against the copy bandwidth, and FLOP/s of the
+recursion's multiply-adds against the FP64 rate. Target (H100): trajectory mode at least 50 % of
+the copy bandwidth. Summary mode is not in the kernel yet, so its target (1e11 scenario-years/s) is
+not measured here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ewaste import gpu
+from ewaste.backend import cupy_status, get_backend
+from ewaste.stockflow import SurvivalRows
+
+pytestmark = pytest.mark.skipif(not cupy_status()[0], reason=f"no usable GPU: {cupy_status()[1]}")
+
+FMA_CHAIN = r"""
+extern "C" __global__ void fma_chain(double* out, int iterations) {
+  double a = threadIdx.x * 1e-9, b = 1.0 - a, c = 0.5 + a, d = 0.25 - a;
+  for (int i = 0; i < iterations; ++i) {
+    a = fma(a, 0.999999, 1e-7); b = fma(b, 0.999999, 1e-7); c = fma(c, 0.999999, 1e-7); d = fma(d, 0.999999, 1e-7);
+  }
+  out[blockIdx.x * blockDim.x + threadIdx.x] = a + b + c + d;
+}
+"""
+
+
+def timed(cp, fn, repeat: int = 5) -> float:
+    """Best of `repeat` GPU times in seconds (CUDA events)."""
+    fn()
+    best = np.inf
+    for _ in range(repeat):
+        start, stop = cp.cuda.Event(), cp.cuda.Event()
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        best = min(best, cp.cuda.get_elapsed_time(start, stop) / 1e3)
+    return best
+
+
+@pytest.fixture(scope="module")
+def peaks():
+    be = get_backend("cupy")
+    cp = be.xp
+    a = cp.ones(2**27)  # 1 GiB
+    b = cp.empty_like(a)
+    copy = 2 * a.nbytes / timed(cp, lambda: b.__setitem__(Ellipsis, a))
+    kernel = cp.RawKernel(FMA_CHAIN, "fma_chain")
+    blocks, threads, iterations = 132 * 64, 256, 4096
+    out = cp.empty(blocks * threads)
+    t = timed(cp, lambda: kernel((blocks,), (threads,), (out, np.int32(iterations))))
+    fp64 = 2 * 4 * iterations * blocks * threads / t
+    print(f"\ndevice: {cupy_status()[1]}; copy {copy / 1e9:.0f} GB/s, FP64 FMA {fp64 / 1e12:.1f} TFLOP/s")
+    return {"copy": copy, "fp64": fp64}
+
+
+@pytest.mark.parametrize("steps", [31, 44])
+@pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000, 10_000_000])
+def test_trajectory_mode(peaks, n: int, steps: int):
+    be = get_backend("cupy")
+    cp = be.xp
+    rng = np.random.default_rng(0)
+    growth = cp.asarray(rng.uniform(1.0, 1.4, n))
+    stock = 1000.0 * growth[None, :] ** cp.arange(steps)[:, None]
+    mean = cp.asarray(rng.uniform(1.0, 6.0, (1, n)))
+    rows = SurvivalRows("normal", {"mean": mean, "std": 0.3 * mean}, steps, 1.0, "middle", be)
+    t = timed(cp, lambda: gpu.solve(stock, True, rows, negative_inflow="allow"), repeat=3)
+    moved = 8 * n * (steps * (1 + 3) + 2 + 2)  # driver in; inflow, stock, outflow out; 2 parameters; 2 scalars out
+    flops = 2 * n * steps * (steps - 1) / 2  # the recursion's multiply-adds only
+    print(
+        f"\n{n:>10} x {steps}: {n * steps / t:.3g} scenario-years/s, {moved / t / 1e9:.0f} GB/s "
+        f"({moved / t / peaks['copy']:.0%} of copy), {flops / t / 1e12:.2f} TFLOP/s "
+        f"({flops / t / peaks['fp64']:.1%} of FP64)"
+    )
+    if n >= 1_000_000:
+        assert moved / t >= 0.5 * peaks["copy"], "trajectory mode below half the copy bandwidth"

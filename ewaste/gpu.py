@@ -1,0 +1,110 @@
+"""The GPU engine: kernels/cohort.cu compiled at run time through CuPy and run one thread per scenario.
+
+`solve` is a drop-in for `stockflow.solve`. With CuPy arrays it runs in one launch and returns CuPy
+arrays; with NumPy arrays it streams the scenarios through the device in batches sized from the
+device's free memory and returns NumPy arrays, so a grid larger than the device's memory does not
+stop on an out-of-memory error. The kernel is compiled once per device (CuPy also caches the binary
+on disk); compile errors name the real file and line. CuPy comes from `backend.py`, the only module
+that imports it. Not yet verified on a GPU: see docs/model.md#backends.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import kernel, stockflow
+from .backend import Backend
+from .stockflow import CohortFlows, SurvivalRows
+
+MAX_STEPS = 512  # per-thread scratch of the kernel (EW_MAX_STEPS); longer runs use the array engine
+THREADS_PER_BLOCK = 128
+FREE_MEMORY_SHARE = 0.5  # of the device's free memory, for one batch's arrays
+OUTPUTS = ("inflow", "stock", "outflow", "attr_stock", "attr_outflow", "negative", "first_step")
+
+
+def kernel_source() -> tuple[str, tuple[str, ...]]:
+    """The CUDA source as compiled (with a #line naming the real file) and the compiler options."""
+    path = Path(str(files("ewaste.kernels").joinpath("cohort.cu")))
+    code = f'#line 1 "{path}"\n{path.read_text()}'
+    return code, ("-std=c++17", f"-I{path.parent}", f"-DEW_MAX_STEPS={MAX_STEPS}")
+
+
+@cache
+def _kernel(be: Backend, device: int) -> Any:
+    code, options = kernel_source()
+    return be.xp.RawModule(code=code, options=options).get_function("cohort_solve")
+
+
+def _launch(be: Backend, inputs: kernel.Inputs, out: dict[str, Any]) -> None:
+    """One thread per scenario over device arrays."""
+    cp = be.xp
+    attributes = inputs.attributes if inputs.attributes is not None else cp.zeros(1)
+    scalars = [np.int32(getattr(inputs, f)) for f in ("n", "n_history", "stock_driven", "correct", "kind")]
+    scalars += [np.int32(getattr(inputs, f)) for f in ("by_cohort", "n_attributes", "n_lags")]
+    args = (*scalars, np.int64(inputs.s), np.float64(inputs.dt), np.float64(inputs.offset))
+    args += (inputs.p1, inputs.p2, inputs.driver, attributes, *(out[f] for f in OUTPUTS))
+    blocks = -(-inputs.s // THREADS_PER_BLOCK)
+    if blocks:
+        _kernel(be, cp.cuda.Device().id)((blocks,), (THREADS_PER_BLOCK,), args)
+
+
+def free_memory(be: Backend) -> int:
+    """Free bytes on the current device."""
+    return int(be.xp.cuda.Device().mem_info[0])
+
+
+def batch_size(inputs: kernel.Inputs, free_bytes: int) -> int:
+    """Scenarios per batch: the inputs and outputs of a batch fill at most a share of free memory."""
+    n, k = inputs.n, inputs.n_attributes
+    per_scenario = 8 * (n * (1 + 3 + 3 * k) + 2) + sum(a.nbytes for a in (inputs.p1, inputs.p2)) // max(inputs.s, 1)
+    return max(1, min(inputs.s, int(FREE_MEMORY_SHARE * free_bytes) // per_scenario))
+
+
+def solve(
+    driver: Any,
+    stock_driven: bool,
+    rows: SurvivalRows,
+    attributes: Any = None,
+    n_history: int = 0,
+    negative_inflow: str = "correct",
+    be: Backend | None = None,
+    max_batch: int | None = None,
+) -> CohortFlows:
+    """`stockflow.solve` on the GPU (same arguments; `be` is the cupy backend, default rows.be)."""
+    be = be or rows.be
+    cp = be.xp
+    if driver.shape[0] > MAX_STEPS:  # beyond the kernel's scratch: the array engine on the device
+        return stockflow.solve(driver, stock_driven, rows, attributes, n_history, negative_inflow)
+    on_host = isinstance(driver, np.ndarray)
+    xp = np if on_host else cp
+    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, xp)
+    if not on_host:
+        out = kernel.allocate(inputs.n, inputs.n_attributes, inputs.s, cp)
+        _launch(be, inputs, out)
+        return kernel.finish(inputs, out)
+    out = kernel.allocate(inputs.n, inputs.n_attributes, inputs.s, np)
+    size = max_batch or batch_size(inputs, free_memory(be))
+    for lo in range(0, inputs.s, size):
+        part = _to_device(inputs, slice(lo, min(lo + size, inputs.s)), cp)
+        dev = kernel.allocate(part.n, part.n_attributes, part.s, cp)
+        _launch(be, part, dev)
+        for name, a in dev.items():
+            out[name][..., lo : lo + part.s] = be.asnumpy(a)
+        del dev, part  # free the batch before the next one
+    return kernel.finish(inputs, out)
+
+
+def _to_device(inputs: kernel.Inputs, cols: slice, cp: Any) -> kernel.Inputs:
+    """The scenarios `cols` of host inputs, copied to the device as C-contiguous arrays."""
+    fields = {f: getattr(inputs, f) for f in inputs.__dataclass_fields__}
+    for f in ("p1", "p2", "driver", "attributes"):
+        a = fields[f]
+        if a is not None:
+            fields[f] = cp.ascontiguousarray(cp.asarray(a[..., cols] if a.shape[-1] == inputs.s else a))
+    fields["s"] = cols.stop - cols.start
+    return kernel.Inputs(**fields)
