@@ -155,6 +155,10 @@ def _pool(n: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=n, thread_name_prefix="ewaste-cpu")
 
 
+if hasattr(os, "register_at_fork"):  # a forked child has the pool object but not its threads
+    os.register_at_fork(after_in_child=_pool.cache_clear)
+
+
 def _ptr(a: np.ndarray | None) -> Any:
     return None if a is None else a.ctypes.data_as(_P)
 

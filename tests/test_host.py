@@ -194,3 +194,23 @@ def test_cli_cpu_backend_without_compiler_is_one_line(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0
     assert "the cpu backend cannot run: no C++ compiler" in out.stderr
+
+
+def _solve_in_child(queue) -> None:
+    params = {"mean": np.full((1, 10_000), 3.0), "std": np.ones((1, 10_000))}
+    rows = SurvivalRows("normal", params, 11, 1.0, "end", NUMPY)
+    queue.put(float(host.solve(np.ones((11, 10_000)), True, rows).inflow.sum()))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_gets_its_own_threads(monkeypatch):
+    """After the pool has run in the parent, a forked child (multiprocessing's default on Linux) still runs."""
+    import multiprocessing  # noqa: PLC0415
+
+    monkeypatch.setenv(host.THREADS_VAR, "2")
+    _solve_in_child(queue := multiprocessing.get_context("fork").SimpleQueue())
+    want = queue.get()
+    child = multiprocessing.get_context("fork").Process(target=_solve_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0 and queue.get() == want
