@@ -213,4 +213,6 @@ def test_a_forked_child_gets_its_own_threads(monkeypatch):
     child = multiprocessing.get_context("fork").Process(target=_solve_in_child, args=(queue,))
     child.start()
     child.join(timeout=60)
+    if child.exitcode is None:  # hung: do not leave it behind
+        child.kill()
     assert child.exitcode == 0 and queue.get() == want
