@@ -74,9 +74,17 @@ def solve(
     negative_inflow: str = "correct",
     be: Backend | None = None,
     max_batch: int | None = None,
+    reduce: tuple[Any, int] | None = None,
 ) -> CohortFlows:
-    """`stockflow.solve` on the GPU (same arguments; `be` is the cupy backend, default rows.be)."""
+    """`stockflow.solve` on the GPU (same arguments; `be` is the cupy backend, default rows.be).
+
+    reduce: as in `host.solve`; done after the kernel here (summary mode is not in the kernel yet).
+    """
     be = be or rows.be
+    if reduce is not None:
+        flows = solve(driver, stock_driven, rows, attributes, n_history, negative_inflow, be, max_batch)
+        xp = np if isinstance(flows.inflow, np.ndarray) else be.xp
+        return stockflow.reduce_flows(flows, xp.asarray(reduce[0]), reduce[1], xp)
     cp = be.xp
     if driver.shape[0] > MAX_STEPS:  # beyond the kernel's scratch: the array engine on the device
         return stockflow.solve(driver, stock_driven, rows, attributes, n_history, negative_inflow)

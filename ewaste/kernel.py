@@ -86,11 +86,18 @@ def prepare(
     )
 
 
-def allocate(n: int, k: int, s: int, xp: Any) -> dict[str, Any]:
-    """ew::Result's arrays for S scenarios (uninitialised: the kernel writes every element)."""
-    out = {name: xp.empty((n, s)) for name in ("inflow", "stock", "outflow")}
-    out |= {name: xp.empty((k, n, s)) for name in ("attr_stock", "attr_outflow")}
-    return out | {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s)}
+def allocate(n: int, k: int, s: int, xp: Any, summary: bool = False) -> dict[str, Any]:
+    """ew::Result's arrays for S scenarios (uninitialised: the kernel writes every element).
+
+    In summary mode the trajectories are absent and "summary" holds, for each of the 3 + 2K series
+    (inflow, stock, outflow, attr_stock by attribute, attr_outflow by attribute), three values per
+    scenario: (3 + 2K, 3, S).
+    """
+    out = {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s)}
+    if summary:
+        return out | {"summary": xp.empty((3 + 2 * k, 3, s))}
+    out |= {name: xp.empty((n, s)) for name in ("inflow", "stock", "outflow")}
+    return out | {name: xp.empty((k, n, s)) for name in ("attr_stock", "attr_outflow")}
 
 
 def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
@@ -98,6 +105,10 @@ def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
     if inputs.stock_driven and inputs.s:
         require_first_step(float(out["first_step"].min()))
     k = inputs.n_attributes
+    if "summary" in out:
+        sm = out["summary"]
+        out = {"inflow": sm[0], "stock": sm[1], "outflow": sm[2], "attr_stock": sm[3 : 3 + k]} | out
+        out["attr_outflow"] = sm[3 + k :]
     return CohortFlows(
         inflow=out["inflow"],
         stock=out["stock"],

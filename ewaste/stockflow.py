@@ -169,6 +169,26 @@ def solve(
     )
 
 
+def reduce_flows(flows: CohortFlows, weights: Any, last: int, xp: Any) -> CohortFlows:
+    """Flows with the step axis replaced by three values: weights[0] @ v, weights[1] @ v, v[last].
+
+    weights: (2, N) per step (e.g. 1 in the target year, and 1 up to it); the attributes become
+    (K, 3, S). What the compiled CPU engine computes in summary mode, without the trajectories.
+    """
+
+    def red(a: Any) -> Any:
+        return xp.concatenate([xp.einsum("tn,...ns->...ts", weights, a), a[..., last : last + 1, :]], axis=-2)
+
+    return CohortFlows(
+        inflow=red(flows.inflow),
+        stock=red(flows.stock),
+        outflow=red(flows.outflow),
+        attr_stock=None if flows.attr_stock is None else red(flows.attr_stock),
+        attr_outflow=None if flows.attr_outflow is None else red(flows.attr_outflow),
+        negative_inflow_steps=flows.negative_inflow_steps,
+    )
+
+
 def wang2024_inflow(demand: Any, per_unit: Any, retire_share: Any, xp: Any) -> Any:
     """Units put in service under the replacement rule of Wang et al. (2024)'s released code.
 

@@ -19,7 +19,7 @@ from ewaste import catalogue, evaluate, host
 from ewaste.backend import NUMPY, get_backend
 from ewaste.errors import InputError
 from ewaste.grid import load_grid
-from ewaste.stockflow import SurvivalRows, solve
+from ewaste.stockflow import SurvivalRows, reduce_flows, solve
 
 pytestmark = pytest.mark.skipif(not host.status()[0], reason=f"compiled CPU engine unavailable: {host.status()[1]}")
 
@@ -216,3 +216,30 @@ def test_a_forked_child_gets_its_own_threads(monkeypatch):
     if child.exitcode is None:  # hung: do not leave it behind
         child.kill()
     assert child.exitcode == 0 and queue.get() == want
+
+
+@pytest.mark.parametrize("kind", ["normal", "tabulated"])
+@pytest.mark.parametrize("s", [5, 203])
+def test_summary_mode_equals_reducing_the_trajectories(kind, s):
+    """Summary mode: weighted sums over steps and the value at one step, computed without trajectories."""
+    rng = np.random.default_rng(s)
+    params, driver, attributes = random_case(kind, False, True, s, rng)
+    n = driver.shape[0]
+    weights = np.stack([(np.arange(n) >= 18) & (np.arange(n) < 20), np.arange(n) >= 3]).astype(float)
+    weights[1] *= 0.5  # any weights: here half a step's flow counts
+    rows = SurvivalRows(kind, params, n, 0.5, "middle", NUMPY)
+    full = solve(driver, True, rows, attributes, 3)
+    got = host.solve(driver, True, rows, attributes, 3, reduce=(weights, 19))
+    by_hand = {
+        f: np.stack(
+            [np.einsum("n,...ns->...s", w, getattr(full, f)) for w in weights] + [getattr(full, f)[..., 19, :]], axis=-2
+        )
+        for f in FIELDS
+    }
+    assert got.inflow.shape == (3, s) and got.attr_stock.shape == (3, 3, s)
+    for f in FIELDS:
+        np.testing.assert_allclose(getattr(got, f), by_hand[f], rtol=1e-12, atol=1e-12 * np.abs(driver).max() * n)
+    reduced = reduce_flows(full, weights, 19, np)
+    for f in FIELDS:
+        np.testing.assert_allclose(getattr(reduced, f), by_hand[f], rtol=1e-13, atol=1e-13 * np.abs(driver).max() * n)
+    np.testing.assert_array_equal(got.negative_inflow_steps, full.negative_inflow_steps)
