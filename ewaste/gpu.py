@@ -10,6 +10,7 @@ that imports it. Not yet verified on a GPU: see docs/model.md#backends.
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -31,7 +32,11 @@ def kernel_source() -> tuple[str, tuple[str, ...]]:
     """The CUDA source as compiled (with a #line naming the real file) and the compiler options."""
     path = Path(str(files("ewaste.kernels").joinpath("cohort.cu")))
     code = f'#line 1 "{path}"\n{path.read_text()}'
-    return code, ("-std=c++17", f"-I{path.parent}", f"-DEW_MAX_STEPS={MAX_STEPS}")
+    # CuPy's binary cache keys on the code and options, not on included files: name cohort.h's hash.
+    header = hashlib.sha256(path.with_name("cohort.h").read_bytes()).hexdigest()[:16]
+    # --fmad=false: no fused multiply-adds, so the arithmetic matches the NumPy engine's more closely.
+    options = ("-std=c++17", "--fmad=false", f"-I{path.parent}", f"-DEW_MAX_STEPS={MAX_STEPS}", f"-DEW_HEADER={header}")
+    return code, options
 
 
 @cache
@@ -86,7 +91,7 @@ def solve(
         xp = np if isinstance(flows.inflow, np.ndarray) else be.xp
         return stockflow.reduce_flows(flows, xp.asarray(reduce[0]), reduce[1], xp)
     cp = be.xp
-    if driver.shape[0] > MAX_STEPS:  # beyond the kernel's scratch: the array engine on the device
+    if driver.shape[0] > MAX_STEPS:  # beyond the kernel's scratch: the array engine, on rows' backend
         return stockflow.solve(driver, stock_driven, rows, attributes, n_history, negative_inflow)
     on_host = isinstance(driver, np.ndarray)
     xp = np if on_host else cp

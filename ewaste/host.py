@@ -15,9 +15,11 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib.resources import files
@@ -82,11 +84,24 @@ def threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _compiler() -> str | None:
-    named = os.environ.get("CXX")
+def _compiler() -> list[str] | None:
+    """The compiler command: $CXX (which may carry options), else the first of c++, g++, clang++."""
+    named = shlex.split(os.environ.get("CXX", ""))
     if named:
-        return shutil.which(named)
-    return next(filter(None, map(shutil.which, ("c++", "g++", "clang++"))), None)
+        found = shutil.which(named[0])
+        return [found, *named[1:]] if found else None
+    found = next(filter(None, map(shutil.which, ("c++", "g++", "clang++"))), None)
+    return [found] if found else None
+
+
+def _cpu_id() -> str:
+    """What -march=native depends on: the CPU model and feature flags (a shared cache may serve
+    several kinds of machine)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        return " ".join(line for line in info.splitlines() if line.startswith(("model name", "flags")))[:8000]
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
 
 
 def _cache_dir() -> Path:
@@ -97,13 +112,13 @@ def _cache_dir() -> Path:
     return Path(base) / "ewaste"
 
 
-def _build(compiler: str, arch_flags: tuple[str, ...]) -> Path:
+def _build(compiler: list[str], arch_flags: tuple[str, ...]) -> Path:
     """Compile the host library (once per sources, compiler and flags); returns its path."""
     kernels = files("ewaste.kernels")
     text = {name: kernels.joinpath(name).read_text() for name in SOURCES}
-    version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
+    version = subprocess.run([*compiler, "--version"], capture_output=True, text=True, timeout=60).stdout
     key = hashlib.sha256(
-        repr((text, compiler, version, FLAGS, LINK_FLAGS, arch_flags, platform.machine(), ABI_VERSION)).encode()
+        repr((text, compiler, version, FLAGS, LINK_FLAGS, arch_flags, _cpu_id(), ABI_VERSION)).encode()
     ).hexdigest()[:16]
     out = _cache_dir() / f"libewaste-cohort-{key}.so"
     if out.exists():
@@ -116,15 +131,18 @@ def _build(compiler: str, arch_flags: tuple[str, ...]) -> Path:
         # Compile with fast maths but link without it: linking with -ffast-math would add code that
         # flushes subnormals to zero in the whole process as soon as the library loads.
         for cmd in (
-            [compiler, *FLAGS, *arch_flags, f"-I{tmp}", "-c", str(Path(tmp, "host.cpp")), "-o", str(obj)],
-            [compiler, *LINK_FLAGS, str(obj), "-o", str(built)],
+            [*compiler, *FLAGS, *arch_flags, f"-I{tmp}", "-c", str(Path(tmp, "host.cpp")), "-o", str(obj)],
+            [*compiler, *LINK_FLAGS, str(obj), "-o", str(built)],
         ):
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             if done.returncode != 0:
-                raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "compile failed")
-        staged = out.with_name(f".{out.name}.{os.getpid()}")
-        shutil.copyfile(built, staged)
-        os.replace(staged, out)  # another process building the same library is harmless
+                errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+                raise RuntimeError("; ".join(errors[:3]) or done.stderr.strip()[-300:] or "compile failed")
+        handle, staged = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+        with os.fdopen(handle, "wb") as f:
+            f.write(built.read_bytes())
+        os.chmod(staged, 0o755)
+        os.replace(staged, out)  # atomic: another thread or process building the same library is harmless
     return out
 
 
@@ -133,7 +151,9 @@ def _library() -> tuple[Any, str]:
     """(the loaded library or None, what was built or why not). Never raises."""
     compiler = _compiler()
     if compiler is None:
-        return None, "no C++ compiler found (set $CXX or install g++ or clang++)"
+        named = os.environ.get("CXX")
+        hint = f"$CXX={named} is not on PATH" if named else "set $CXX or install g++ or clang++"
+        return None, f"no C++ compiler found ({hint})"
     why = ""
     for arch in (("-march=native",), ()):  # the machine's full vector width, else the compiler's default
         try:
@@ -152,23 +172,37 @@ def _library() -> tuple[Any, str]:
             ctypes.c_int64,
         ]
         lib.ew_solve_range.restype = ctypes.c_int
-        return lib, f"{Path(compiler).name} {' '.join(arch) or '(default arch)'}, {threads()} threads"
-    return None, f"the C++ engine did not build with {compiler} ({why})"
+        return lib, f"{Path(compiler[0]).name} {' '.join(arch) or '(default arch)'}"
+    return None, f"the C++ engine did not build with {' '.join(compiler)} ({why})"
 
 
 def status() -> tuple[bool, str]:
-    """Whether the compiled CPU engine can run here, and what it is or why not."""
+    """Whether the compiled CPU engine can run here, and what it is or why not. Never raises."""
     lib, what = _library()
-    return lib is not None, what
+    if lib is None:
+        return False, what
+    try:
+        return True, f"{what}, {threads()} threads"
+    except InputError as exc:
+        return True, f"{what}, {exc}"
+
+
+_pool_lock = threading.Lock()
 
 
 @cache
-def _pool(n: int) -> ThreadPoolExecutor:
+def _pool_of(n: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=n, thread_name_prefix="ewaste-cpu")
 
 
+def _pool(n: int) -> ThreadPoolExecutor:
+    """One pool per thread count for the whole process (created once, also when threads race)."""
+    with _pool_lock:
+        return _pool_of(n)
+
+
 if hasattr(os, "register_at_fork"):  # a forked child has the pool object but not its threads
-    os.register_at_fork(after_in_child=_pool.cache_clear)
+    os.register_at_fork(after_in_child=_pool_of.cache_clear)
 
 
 def _ptr(a: np.ndarray | None) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .lifetime import AGE_CONVENTIONS
+from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
 from .stockflow import CohortFlows, SurvivalRows, require_first_step
 
 KINDS = {"fixed": 0, "normal": 1, "foldednormal": 2, "lognormal": 3, "weibull": 4, "tabulated": 5}
@@ -46,12 +46,13 @@ def _full(a: Any, lead: tuple[int, ...], s: int, xp: Any) -> Any:
 def _lifetime(rows: SurvivalRows, s: int, xp: Any) -> tuple[Any, Any, bool]:
     """p1, p2 as the kernel reads them, and whether they vary by cohort."""
     if rows.kind == "tabulated":
-        cum = xp.asarray(rows.params["cumulative"], dtype=xp.float64)
-        by_cohort = cum.ndim == 3
-        table = xp.maximum(1.0 - cum, 0.0)
-        table = table if by_cohort else table[None]
-        return _full(table, table.shape[:2], s, xp), xp.zeros((1, 1)), by_cohort
-    values = list(rows.params.values())
+        table = xp.maximum(1.0 - xp.asarray(rows.params["cumulative"], dtype=xp.float64), 0.0)
+        if table.ndim == 3 and table.shape[0] == 1:  # by cohort in form, one table in fact
+            table = table[0]
+        by_cohort = table.ndim == 3
+        lead = (rows.n_steps, table.shape[1]) if by_cohort else (1, table.shape[0])
+        return _full(table if by_cohort else table[None], lead, s, xp), xp.zeros((1, 1)), by_cohort
+    values = [rows.params[p] for p in LIFETIME_TYPES[rows.kind]]  # p1, p2 in the kernel's order
     by_cohort = any(v.shape[0] > 1 for v in values)
     n = rows.n_steps if by_cohort else 1
     full = [_full(v, (n,), s, xp) for v in values]

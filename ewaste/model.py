@@ -14,7 +14,7 @@ from .backend import Backend, describe, get_backend
 from .errors import BalanceError, InputError
 from .grid import DRIVER_VAR, NON_SCENARIO_DIMS, validate
 from .lifetime import LIFETIME_TYPES
-from .stockflow import SurvivalRows, check_balance, solve, wang2024_inflow
+from .stockflow import SurvivalRows, check_balance, reduce_flows, solve, wang2024_inflow
 from .timeaxis import STEPS_PER_YEAR, to_annual
 from .variables import recycling_yields, table
 
@@ -156,11 +156,13 @@ def _survival_rows(g: xr.Dataset, kind: str, template: xr.DataArray, n: int, be:
     return SurvivalRows(kind, params, n, dt, g.attrs["age_convention"], be)
 
 
-def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray]:
+def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> dict[str, xr.DataArray]:
     """Units, mass, power, materials and metals put in service, in service and retired, per step.
 
     Attributes per driver unit (per unit of capacity for capacity-driven fleets) that change by
     cohort are summed cohort by cohort in the engine; the others scale its results afterwards.
+    With `reduce`, the step axis becomes `reduction`: the sum over the target year, the sum up to
+    it, and the value at its last step (see `_reduction`); no trajectory is kept.
     """
     driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
     xp = be.xp
@@ -195,14 +197,24 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray
         k = _to_engine(per_unit.broadcast_like(template), template, n_hist, xp)
         drv = wang2024_inflow(drv, k, xp.asarray(_lifetime_table(g, template)), xp) * k
         stock_driven = False
+    weights, last = _reduction(g, n_hist) if reduce else (None, None)
+    args = (drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
     try:
-        engine = {"cpu": host.solve, "cupy": gpu.solve}.get(be.name, solve)
-        flows = engine(drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
+        if reduce and be.name == "cpu":  # reduced block by block: no trajectory is ever held
+            flows = host.solve(*args, reduce=(weights, last))
+            _check_reduced(flows, drv, stock_driven, last, fleet, xp)
+        else:
+            flows = {"cpu": host.solve, "cupy": gpu.solve}.get(be.name, solve)(*args)
+            _check_fleet(flows, drv, stock_driven, n_hist, fleet, xp)
+            flows = reduce_flows(flows, xp.asarray(weights), last, xp) if reduce else flows
     except InputError as exc:
         raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
     if wang:  # negative purchases are kept, as in the authors' code, and counted
         flows.negative_inflow_steps = flows.negative_inflow_steps + (drv < 0).sum(axis=0)
-    _check_fleet(flows, drv, stock_driven, n_hist, fleet, xp)
+    if reduce:
+        demand = xp.concatenate([xp.asarray(weights) @ demand, demand[last : last + 1]])
+        template = template.isel(time=0, drop=True).expand_dims(reduction=3).transpose("reduction", ...)
+        n_hist = 0
 
     def wrap(a: Any) -> xr.DataArray:
         return template.copy(data=be.asnumpy(a[n_hist:]).reshape(template.shape))
@@ -221,10 +233,33 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend) -> dict[str, xr.DataArray
     if driver == "capacity":
         out["installed_capacity"] = wrap(flows.stock)
         out["capacity_demand_ratio"] = wrap(flows.stock / xp.where(demand > 0, demand, xp.nan))
-    out["negative_inflow_steps"] = template.isel(time=0, drop=True).copy(
+    out["negative_inflow_steps"] = template.isel({template.dims[0]: 0}, drop=True).copy(
         data=be.asnumpy(flows.negative_inflow_steps).reshape(template.shape[1:])
     )
     return out
+
+
+def _reduction(g: xr.Dataset, n_hist: int) -> tuple[np.ndarray, int]:
+    """(2, H + T) weights of the engine's steps (in the target year; up to it) and its last step."""
+    year = g["year"].values
+    target = int(g.attrs["target_year"])
+    weights = np.zeros((2, n_hist + year.size))
+    weights[0, n_hist:] = year == target
+    weights[1, n_hist:] = year <= target
+    return weights, n_hist + int(np.nonzero(year == target)[0][-1])
+
+
+def _check_reduced(flows: Any, drv: Any, stock_driven: bool, last: int, fleet: str, xp: Any) -> None:
+    """What can be checked without trajectories: finite values and, stock-driven, the stock reached.
+
+    The stock balance holds by construction in the compiled engine (outflow = s[m-1] + i[m] - s[m]).
+    """
+    worst = 0.0 if bool(xp.isfinite(flows.stock).all() & xp.isfinite(flows.outflow).all()) else np.inf
+    if stock_driven:
+        scale = xp.maximum(xp.abs(drv).max(axis=0), 1e-300)
+        worst = max(worst, float(xp.nan_to_num(xp.abs(flows.stock[2] - drv[last]) / scale, nan=xp.inf).max()))
+    if not worst <= BALANCE_RTOL:
+        raise BalanceError(f"fleet {fleet}: stock balance violated; check the inputs for values that overflow")
 
 
 def _extra_dim(w: xr.DataArray) -> str | None:
@@ -410,35 +445,36 @@ def _label_capacity(res: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
     return res
 
 
-def _fast_summary(flows: xr.Dataset, grid: xr.Dataset) -> xr.Dataset | None:
-    """Summary values from fleet flows summed over time first, when no impact parameter changes
-    over time (then impacts are linear in the summed flows and the sweep dimensions of the impact
-    parameters are never crossed with the time axis). None where that does not hold.
-    """
-    impact_params = [
-        "utilisation",
-        "collection_rate",
-        "pue",
-        "grid_intensity",
-        "preprocessing_yield",
-        "endprocessing_yield",
-        "metal_preprocessing_yield",
-        "metal_endprocessing_yield",
-    ]
-    if any("time" in grid[p].dims for p in impact_params if p in grid):
-        return None
+IMPACT_PARAMS = (
+    "utilisation",
+    "collection_rate",
+    "pue",
+    "grid_intensity",
+    "preprocessing_yield",
+    "endprocessing_yield",
+    "metal_preprocessing_yield",
+    "metal_endprocessing_yield",
+)
+
+
+def _summable(grid: xr.Dataset) -> bool:
+    """Whether summaries can come from flows reduced over time first: no impact parameter changes over
+    time (then impacts are linear in the summed flows and the sweep dimensions of the impact
+    parameters are never crossed with the time axis)."""
+    return not any("time" in grid[p].dims for p in IMPACT_PARAMS if p in grid)
+
+
+def _fast_summary(flows: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
+    """Summary values from fleet flows reduced over time (`_run_fleet(..., reduce=True)`)."""
     target = int(grid.attrs["target_year"])
-    year = grid["year"]
-    last = int(np.nonzero(year.values == target)[0][-1])
-    weights = xr.concat([year == target, year <= target], dim="slot").astype(float).drop_vars(["year", "period"])
     summed = xr.Dataset()
     for name, da in flows.data_vars.items():
-        if "time" not in da.dims:
+        if "reduction" not in da.dims:
             summed[name] = da
-        elif name.startswith(("inflow_", "outflow_")) or name == "stock_power":
-            summed[name] = (da * weights).sum("time").rename(slot="time")
-        else:  # stocks: the value at the end of the target year, in both slots
-            summed[name] = xr.concat([da.isel(time=last, drop=True)] * 2, dim="time")
+        elif name.startswith(("inflow_", "outflow_")) or name == "stock_power":  # energy sums power
+            summed[name] = da.isel(reduction=[0, 1]).rename(reduction="time")
+        else:  # stocks and ratios: the value at the end of the target year, in both slots
+            summed[name] = xr.concat([da.isel(reduction=2, drop=True)] * 2, dim="time")
     res = _impacts(summed, grid)
     out = xr.Dataset()
     for name, da in res.data_vars.items():
@@ -466,10 +502,13 @@ def evaluate(grid: xr.Dataset, backend: str | None = None, summary: bool = False
     be = get_backend(backend)
     grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
     grid, defaults = _fill_defaults(grid)
-    fleets = [_run_fleet_rules(grid.isel(fleet=i, drop=True), str(f), be) for i, f in enumerate(grid["fleet"].values)]
+    reduce = summary and _summable(grid)
+    fleets = [
+        _run_fleet_rules(grid.isel(fleet=i, drop=True), str(f), be, reduce) for i, f in enumerate(grid["fleet"].values)
+    ]
     flows = xr.concat(fleets, dim=xr.DataArray(grid["fleet"].values, dims="fleet"), coords="minimal")
-    fast = _fast_summary(flows, grid) if summary else None
-    if fast is not None:
+    if reduce:
+        fast = _fast_summary(flows, grid)
         fast = _label_capacity(fast, grid)
         _check_destinations(fast, "_cumulative_target")
         fast.attrs = {**_provenance(grid, defaults, be), "mode": "summary"}
@@ -488,13 +527,13 @@ def evaluate(grid: xr.Dataset, backend: str | None = None, summary: bool = False
     return res
 
 
-def _run_fleet_rules(g: xr.Dataset, fleet: str, be: Backend) -> xr.Dataset:
+def _run_fleet_rules(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> xr.Dataset:
     """Run a fleet once per replacement rule when the rule is swept (a string dimension)."""
     rule_dims = list(g["replacement"].dims)
     if not rule_dims:
-        return xr.Dataset(_run_fleet(g, fleet, be))
+        return xr.Dataset(_run_fleet(g, fleet, be, reduce))
     dim = rule_dims[0]
-    parts = [_run_fleet_rules(g.isel({dim: j}), fleet, be) for j in range(g.sizes[dim])]
+    parts = [_run_fleet_rules(g.isel({dim: j}), fleet, be, reduce) for j in range(g.sizes[dim])]
     return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
 
 

@@ -243,3 +243,28 @@ def test_summary_mode_equals_reducing_the_trajectories(kind, s):
     for f in FIELDS:
         np.testing.assert_allclose(getattr(reduced, f), by_hand[f], rtol=1e-13, atol=1e-13 * np.abs(driver).max() * n)
     np.testing.assert_array_equal(got.negative_inflow_steps, full.negative_inflow_steps)
+
+
+def test_one_tabulated_table_given_by_cohort():
+    """A (1, L, S) table is one table for every cohort, as in the NumPy engine."""
+    rng = np.random.default_rng(5)
+    w = rng.uniform(0.0, 1.0, (1, 6, 70))
+    w /= w.sum(axis=1, keepdims=True) * 1.2
+    driver = np.cumsum(rng.uniform(0.0, 100.0, (40, 70)), axis=0) + 100.0
+    want, got = both("tabulated", {"cumulative": np.cumsum(w, axis=1)}, driver, True)
+    assert_same(want, got, np.abs(driver).max())
+
+
+def test_parameters_are_read_by_name():
+    """Weibull given scale first: the kernel still gets shape, then scale."""
+    rng = np.random.default_rng(6)
+    shape, scale = rng.uniform(1.0, 4.0, (1, 70)), rng.uniform(2.0, 6.0, (1, 70))
+    driver = np.linspace(100.0, 900.0, 20)[:, None] * np.ones((1, 70))
+    want, got = both("weibull", {"scale": scale, "shape": shape}, driver, True)
+    assert_same(want, got, 900.0)
+
+
+def test_compiler_with_options_in_cxx(fresh_probe, monkeypatch):
+    monkeypatch.setenv("CXX", "c++ -DEWASTE_UNUSED=1")
+    ok, what = host.status()
+    assert ok and what.startswith("c++ ")

@@ -66,3 +66,15 @@ def test_kernel_compiles_as_cupy_compiles_it():
     broken = code.replace("ew::solve<1>(p, r, s, s, x, sf);", "ew::solve<1>(p, r, s, s, x, sf) oops;")
     status, log = compile_(broken, options)
     assert status != 0 and str(KERNELS / "cohort.cu") in log
+
+
+def test_every_kernel_source_is_package_data():
+    """A non-editable install carries every file the engines compile (host.cpp was once left out)."""
+    import fnmatch  # noqa: PLC0415
+    import tomllib  # noqa: PLC0415
+
+    config = tomllib.loads((KERNELS.parent / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["ewaste.kernels"]
+    for source in KERNELS.iterdir():
+        if source.suffix in (".cu", ".cpp", ".h"):
+            assert any(fnmatch.fnmatch(source.name, p) for p in patterns), source.name
