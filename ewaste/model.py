@@ -198,20 +198,22 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
         drv = wang2024_inflow(drv, k, xp.asarray(_lifetime_table(g, template)), xp) * k
         stock_driven = False
     weights, last = _reduction(g, n_hist) if reduce else (None, None)
+    # Attributes that change by cohort scale the inflow step by step: those fleets reduce at the end.
+    in_engine_reduce = reduce and not stacked
     args = (drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
     try:
-        if reduce and be.name == "cpu":  # reduced block by block: no trajectory is ever held
+        if in_engine_reduce and be.name == "cpu":  # reduced block by block: no trajectory is ever held
             flows = host.solve(*args, reduce=(weights, last))
             _check_reduced(flows, drv, stock_driven, last, fleet, xp)
         else:
             flows = {"cpu": host.solve, "cupy": gpu.solve}.get(be.name, solve)(*args)
             _check_fleet(flows, drv, stock_driven, n_hist, fleet, xp)
-            flows = reduce_flows(flows, xp.asarray(weights), last, xp) if reduce else flows
+            flows = reduce_flows(flows, xp.asarray(weights), last, xp) if in_engine_reduce else flows
     except InputError as exc:
         raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
     if wang:  # negative purchases are kept, as in the authors' code, and counted
         flows.negative_inflow_steps = flows.negative_inflow_steps + (drv < 0).sum(axis=0)
-    if reduce:
+    if in_engine_reduce:
         demand = xp.concatenate([xp.asarray(weights) @ demand, demand[last : last + 1]])
         template = template.isel(time=0, drop=True).expand_dims(reduction=3).transpose("reduction", ...)
         n_hist = 0
@@ -236,6 +238,13 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
     out["negative_inflow_steps"] = template.isel({template.dims[0]: 0}, drop=True).copy(
         data=be.asnumpy(flows.negative_inflow_steps).reshape(template.shape[1:])
     )
+    if reduce and not in_engine_reduce:
+        w = xr.DataArray(weights[:, n_hist:], dims=("reduction", "time"))
+        for name, da in out.items():
+            if "time" in da.dims:
+                at_last = da.isel(time=last - n_hist, drop=True).expand_dims(reduction=1)
+                reduced = xr.concat([(da * w).sum("time"), at_last], dim="reduction")
+                out[name] = reduced.transpose("reduction", ...).drop_vars(["year", "period"], errors="ignore")
     return out
 
 
