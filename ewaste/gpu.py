@@ -25,7 +25,8 @@ from .stockflow import CohortFlows, SurvivalRows
 MAX_STEPS = 512  # per-thread scratch of the kernel (EW_MAX_STEPS); longer runs use the array engine
 THREADS_PER_BLOCK = 128
 FREE_MEMORY_SHARE = 0.5  # of the device's free memory, for one batch's arrays
-OUTPUTS = ("inflow", "stock", "outflow", "attr_stock", "attr_outflow", "negative", "first_step")
+OUTPUTS = ("inflow", "stock", "outflow", "attr_stock", "attr_outflow", "negative", "first_step", "summary")
+MAX_ATTRIBUTES = 24  # per-thread scratch of the kernel in summary mode (EW_MAX_ATTRIBUTES)
 
 
 def kernel_source() -> tuple[str, tuple[str, ...]]:
@@ -35,7 +36,14 @@ def kernel_source() -> tuple[str, tuple[str, ...]]:
     # CuPy's binary cache keys on the code and options, not on included files: name cohort.h's hash.
     header = hashlib.sha256(path.with_name("cohort.h").read_bytes()).hexdigest()[:16]
     # --fmad=false: no fused multiply-adds, so the arithmetic matches the NumPy engine's more closely.
-    options = ("-std=c++17", "--fmad=false", f"-I{path.parent}", f"-DEW_MAX_STEPS={MAX_STEPS}", f"-DEW_HEADER={header}")
+    options = (
+        "-std=c++17",
+        "--fmad=false",
+        f"-I{path.parent}",
+        f"-DEW_MAX_STEPS={MAX_STEPS}",
+        f"-DEW_MAX_ATTRIBUTES={MAX_ATTRIBUTES}",
+        f"-DEW_HEADER={header}",
+    )
     return code, options
 
 
@@ -48,11 +56,13 @@ def _kernel(be: Backend, device: int) -> Any:
 def _launch(be: Backend, inputs: kernel.Inputs, out: dict[str, Any]) -> None:
     """One thread per scenario over device arrays."""
     cp = be.xp
-    attributes = inputs.attributes if inputs.attributes is not None else cp.zeros(1)
+    unused = cp.zeros(1)  # for the pointers of an absent array (never read or written)
     scalars = [np.int32(getattr(inputs, f)) for f in ("n", "n_history", "stock_driven", "correct", "kind")]
     scalars += [np.int32(getattr(inputs, f)) for f in ("by_cohort", "n_attributes", "n_lags")]
     args = (*scalars, np.int64(inputs.s), np.float64(inputs.dt), np.float64(inputs.offset))
-    args += (inputs.p1, inputs.p2, inputs.driver, attributes, *(out[f] for f in OUTPUTS))
+    args += tuple(unused if a is None else a for a in (inputs.p1, inputs.p2, inputs.driver, inputs.attributes))
+    args += (unused if inputs.weights is None else inputs.weights, np.int64(inputs.last))
+    args += tuple(out.get(f, unused) for f in OUTPUTS)
     blocks = -(-inputs.s // THREADS_PER_BLOCK)
     if blocks:
         _kernel(be, cp.cuda.Device().id)((blocks,), (THREADS_PER_BLOCK,), args)
@@ -66,7 +76,9 @@ def free_memory(be: Backend) -> int:
 def batch_size(inputs: kernel.Inputs, free_bytes: int) -> int:
     """Scenarios per batch: the inputs and outputs of a batch fill at most a share of free memory."""
     n, k = inputs.n, inputs.n_attributes
-    per_scenario = 8 * (n * (1 + 3 + 3 * k) + 2) + sum(a.nbytes for a in (inputs.p1, inputs.p2)) // max(inputs.s, 1)
+    outputs = 3 * (3 + 2 * k) if inputs.weights is not None else n * (3 + 2 * k)
+    params = sum(a.nbytes for a in (inputs.p1, inputs.p2)) // max(inputs.s, 1)
+    per_scenario = 8 * (n * (1 + k) + outputs + 2) + params
     return max(1, min(inputs.s, int(FREE_MEMORY_SHARE * free_bytes) // per_scenario))
 
 
@@ -83,28 +95,29 @@ def solve(
 ) -> CohortFlows:
     """`stockflow.solve` on the GPU (same arguments; `be` is the cupy backend, default rows.be).
 
-    reduce: as in `host.solve`; done after the kernel here (summary mode is not in the kernel yet).
+    reduce: as in `host.solve` (summary mode: the kernel sums as it goes, no trajectory is written).
     """
     be = be or rows.be
-    if reduce is not None:
-        flows = solve(driver, stock_driven, rows, attributes, n_history, negative_inflow, be, max_batch)
-        xp = np if isinstance(flows.inflow, np.ndarray) else be.xp
-        return stockflow.reduce_flows(flows, xp.asarray(reduce[0]), reduce[1], xp)
     cp = be.xp
-    if driver.shape[0] > MAX_STEPS:  # beyond the kernel's scratch: the array engine, on rows' backend
-        return stockflow.solve(driver, stock_driven, rows, attributes, n_history, negative_inflow)
+    k = 0 if attributes is None else attributes.shape[0]
+    if driver.shape[0] > MAX_STEPS or (reduce is not None and k > MAX_ATTRIBUTES):
+        # beyond the kernel's per-thread scratch: the array engine, on rows' backend
+        flows = stockflow.solve(driver, stock_driven, rows, attributes, n_history, negative_inflow)
+        xp = np if isinstance(flows.inflow, np.ndarray) else cp
+        return flows if reduce is None else stockflow.reduce_flows(flows, xp.asarray(reduce[0]), reduce[1], xp)
     on_host = isinstance(driver, np.ndarray)
-    xp = np if on_host else cp
-    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, xp)
+    inputs = kernel.prepare(
+        driver, stock_driven, rows, attributes, n_history, negative_inflow, np if on_host else cp, reduce
+    )
     if not on_host:
-        out = kernel.allocate(inputs.n, inputs.n_attributes, inputs.s, cp)
+        out = kernel.allocate(inputs, cp)
         _launch(be, inputs, out)
         return kernel.finish(inputs, out)
-    out = kernel.allocate(inputs.n, inputs.n_attributes, inputs.s, np)
+    out = kernel.allocate(inputs, np)
     size = max_batch or batch_size(inputs, free_memory(be))
     for lo in range(0, inputs.s, size):
         part = _to_device(inputs, slice(lo, min(lo + size, inputs.s)), cp)
-        dev = kernel.allocate(part.n, part.n_attributes, part.s, cp)
+        dev = kernel.allocate(part, cp)
         _launch(be, part, dev)
         for name, a in dev.items():
             out[name][..., lo : lo + part.s] = be.asnumpy(a)
@@ -115,9 +128,11 @@ def solve(
 def _to_device(inputs: kernel.Inputs, cols: slice, cp: Any) -> kernel.Inputs:
     """The scenarios `cols` of host inputs, copied to the device as C-contiguous arrays."""
     fields = {f: getattr(inputs, f) for f in inputs.__dataclass_fields__}
-    for f in ("p1", "p2", "driver", "attributes"):
+    for f in ("p1", "p2", "driver", "attributes"):  # scenario axis last
         a = fields[f]
         if a is not None:
             fields[f] = cp.ascontiguousarray(cp.asarray(a[..., cols] if a.shape[-1] == inputs.s else a))
+    if inputs.weights is not None:  # per step, the same for every scenario
+        fields["weights"] = cp.asarray(inputs.weights)
     fields["s"] = cols.stop - cols.start
     return kernel.Inputs(**fields)

@@ -35,7 +35,7 @@ from .stockflow import CohortFlows, SurvivalRows
 SOURCES = ("cohort.h", "host.cpp")
 FLAGS = ("-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", "-fPIC")
 LINK_FLAGS = ("-shared", "-lm")
-ABI_VERSION = 3
+ABI_VERSION = 4
 MIN_PER_THREAD = 4096  # scenarios; below this one thread is quicker than handing work out
 THREADS_VAR, CACHE_VAR = "EWASTE_THREADS", "EWASTE_CACHE_DIR"
 
@@ -54,6 +54,8 @@ class Problem(ctypes.Structure):
         ("stride", ctypes.c_int64),
         *((f, ctypes.c_double) for f in SCALARS[8:]),
         *((f, _P) for f in ARRAYS),
+        ("weights", _P),
+        ("last", ctypes.c_int64),
     ]
 
 
@@ -65,13 +67,8 @@ class Result(ctypes.Structure):
         ("negative", ctypes.POINTER(ctypes.c_int64)),
         ("first_step", _P),
         ("stride", ctypes.c_int64),
+        ("summary", _P),
     ]
-
-
-class Summary(ctypes.Structure):
-    """Mirror of Summary in kernels/host.cpp."""
-
-    _fields_ = [("weights", _P), ("last", ctypes.c_int64), ("out", _P)]
 
 
 def threads() -> int:
@@ -167,7 +164,6 @@ def _library() -> tuple[Any, str]:
         lib.ew_solve_range.argtypes = [
             ctypes.POINTER(Problem),
             ctypes.POINTER(Result),
-            ctypes.POINTER(Summary),
             ctypes.c_int64,
             ctypes.c_int64,
         ]
@@ -220,47 +216,42 @@ def solve(
 ) -> CohortFlows:
     """`stockflow.solve`, computed by the compiled engine (same arguments, same results to ~1e-14).
 
-    reduce: (weights (2, N), last): return `stockflow.reduce_flows` of the flows instead, computed
-    block by block without ever holding the trajectories.
+    reduce: (weights (2, N), last): return `stockflow.reduce_flows` of the flows instead, summed as
+    the recursion goes, without ever writing the trajectories.
     """
-    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, np)
-    out = kernel.allocate(inputs.n, inputs.n_attributes, inputs.s, np, summary=reduce is not None)
-    summary = None
-    if reduce is not None:
-        weights = np.ascontiguousarray(reduce[0], dtype=np.float64)
-        if weights.shape != (2, inputs.n) or not 0 <= reduce[1] < inputs.n:
-            raise ValueError(f"reduce needs (2, {inputs.n}) weights and a step in 0..{inputs.n - 1}")
-        summary = Summary(_ptr(weights), reduce[1], _ptr(out["summary"]))
-    compute(inputs, out, summary)
+    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, np, reduce)
+    out = kernel.allocate(inputs, np)
+    compute(inputs, out)
     return kernel.finish(inputs, out)
 
 
-def compute(inputs: kernel.Inputs, out: dict[str, np.ndarray], summary: Summary | None = None) -> None:
+def compute(inputs: kernel.Inputs, out: dict[str, np.ndarray]) -> None:
     """Run the library on prepared inputs, writing the arrays of `kernel.allocate`."""
     lib, why = _library()
     if lib is None:
         raise RuntimeError(why)
     scalars = {f: getattr(inputs, f) for f in SCALARS}
-    problem = Problem(**scalars, stride=inputs.s, **{f: _ptr(getattr(inputs, f)) for f in ARRAYS})
+    arrays = {f: _ptr(getattr(inputs, f)) for f in (*ARRAYS, "weights")}
+    problem = Problem(**scalars, stride=inputs.s, **arrays, last=inputs.last)
     result = Result(
         *(_ptr(out.get(f)) for f in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow")),
         out["negative"].ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
         _ptr(out["first_step"]),
         inputs.s,
+        _ptr(out.get("summary")),
     )
-    _run(lib, problem, result, summary, inputs.s)
+    _run(lib, problem, result, inputs.s)
 
 
-def _run(lib: Any, problem: Problem, result: Result, summary: Summary | None, s: int) -> None:
+def _run(lib: Any, problem: Problem, result: Result, s: int) -> None:
     """Split the scenarios into one range per thread (whole blocks of 64) and solve them."""
     n_threads = max(1, min(threads(), s // MIN_PER_THREAD))
     step = -(-s // n_threads // 64) * 64 or 64
     bounds = [(lo, min(lo + step, s)) for lo in range(0, s, step)]
     pr, rr = ctypes.byref(problem), ctypes.byref(result)
-    sr = None if summary is None else ctypes.byref(summary)
     if len(bounds) == 1:
-        codes = [lib.ew_solve_range(pr, rr, sr, 0, s)] if s else []
+        codes = [lib.ew_solve_range(pr, rr, 0, s)] if s else []
     else:
-        codes = list(_pool(threads()).map(lambda b: lib.ew_solve_range(pr, rr, sr, *b), bounds))
+        codes = list(_pool(threads()).map(lambda b: lib.ew_solve_range(pr, rr, *b), bounds))
     if any(codes):
         raise MemoryError("the compiled engine could not allocate its scratch memory")

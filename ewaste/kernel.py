@@ -36,6 +36,8 @@ class Inputs:
     p2: Any  # (1 or n, S) second lifetime parameter (zeros where there is none)
     driver: Any  # (n, S) driver units
     attributes: Any  # (K, n, S) per driver unit, or None
+    weights: Any = None  # summary mode: (2, n) step weights (target year; up to it), else None
+    last: int = 0  # summary mode: the step whose value is kept
 
 
 def _full(a: Any, lead: tuple[int, ...], s: int, xp: Any) -> Any:
@@ -60,9 +62,19 @@ def _lifetime(rows: SurvivalRows, s: int, xp: Any) -> tuple[Any, Any, bool]:
 
 
 def prepare(
-    driver: Any, stock_driven: bool, rows: SurvivalRows, attributes: Any, n_history: int, negative_inflow: str, xp: Any
+    driver: Any,
+    stock_driven: bool,
+    rows: SurvivalRows,
+    attributes: Any,
+    n_history: int,
+    negative_inflow: str,
+    xp: Any,
+    reduce: tuple[Any, int] | None = None,
 ) -> Inputs:
-    """The kernel's inputs from `stockflow.solve`'s arguments (size-1 axes broadcast to S)."""
+    """The kernel's inputs from `stockflow.solve`'s arguments (size-1 axes broadcast to S).
+
+    reduce: (weights (2, N), last) for summary mode (see `stockflow.reduce_flows`).
+    """
     widths = [driver.shape[-1], *(v.shape[-1] for v in rows.params.values())]
     s = max(widths + ([] if attributes is None else [attributes.shape[-1]]))
     n = driver.shape[0]
@@ -84,18 +96,28 @@ def prepare(
         p2=p2,
         driver=_full(driver, (n,), s, xp),
         attributes=None if attributes is None else _full(attributes, (k, n), s, xp),
+        weights=None if reduce is None else _weights(reduce, n, xp),
+        last=0 if reduce is None else int(reduce[1]),
     )
 
 
-def allocate(n: int, k: int, s: int, xp: Any, summary: bool = False) -> dict[str, Any]:
-    """ew::Result's arrays for S scenarios (uninitialised: the kernel writes every element).
+def _weights(reduce: tuple[Any, int], n: int, xp: Any) -> Any:
+    weights = xp.ascontiguousarray(xp.asarray(reduce[0], dtype=xp.float64))
+    if weights.shape != (2, n) or not 0 <= reduce[1] < n:
+        raise ValueError(f"summary mode needs (2, {n}) step weights and a step in 0..{n - 1}")
+    return weights
 
-    In summary mode the trajectories are absent and "summary" holds, for each of the 3 + 2K series
+
+def allocate(inputs: Inputs, xp: Any) -> dict[str, Any]:
+    """ew::Result's arrays for the inputs' S scenarios (uninitialised: the kernel writes every element).
+
+    In summary mode (inputs.weights set) the trajectories are absent and "summary" holds, for each of the 3 + 2K series
     (inflow, stock, outflow, attr_stock by attribute, attr_outflow by attribute), three values per
     scenario: (3 + 2K, 3, S).
     """
+    n, k, s = inputs.n, inputs.n_attributes, inputs.s
     out = {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s)}
-    if summary:
+    if inputs.weights is not None:
         return out | {"summary": xp.empty((3 + 2 * k, 3, s))}
     out |= {name: xp.empty((n, s)) for name in ("inflow", "stock", "outflow")}
     return out | {name: xp.empty((k, n, s)) for name in ("attr_stock", "attr_outflow")}

@@ -55,6 +55,8 @@ struct Problem {
   const double* p2;      // std (WEIBULL: scale; unused for FIXED and TABLE)
   const double* driver;  // (n, S) inflow per step or stock at the end of each step, driver units
   const double* attributes;  // (K, n, S) attribute per driver unit of each cohort
+  const double* weights;     // summary mode: (2, n) weights of the steps (target year; up to it)
+  int64_t last;              // summary mode: the step whose value is kept (end of the target year)
 };
 
 struct Result {
@@ -66,7 +68,23 @@ struct Result {
   int64_t* negative;     // (S,) steps whose stock-driven inflow came out negative
   double* first_step;    // (S,) smallest share of a cohort surviving the step it enters, sf[m, m]
   int64_t stride;        // elements between steps in the output arrays (S, or a block's width)
+  // Summary mode when not null: no trajectories, but for each series q (inflow, stock, outflow,
+  // then attr_stock and attr_outflow by attribute) three values per scenario, at (q * 3 + i) * stride:
+  // i = 0: sum_m weights[m] v[m], 1: sum_m weights[n + m] v[m], 2: v[last]. (3 + 2K, 3, S).
+  double* summary;
 };
+
+// Scratch doubles per lane for the summary sums and the previous attribute stocks.
+EW_HD inline int64_t acc_size(int n_attributes) { return (3 + 2 * (int64_t)n_attributes) * 3 + n_attributes; }
+
+// Add the value v of series q at step m to the summary sums of lane j (acc: 3 W doubles per series).
+template <int W>
+EW_HD inline void add(double* acc, const Problem& p, int q, int m, int j, double v) {
+  double* a = acc + q * 3 * W;
+  a[j] += p.weights[m] * v;
+  a[W + j] += p.weights[p.n + m] * v;
+  if (m == p.last) a[2 * W + j] = v;
+}
 
 // Share of a cohort still in service at `age` years, S(age), for a parametric lifetime.
 template <int KIND>
@@ -90,13 +108,18 @@ EW_HD inline double survival(double age, double p1, double p2) {
 }
 
 // Lanes s0 .. s0 + W - 1 over all steps, written to outputs o0 .. o0 + W - 1 (o0 = s0 when the
-// outputs are the full arrays). Scratch: x and sf hold n * W doubles each.
+// outputs are the full arrays). Scratch: x and sf hold n * W doubles each, acc acc_size(K) * W.
 // sf holds survival by age (one lifetime per scenario) or, for parameters that vary by cohort,
 // the row sf[m, c] of the current step.
 template <int W, int KIND>
-EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf) {
+EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf,
+                       double* acc) {
   const int n = p.n;
   const int64_t S = p.stride, R = r.stride;
+  const bool summary = r.summary != nullptr;
+  const int n_series = 3 + 2 * p.n_attributes;
+  double* attr_prev = acc + n_series * 3 * W;  // attr_stock of the previous step, K * W
+  for (int64_t i = 0; i < acc_size(p.n_attributes) * W; ++i) acc[i] = 0.0;
   double noise[W], prev[W], tot[W], keep[W], fresh[W];
   int64_t negative[W];
   EW_SIMD for (int j = 0; j < W; ++j) {
@@ -172,44 +195,71 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
       }
       EW_SIMD for (int j = 0; j < W; ++j) tot[j] *= keep[j];
     }
-    EW_SIMD for (int j = 0; j < W; ++j) {
-      const double now = tot[j] + fresh[j] * diag[j];
-      x[m * W + j] = fresh[j];
-      r.inflow[m * R + o0 + j] = fresh[j];
-      r.stock[m * R + o0 + j] = now;
-      r.outflow[m * R + o0 + j] = prev[j] + fresh[j] - now;
-      prev[j] = now;
+    if (summary) {
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        const double now = tot[j] + fresh[j] * diag[j];
+        x[m * W + j] = fresh[j];
+        add<W>(acc, p, 0, m, j, fresh[j]);
+        add<W>(acc, p, 1, m, j, now);
+        add<W>(acc, p, 2, m, j, prev[j] + fresh[j] - now);
+        prev[j] = now;
+      }
+    } else {
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        const double now = tot[j] + fresh[j] * diag[j];
+        x[m * W + j] = fresh[j];
+        r.inflow[m * R + o0 + j] = fresh[j];
+        r.stock[m * R + o0 + j] = now;
+        r.outflow[m * R + o0 + j] = prev[j] + fresh[j] - now;
+        prev[j] = now;
+      }
     }
     for (int k = 0; k < p.n_attributes; ++k) {
       const double* a = p.attributes + (int64_t)k * n * S + s0;  // a[c * S + j]: cohort c, lane j
-      double* as = r.attr_stock + (int64_t)k * n * R + o0;  // as[m * R + j]
-      double* ao = r.attr_outflow + (int64_t)k * n * R + o0;
+      double* pk = attr_prev + k * W;
       EW_SIMD for (int j = 0; j < W; ++j) tot[j] = 0.0;
       for (int c = 0; c < m; ++c) {
         const double* xc = x + c * W;
         const double* sc = row(c);
         EW_SIMD for (int j = 0; j < W; ++j) tot[j] += xc[j] * sc[j] * a[c * S + j];
       }
-      EW_SIMD for (int j = 0; j < W; ++j) {
-        const double now = tot[j] + fresh[j] * diag[j] * a[m * S + j];
-        as[m * R + j] = now;
-        ao[m * R + j] = (m ? as[(m - 1) * R + j] : 0.0) + fresh[j] * a[m * S + j] - now;
+      if (summary) {
+        EW_SIMD for (int j = 0; j < W; ++j) {
+          const double now = tot[j] + fresh[j] * diag[j] * a[m * S + j];
+          add<W>(acc, p, 3 + k, m, j, now);
+          add<W>(acc, p, 3 + p.n_attributes + k, m, j, pk[j] + fresh[j] * a[m * S + j] - now);
+          pk[j] = now;
+        }
+      } else {
+        double* as = r.attr_stock + (int64_t)k * n * R + o0;  // as[m * R + j]
+        double* ao = r.attr_outflow + (int64_t)k * n * R + o0;
+        EW_SIMD for (int j = 0; j < W; ++j) {
+          const double now = tot[j] + fresh[j] * diag[j] * a[m * S + j];
+          as[m * R + j] = now;
+          ao[m * R + j] = pk[j] + fresh[j] * a[m * S + j] - now;
+          pk[j] = now;
+        }
       }
     }
   }
   EW_SIMD for (int j = 0; j < W; ++j) r.negative[o0 + j] = negative[j];
+  if (summary) {
+    for (int i = 0; i < n_series * 3; ++i) {
+      EW_SIMD for (int j = 0; j < W; ++j) r.summary[i * R + o0 + j] = acc[i * W + j];
+    }
+  }
 }
 
 // Dispatch on the lifetime type (templated so that each loop body is branch-free).
 template <int W>
-EW_HD void solve(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf) {
+EW_HD void solve(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf, double* acc) {
   switch (p.kind) {
-    case FIXED: return solve_lanes<W, FIXED>(p, r, s0, o0, x, sf);
-    case NORMAL: return solve_lanes<W, NORMAL>(p, r, s0, o0, x, sf);
-    case FOLDEDNORMAL: return solve_lanes<W, FOLDEDNORMAL>(p, r, s0, o0, x, sf);
-    case LOGNORMAL: return solve_lanes<W, LOGNORMAL>(p, r, s0, o0, x, sf);
-    case WEIBULL: return solve_lanes<W, WEIBULL>(p, r, s0, o0, x, sf);
-    default: return solve_lanes<W, TABLE>(p, r, s0, o0, x, sf);
+    case FIXED: return solve_lanes<W, FIXED>(p, r, s0, o0, x, sf, acc);
+    case NORMAL: return solve_lanes<W, NORMAL>(p, r, s0, o0, x, sf, acc);
+    case FOLDEDNORMAL: return solve_lanes<W, FOLDEDNORMAL>(p, r, s0, o0, x, sf, acc);
+    case LOGNORMAL: return solve_lanes<W, LOGNORMAL>(p, r, s0, o0, x, sf, acc);
+    case WEIBULL: return solve_lanes<W, WEIBULL>(p, r, s0, o0, x, sf, acc);
+    default: return solve_lanes<W, TABLE>(p, r, s0, o0, x, sf, acc);
   }
 }
 

@@ -16,7 +16,7 @@ from test_host import FIELDS, KINDS, assert_same, random_case
 from ewaste import catalogue, evaluate, gpu, host, kernel
 from ewaste.backend import NUMPY, Backend, cupy_status, get_backend
 from ewaste.grid import load_grid
-from ewaste.stockflow import SurvivalRows, solve
+from ewaste.stockflow import SurvivalRows, reduce_flows, solve
 
 needs_gpu = pytest.mark.skipif(not cupy_status()[0], reason=f"no usable GPU: {cupy_status()[1]}")
 
@@ -46,6 +46,22 @@ def test_kernel_equals_numpy_engine(kind, convention, by_cohort, stock_driven, p
         }
     )
     assert_same(want, host_got, np.abs(driver).max())
+
+
+@needs_gpu
+@pytest.mark.parametrize("kind", KINDS)
+def test_summary_mode_on_the_device(kind):
+    be = get_backend("cupy")
+    cp = be.xp
+    rng = np.random.default_rng(zlib.crc32(f"gpu-summary{kind}".encode()))
+    params, driver, attributes = random_case(kind, False, True, 203, rng)
+    weights = np.stack([np.arange(23) == 20, np.arange(23) <= 20]).astype(float)
+    rows = SurvivalRows(kind, params, 23, 0.5, "middle", NUMPY)
+    want = reduce_flows(solve(driver, True, rows, attributes, 2), weights, 20, np)
+    rows = SurvivalRows(kind, {k: cp.asarray(v) for k, v in params.items()}, 23, 0.5, "middle", be)
+    got = gpu.solve(cp.asarray(driver), True, rows, cp.asarray(attributes), 2, reduce=(cp.asarray(weights), 20))
+    fields = FIELDS + ["negative_inflow_steps"]
+    assert_same(want, type(got)(**{f: be.asnumpy(getattr(got, f)) for f in fields}), 23 * np.abs(driver).max())
 
 
 @needs_gpu
@@ -111,13 +127,29 @@ def test_batches_sized_from_free_memory_give_the_same_results(fake_device, kind,
     assert_same(want, got, np.abs(driver).max())
 
 
+def test_summary_mode_in_batches(fake_device):
+    rng = np.random.default_rng(12)
+    params, driver, attributes = random_case("lognormal", True, True, 3001, rng)
+    rows = SurvivalRows("lognormal", params, 23, 0.5, "end", NUMPY)
+    weights = np.stack([np.arange(23) == 20, np.arange(23) <= 20]).astype(float)
+    want = reduce_flows(solve(driver, True, rows, attributes, 2), weights, 20, np)
+    got = gpu.solve(driver, True, rows, attributes, 2, be=FAKE, reduce=(weights, 20))
+    assert len(fake_device) > 1 and got.attr_outflow.shape == (3, 3, 3001)
+    assert_same(want, got, 23 * np.abs(driver).max())
+
+
 def test_batch_size_counts_inputs_and_outputs():
     """Per scenario: driver, 3 outputs, K attributes in and 2K out over N steps, 2 scalars, parameters."""
     rows = SurvivalRows("normal", {"mean": np.full((1, 10), 3.0), "std": np.ones((1, 10))}, 31, 1.0, "end", NUMPY)
     inputs = kernel.prepare(np.ones((31, 10)), True, rows, np.ones((2, 31, 10)), 0, "correct", np)
-    per = 8 * (31 * (1 + 3 + 3 * 2) + 2) + 16
+    per = 8 * (31 * (1 + 2) + 31 * (3 + 2 * 2) + 2) + 16
     assert gpu.batch_size(inputs, 2 * per * 7) == 7
     assert gpu.batch_size(inputs, 0) == 1 and gpu.batch_size(inputs, 10**12) == 10
+    summary = kernel.prepare(
+        np.ones((31, 10)), True, rows, np.ones((2, 31, 10)), 0, "correct", np, (np.ones((2, 31)), 30)
+    )
+    per = 8 * (31 * (1 + 2) + 3 * (3 + 2 * 2) + 2) + 16  # three values per series instead of 31 steps
+    assert gpu.batch_size(summary, 2 * per * 7) == 7
 
 
 def test_too_many_steps_for_the_kernel_use_the_array_engine(monkeypatch):
