@@ -7,9 +7,10 @@ Measured in the same run: the device-to-device copy bandwidth (bytes read + writ
 the FP64 rate of a chain of fused multiply-adds. Then the kernel in trajectory mode (every step of
 inflow, stock and outflow written) at 1e4-1e7 scenarios x 31 and 44 steps: scenario-years/s,
 bytes/s (driver read, three outputs written) against the copy bandwidth, and FLOP/s of the
-recursion's multiply-adds against the FP64 rate. Target (H100): trajectory mode at least 50 % of
-the copy bandwidth. Summary mode is not in the kernel yet, so its target (1e11 scenario-years/s) is
-not measured here.
+recursion's multiply-adds against the FP64 rate; and in summary mode (the recursion sums over the
+target year and up to it as it goes, three values per scenario written) at 1e4-1e8 scenarios.
+Targets (H100): trajectory mode at least 50 % of the copy bandwidth; summary mode at least 1e11
+scenario-years/s in float64 at 31 steps.
 """
 
 from __future__ import annotations
@@ -64,16 +65,36 @@ def peaks():
     return {"copy": copy, "fp64": fp64}
 
 
-@pytest.mark.parametrize("steps", [31, 44])
-@pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000, 10_000_000])
-def test_trajectory_mode(peaks, n: int, steps: int):
-    be = get_backend("cupy")
+def problem(be, n: int, steps: int):
+    """Growing installed bases and normal lifetimes differing by scenario, on the device."""
     cp = be.xp
     rng = np.random.default_rng(0)
     growth = cp.asarray(rng.uniform(1.0, 1.4, n))
     stock = 1000.0 * growth[None, :] ** cp.arange(steps)[:, None]
     mean = cp.asarray(rng.uniform(1.0, 6.0, (1, n)))
-    rows = SurvivalRows("normal", {"mean": mean, "std": 0.3 * mean}, steps, 1.0, "middle", be)
+    return stock, SurvivalRows("normal", {"mean": mean, "std": 0.3 * mean}, steps, 1.0, "middle", be)
+
+
+@pytest.mark.parametrize("steps", [31, 44])
+@pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000, 10_000_000, 100_000_000])
+def test_summary_mode(n: int, steps: int):
+    be = get_backend("cupy")
+    cp = be.xp
+    stock, rows = problem(be, n, steps)
+    weights = cp.asarray(np.stack([np.arange(steps) == steps - 1, np.ones(steps)]).astype(float))
+    t = timed(cp, lambda: gpu.solve(stock, True, rows, negative_inflow="allow", reduce=(weights, steps - 1)), repeat=3)
+    rate = n * steps / t
+    print(f"\n{n:>11} x {steps} summary: {rate:.3g} scenario-years/s")
+    if steps == 31 and n >= 10_000_000:
+        assert rate >= 1e11, f"summary mode {rate:.3g} scenario-years/s, target 1e11"
+
+
+@pytest.mark.parametrize("steps", [31, 44])
+@pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000, 10_000_000])
+def test_trajectory_mode(peaks, n: int, steps: int):
+    be = get_backend("cupy")
+    cp = be.xp
+    stock, rows = problem(be, n, steps)
     t = timed(cp, lambda: gpu.solve(stock, True, rows, negative_inflow="allow"), repeat=3)
     moved = 8 * n * (steps * (1 + 3) + 2 + 2)  # driver in; inflow, stock, outflow out; 2 parameters; 2 scalars out
     flops = 2 * n * steps * (steps - 1) / 2  # the recursion's multiply-adds only
