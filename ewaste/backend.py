@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -15,6 +15,8 @@ from .errors import InputError
 
 BACKENDS = ("auto", "numpy", "cpu", "cupy")
 ENV_VAR = "EWASTE_BACKEND"
+PRECISIONS = ("float64", "float32")
+PRECISION_VAR = "EWASTE_PRECISION"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Backend:
     name: str
     xp: ModuleType
     erfc: Any
+    precision: str = "float64"  # of the compiled engines' arithmetic; inputs and results stay float64
 
     def asnumpy(self, a: Any) -> np.ndarray:
         """Copy an array of this backend to host memory (explicitly, in one place)."""
@@ -63,15 +66,27 @@ def cupy_status() -> tuple[bool, str]:
     )
 
 
-def get_backend(name: str | None = None) -> Backend:
-    """The backend named (or from $EWASTE_BACKEND, default "auto").
+def get_backend(name: str | None = None, precision: str | None = None) -> Backend:
+    """The backend named (or from $EWASTE_BACKEND, default "auto"), computing in `precision` (or
+    $EWASTE_PRECISION, default "float64").
 
     auto: the compiled CPU engine where a C++ compiler builds it, else NumPy. CuPy is used only when
-    asked for until it has been verified on a GPU (see docs/model.md).
+    asked for until it has been verified on a GPU (see docs/model.md). float32 needs a compiled engine.
     """
     name = (name or os.environ.get(ENV_VAR) or "auto").lower()
     if name not in BACKENDS:
         raise InputError(None, "backend", f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    precision = (precision or os.environ.get(PRECISION_VAR) or "float64").lower()
+    if precision not in PRECISIONS:
+        raise InputError(None, "precision", f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    be = _named_backend(name)
+    if precision == "float32" and be.name == "numpy":
+        why = "" if name == "numpy" else f" and the cpu backend cannot run here: {cpu_status()[1]}"
+        raise InputError(None, "precision", f"float32 needs a compiled engine (--backend cpu or cupy){why}")
+    return replace(be, precision=precision)
+
+
+def _named_backend(name: str) -> Backend:
     if name == "numpy":
         return NUMPY
     if name == "cupy":
@@ -88,7 +103,7 @@ def get_backend(name: str | None = None) -> Backend:
 def describe(be: Backend) -> str:
     """One line on what runs the engine: the library version, or how the CPU engine was built."""
     if be.name == "cpu":
-        return f"compiled CPU engine ({cpu_status()[1]})"
+        return f"compiled CPU engine ({cpu_status()[1]}, {be.precision})"
     return cupy_status()[1] if be.name == "cupy" else f"NumPy {np.__version__}"
 
 

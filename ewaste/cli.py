@@ -12,7 +12,7 @@ import click
 import numpy as np
 
 from . import __version__, catalogue, scale
-from .backend import BACKENDS, cpu_status, cupy_status, get_backend
+from .backend import BACKENDS, PRECISION_VAR, PRECISIONS, cpu_status, cupy_status, get_backend
 from .errors import EwasteError, InputError
 from .grid import load_grid, save_grid, scenario_sizes
 from .host import THREADS_VAR
@@ -25,6 +25,12 @@ SUMMARY_POINTS = 10**6  # above this, a .zarr run does not load its results back
 
 backend_option = click.option(
     "--backend", type=click.Choice(BACKENDS), default=None, help="Array backend (default: $EWASTE_BACKEND or auto)."
+)
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="Arithmetic of the compiled engines (default: $EWASTE_PRECISION or float64).",
 )
 
 
@@ -45,6 +51,7 @@ def cli() -> None:
 @click.option("--resume", is_flag=True, help="Finish an interrupted .zarr run: only the missing chunks.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 @backend_option
+@precision_option
 def run(
     scenario: str | None,
     out: str | None,
@@ -56,6 +63,7 @@ def run(
     resume: bool,
     quiet: bool,
     backend: str | None,
+    precision: str | None,
 ) -> None:
     """Evaluate SCENARIO (a .toml file, a saved grid .nc, or a bundled name; default: 'default')."""
     zarr_out = bool(out) and Path(out).suffix.lower() == ".zarr"
@@ -67,6 +75,9 @@ def run(
         raise InputError(out, None, "exists; pass --overwrite to replace it")
     if resume and not zarr_out:
         raise InputError(out, "--resume", "resuming needs a .zarr output")
+    if precision:  # through the environment, so that every chunk and dask worker computes alike
+        os.environ[PRECISION_VAR] = precision
+    get_backend(backend)  # refuse a backend or precision that cannot run before any work
     path = catalogue.resolve(scenario)
     with _name_the_path(path):
         grid = load_grid(path)

@@ -58,7 +58,7 @@ def _launch(be: Backend, inputs: kernel.Inputs, out: dict[str, Any]) -> None:
     cp = be.xp
     unused = cp.zeros(1)  # for the pointers of an absent array (never read or written)
     scalars = [np.int32(getattr(inputs, f)) for f in ("n", "n_history", "stock_driven", "correct", "kind")]
-    scalars += [np.int32(getattr(inputs, f)) for f in ("by_cohort", "n_attributes", "n_lags")]
+    scalars += [np.int32(getattr(inputs, f)) for f in ("by_cohort", "n_attributes", "n_lags", "single")]
     args = (*scalars, np.int64(inputs.s), np.float64(inputs.dt), np.float64(inputs.offset))
     args += tuple(unused if a is None else a for a in (inputs.p1, inputs.p2, inputs.driver, inputs.attributes))
     args += (unused if inputs.weights is None else inputs.weights, np.int64(inputs.last))
@@ -92,8 +92,10 @@ def solve(
     be: Backend | None = None,
     max_batch: int | None = None,
     reduce: tuple[Any, int] | None = None,
+    single: bool = False,
 ) -> CohortFlows:
     """`stockflow.solve` on the GPU (same arguments; `be` is the cupy backend, default rows.be).
+    single: float32 arithmetic (the arrays stay float64).
 
     reduce: as in `host.solve` (summary mode: the kernel sums as it goes, no trajectory is written).
     """
@@ -106,9 +108,8 @@ def solve(
         xp = np if isinstance(flows.inflow, np.ndarray) else cp
         return flows if reduce is None else stockflow.reduce_flows(flows, xp.asarray(reduce[0]), reduce[1], xp)
     on_host = isinstance(driver, np.ndarray)
-    inputs = kernel.prepare(
-        driver, stock_driven, rows, attributes, n_history, negative_inflow, np if on_host else cp, reduce
-    )
+    xp = np if on_host else cp
+    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, xp, reduce, single)
     if not on_host:
         out = kernel.allocate(inputs, cp)
         _launch(be, inputs, out)

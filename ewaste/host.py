@@ -42,7 +42,8 @@ THREADS_VAR, CACHE_VAR = "EWASTE_THREADS", "EWASTE_CACHE_DIR"
 _P = ctypes.POINTER(ctypes.c_double)
 
 
-SCALARS = ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort", "n_attributes", "n_lags", "dt", "offset")
+INTS = ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort", "n_attributes", "n_lags", "single", "pad")
+SCALARS = (*INTS[:-1], "dt", "offset")
 ARRAYS = ("p1", "p2", "driver", "attributes")
 
 
@@ -50,9 +51,9 @@ class Problem(ctypes.Structure):
     """Mirror of ew::Problem in kernels/cohort.h (field for field)."""
 
     _fields_ = [
-        *((f, ctypes.c_int32) for f in SCALARS[:8]),
+        *((f, ctypes.c_int32) for f in INTS),
         ("stride", ctypes.c_int64),
-        *((f, ctypes.c_double) for f in SCALARS[8:]),
+        *((f, ctypes.c_double) for f in ("dt", "offset")),
         *((f, _P) for f in ARRAYS),
         ("weights", _P),
         ("last", ctypes.c_int64),
@@ -213,13 +214,14 @@ def solve(
     n_history: int = 0,
     negative_inflow: str = "correct",
     reduce: tuple[np.ndarray, int] | None = None,
+    single: bool = False,
 ) -> CohortFlows:
     """`stockflow.solve`, computed by the compiled engine (same arguments, same results to ~1e-14).
 
     reduce: (weights (2, N), last): return `stockflow.reduce_flows` of the flows instead, summed as
-    the recursion goes, without ever writing the trajectories.
+    the recursion goes, without ever writing the trajectories. single: float32 arithmetic.
     """
-    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, np, reduce)
+    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, np, reduce, single)
     out = kernel.allocate(inputs, np)
     compute(inputs, out)
     return kernel.finish(inputs, out)

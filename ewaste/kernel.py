@@ -29,6 +29,7 @@ class Inputs:
     by_cohort: int
     n_attributes: int
     n_lags: int
+    single: int  # 1: float32 arithmetic
     s: int  # scenarios
     dt: float  # years per step
     offset: float  # age in steps in the step a cohort enters service
@@ -70,10 +71,12 @@ def prepare(
     negative_inflow: str,
     xp: Any,
     reduce: tuple[Any, int] | None = None,
+    single: bool = False,
 ) -> Inputs:
     """The kernel's inputs from `stockflow.solve`'s arguments (size-1 axes broadcast to S).
 
     reduce: (weights (2, N), last) for summary mode (see `stockflow.reduce_flows`).
+    single: compute in float32 (the arrays stay float64).
     """
     widths = [driver.shape[-1], *(v.shape[-1] for v in rows.params.values())]
     s = max(widths + ([] if attributes is None else [attributes.shape[-1]]))
@@ -89,6 +92,7 @@ def prepare(
         by_cohort=int(by_cohort),
         n_attributes=k,
         n_lags=p1.shape[1] if rows.kind == "tabulated" else 0,
+        single=int(single),
         s=s,
         dt=float(rows.dt),
         offset=AGE_CONVENTIONS[rows.convention],

@@ -21,7 +21,7 @@ from .variables import recycling_yields, table
 OTHER = "other"
 PCB = "circuit_boards"
 HOURS_PER_YEAR = 8760.0
-BALANCE_RTOL = 1e-9
+BALANCE_RTOL = {"float64": 1e-9, "float32": 1e-5}  # by the precision of the engine's arithmetic
 
 
 def _fill_defaults(grid: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict]]:
@@ -202,12 +202,13 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
     in_engine_reduce = reduce and not stacked
     args = (drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
     try:
-        if in_engine_reduce and be.name == "cpu":  # reduced block by block: no trajectory is ever held
-            flows = host.solve(*args, reduce=(weights, last))
-            _check_reduced(flows, drv, stock_driven, last, fleet, xp)
+        single = {"single": True} if be.precision == "float32" else {}  # only the compiled engines take it
+        if in_engine_reduce and be.name in ("cpu", "cupy"):  # summed as it goes: no trajectory is held
+            flows = {"cpu": host.solve, "cupy": gpu.solve}[be.name](*args, reduce=(weights, last), **single)
+            _check_reduced(flows, drv, stock_driven, last, fleet, be)
         else:
-            flows = {"cpu": host.solve, "cupy": gpu.solve}.get(be.name, solve)(*args)
-            _check_fleet(flows, drv, stock_driven, n_hist, fleet, xp)
+            flows = {"cpu": host.solve, "cupy": gpu.solve}.get(be.name, solve)(*args, **single)
+            _check_fleet(flows, drv, stock_driven, n_hist, fleet, be)
             flows = reduce_flows(flows, xp.asarray(weights), last, xp) if in_engine_reduce else flows
     except InputError as exc:
         raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
@@ -258,16 +259,17 @@ def _reduction(g: xr.Dataset, n_hist: int) -> tuple[np.ndarray, int]:
     return weights, n_hist + int(np.nonzero(year == target)[0][-1])
 
 
-def _check_reduced(flows: Any, drv: Any, stock_driven: bool, last: int, fleet: str, xp: Any) -> None:
+def _check_reduced(flows: Any, drv: Any, stock_driven: bool, last: int, fleet: str, be: Backend) -> None:
     """What can be checked without trajectories: finite values and, stock-driven, the stock reached.
 
     The stock balance holds by construction in the compiled engine (outflow = s[m-1] + i[m] - s[m]).
     """
+    xp = be.xp
     worst = 0.0 if bool(xp.isfinite(flows.stock).all() & xp.isfinite(flows.outflow).all()) else np.inf
     if stock_driven:
         scale = xp.maximum(xp.abs(drv).max(axis=0), 1e-300)
         worst = max(worst, float(xp.nan_to_num(xp.abs(flows.stock[2] - drv[last]) / scale, nan=xp.inf).max()))
-    if not worst <= BALANCE_RTOL:
+    if not worst <= BALANCE_RTOL[be.precision]:
         raise BalanceError(f"fleet {fleet}: stock balance violated; check the inputs for values that overflow")
 
 
@@ -284,14 +286,15 @@ def _select(w: xr.DataArray, label: Any) -> xr.DataArray:
     return w if label is None else w.sel({_extra_dim(w): label})
 
 
-def _check_fleet(flows: Any, drv: Any, stock_driven: bool, n_hist: int, fleet: str, xp: Any) -> None:
+def _check_fleet(flows: Any, drv: Any, stock_driven: bool, n_hist: int, fleet: str, be: Backend) -> None:
     """Stock balance s[m] - s[m-1] = i[m] - o[m] and, for stock-driven steps, stock = the given stock."""
+    xp = be.xp
     worst = check_balance(flows.stock, flows.inflow, flows.outflow, xp)
     if stock_driven:
         given, got = drv[n_hist:], flows.stock[n_hist:]
         scale = xp.maximum(xp.abs(given).max(axis=0), 1e-300)
         worst = max(worst, float(xp.nan_to_num(xp.abs(got - given).max(axis=0) / scale, nan=xp.inf).max()))
-    if not worst <= BALANCE_RTOL:
+    if not worst <= BALANCE_RTOL[be.precision]:
         raise BalanceError(
             f"fleet {fleet}: stock balance violated (relative error {worst:.3g}); "
             "check the inputs for values that overflow"
@@ -390,7 +393,7 @@ def _check_destinations(res: xr.Dataset, suffix: str = "") -> None:
         (res["collected" + suffix] + res["not_collected" + suffix], gen),
     ):
         err = float(abs(lhs - rhs).max())
-        if not err <= BALANCE_RTOL * scale:
+        if not err <= BALANCE_RTOL["float64"] * scale:
             raise BalanceError(f"mass balance of e-waste destinations violated (relative error {err / scale:.3g})")
 
 
@@ -502,13 +505,17 @@ def _fast_summary(flows: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
 SUMMARY_SUFFIXES = ("_target", "_cumulative_target")
 
 
-def evaluate(grid: xr.Dataset, backend: str | None = None, summary: bool = False) -> xr.Dataset:
+def evaluate(
+    grid: xr.Dataset, backend: str | None = None, summary: bool = False, precision: str | None = None
+) -> xr.Dataset:
     """Evaluate a validated scenario grid; returns results with units and provenance.
 
     With `summary=True` only the target-year and cumulative-to-target values are kept (and the
     negative-inflow count): a few numbers per grid point, for sweeps whose trajectories would not fit.
+    precision: "float64" (default, or $EWASTE_PRECISION) or "float32" arithmetic in the compiled
+    engines (results stay float64 arrays; see docs/model.md for the error).
     """
-    be = get_backend(backend)
+    be = get_backend(backend, precision)
     grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
     grid, defaults = _fill_defaults(grid)
     reduce = summary and _summable(grid)
@@ -570,6 +577,7 @@ def _provenance(grid: xr.Dataset, defaults: dict, be: Backend) -> dict[str, Any]
             "ewaste_version": __version__,
             "backend": be.name,
             "engine": describe(be),
+            "precision": be.precision,
             "defaults_used": json.dumps(defaults),
             "driver": json.dumps(
                 dict(zip(map(str, grid["fleet"].values), map(str, grid["driver"].values), strict=True))

@@ -13,7 +13,7 @@
 #endif
 
 extern "C" __global__ void cohort_solve(int n, int n_history, int stock_driven, int correct, int kind, int by_cohort,
-                                        int n_attributes, int n_lags, long long stride, double dt, double offset,
+                                        int n_attributes, int n_lags, int single, long long stride, double dt, double offset,
                                         const double* p1, const double* p2, const double* driver,
                                         const double* attributes, const double* weights, long long last,
                                         double* inflow, double* stock, double* outflow, double* attr_stock,
@@ -21,9 +21,9 @@ extern "C" __global__ void cohort_solve(int n, int n_history, int stock_driven, 
                                         double* summary) {
   const int64_t s = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (s >= stride || n > EW_MAX_STEPS || n_attributes > EW_MAX_ATTRIBUTES) return;
-  const ew::Problem p = {n,      n_history, stock_driven, correct, kind,   by_cohort,  n_attributes, n_lags,
-                         stride, dt,        offset,       p1,      p2,     driver,     attributes,   weights,
-                         last};
+  const ew::Problem p = {n,      n_history,  stock_driven, correct, kind,   by_cohort, n_attributes,
+                         n_lags, single,     0,            stride,  dt,     offset,    p1,
+                         p2,     driver,     attributes,   weights, last};
   const ew::Result r = {inflow, stock, outflow, attr_stock, attr_outflow, (int64_t*)negative, first_step, stride,
                         summary};
   double x[EW_MAX_STEPS];

@@ -48,6 +48,8 @@ struct Problem {
   int32_t by_cohort;     // 1: p1/p2 have one row per cohort (n, S); 0: one row (1, S)
   int32_t n_attributes;  // K cohort attributes per driver unit
   int32_t n_lags;        // TABLE: lags in the survival table (the last holds beyond)
+  int32_t single;        // 1: compute in float32 (inputs and outputs stay float64); 0: float64
+  int32_t pad;
   int64_t stride;        // S, the number of scenarios
   double dt;             // years per step
   double offset;         // age in steps of a cohort in the step it enters service
@@ -78,49 +80,50 @@ struct Result {
 EW_HD inline int64_t acc_size(int n_attributes) { return (3 + 2 * (int64_t)n_attributes) * 3 + n_attributes; }
 
 // Add the value v of series q at step m to the summary sums of lane j (acc: 3 W doubles per series).
-template <int W>
-EW_HD inline void add(double* acc, const Problem& p, int q, int m, int j, double v) {
-  double* a = acc + q * 3 * W;
-  a[j] += p.weights[m] * v;
-  a[W + j] += p.weights[p.n + m] * v;
+template <typename T, int W>
+EW_HD inline void add(T* acc, const Problem& p, int q, int m, int j, T v) {
+  T* a = acc + q * 3 * W;
+  a[j] += T(p.weights[m]) * v;
+  a[W + j] += T(p.weights[p.n + m]) * v;
   if (m == p.last) a[2 * W + j] = v;
 }
 
-// Share of a cohort still in service at `age` years, S(age), for a parametric lifetime.
-template <int KIND>
-EW_HD inline double survival(double age, double p1, double p2) {
-  const double r2 = 1.4142135623730951;
+// Share of a cohort still in service at `age` years, S(age), for a parametric lifetime (T: the
+// precision of the arithmetic, double or float).
+template <typename T, int KIND>
+EW_HD inline T survival(T age, T p1, T p2) {
+  const T r2 = T(1.4142135623730951), half = T(0.5), one = T(1), zero = T(0);
   if constexpr (KIND == FIXED) {
-    return age < p1 ? 1.0 : 0.0;
+    return age < p1 ? one : zero;
   } else if constexpr (KIND == NORMAL) {
-    return 0.5 * erfc((age - p1) / (p2 * r2));
+    return half * erfc((age - p1) / (p2 * r2));
   } else if constexpr (KIND == FOLDEDNORMAL) {
-    const double both = 0.5 * erfc((age - p1) / (p2 * r2)) + 0.5 * erfc((age + p1) / (p2 * r2));
-    return age < 0 ? 1.0 : both;
+    const T both = half * erfc((age - p1) / (p2 * r2)) + half * erfc((age + p1) / (p2 * r2));
+    return age < zero ? one : both;
   } else if constexpr (KIND == LOGNORMAL) {  // p1, p2: mean and std of the lifetime itself
-    const double var = log1p((p2 / p1) * (p2 / p1));
-    const double mu = log(p1) - 0.5 * var;
-    const double tail = 0.5 * erfc((log(fmax(age, 1e-300)) - mu) / (sqrt(var) * r2));
-    return age <= 0 ? 1.0 : tail;
+    const T var = log1p((p2 / p1) * (p2 / p1));
+    const T mu = log(p1) - half * var;
+    const T tail = half * erfc((log(fmax(age, T(1e-30))) - mu) / (sqrt(var) * r2));
+    return age <= zero ? one : tail;
   } else {  // WEIBULL: p1 shape, p2 scale
-    return exp(-pow(fmax(age, 0.0) / p2, p1));
+    return exp(-pow(fmax(age, zero) / p2, p1));
   }
 }
 
 // Lanes s0 .. s0 + W - 1 over all steps, written to outputs o0 .. o0 + W - 1 (o0 = s0 when the
-// outputs are the full arrays). Scratch: x and sf hold n * W doubles each, acc acc_size(K) * W.
+// outputs are the full arrays). Scratch (in T): x and sf n * W values each, acc acc_size(K) * W.
+// Inputs and outputs are double; T is the precision of the arithmetic.
 // sf holds survival by age (one lifetime per scenario) or, for parameters that vary by cohort,
 // the row sf[m, c] of the current step.
-template <int W, int KIND>
-EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf,
-                       double* acc) {
+template <typename T, int W, int KIND>
+EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0, T* x, T* sf, T* acc) {
   const int n = p.n;
   const int64_t S = p.stride, R = r.stride;
   const bool summary = r.summary != nullptr;
   const int n_series = 3 + 2 * p.n_attributes;
-  double* attr_prev = acc + n_series * 3 * W;  // attr_stock of the previous step, K * W
-  for (int64_t i = 0; i < acc_size(p.n_attributes) * W; ++i) acc[i] = 0.0;
-  double noise[W], prev[W], tot[W], keep[W], fresh[W];
+  T* attr_prev = acc + n_series * 3 * W;  // attr_stock of the previous step, K * W
+  for (int64_t i = 0; i < acc_size(p.n_attributes) * W; ++i) acc[i] = T(0);
+  T noise[W], prev[W], tot[W], keep[W], fresh[W];
   int64_t negative[W];
   EW_SIMD for (int j = 0; j < W; ++j) {
     noise[j] = 0.0;
@@ -128,17 +131,19 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
     negative[j] = 0;
   }
   for (int m = 0; m < n; ++m) {
-    EW_SIMD for (int j = 0; j < W; ++j) noise[j] = fmax(noise[j], fabs(p.driver[m * S + s0 + j]));
+    EW_SIMD for (int j = 0; j < W; ++j) noise[j] = fmax(noise[j], T(fabs(p.driver[m * S + s0 + j])));
   }
-  EW_SIMD for (int j = 0; j < W; ++j) noise[j] *= 1e-12;  // rounding, on the scale of the largest stock
+  // rounding, on the scale of the largest stock (float32: rounding is 1e-7, so 1e-5 is noise)
+  const T noise_share = sizeof(T) == sizeof(float) ? T(1e-5) : T(1e-12);
+  EW_SIMD for (int j = 0; j < W; ++j) noise[j] *= noise_share;
   if (!p.by_cohort) {
     for (int a = 0; a < n; ++a) {
-      const double age = (a + p.offset) * p.dt;
+      const T age = T((a + p.offset) * p.dt);
       if constexpr (KIND == TABLE) {
         const int64_t at = (a < p.n_lags ? a : p.n_lags - 1) * S + s0;
         EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = p.p1[at + j];
       } else {
-        EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<KIND>(age, p.p1[s0 + j], p.p2[s0 + j]);
+        EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<T, KIND>(age, T(p.p1[s0 + j]), T(p.p2[s0 + j]));
       }
     }
     EW_SIMD for (int j = 0; j < W; ++j) r.first_step[o0 + j] = sf[j];
@@ -153,41 +158,41 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
           const int64_t at = ((int64_t)c * p.n_lags + lag) * S + s0;
           EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = p.p1[at + j];
         } else {
-          const double age = (m - c + p.offset) * p.dt;
+          const T age = T((m - c + p.offset) * p.dt);
           const int64_t at = c * S + s0;
-          EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = survival<KIND>(age, p.p1[at + j], p.p2[at + j]);
+          EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = survival<T, KIND>(age, T(p.p1[at + j]), T(p.p2[at + j]));
         }
       }
-      EW_SIMD for (int j = 0; j < W; ++j) r.first_step[o0 + j] = fmin(r.first_step[o0 + j], sf[m * W + j]);
+      EW_SIMD for (int j = 0; j < W; ++j) r.first_step[o0 + j] = fmin(r.first_step[o0 + j], double(sf[m * W + j]));
     }
     // sf[m, c] for lane j: row(c)[j]
-    auto row = [&](int c) -> const double* { return p.by_cohort ? sf + c * W : sf + (m - c) * W; };
-    EW_SIMD for (int j = 0; j < W; ++j) tot[j] = 0.0;
+    auto row = [&](int c) -> const T* { return p.by_cohort ? sf + c * W : sf + (m - c) * W; };
+    EW_SIMD for (int j = 0; j < W; ++j) tot[j] = T(0);
     for (int c = 0; c < m; ++c) {
-      const double* xc = x + c * W;
-      const double* sc = row(c);
+      const T* xc = x + c * W;
+      const T* sc = row(c);
       EW_SIMD for (int j = 0; j < W; ++j) tot[j] += xc[j] * sc[j];
     }
-    const double* diag = row(m);
+    const T* diag = row(m);
     const double* given = p.driver + m * S + s0;
     const bool solve_inflow = p.stock_driven && m >= p.n_history;
     bool corrected = false;
     EW_SIMD for (int j = 0; j < W; ++j) {
-      double inflow = given[j];
-      keep[j] = 1.0;
+      T inflow = T(given[j]);
+      keep[j] = T(1);
       if (solve_inflow) {
-        inflow = (given[j] - tot[j]) / diag[j];
+        inflow = (T(given[j]) - tot[j]) / diag[j];
         const bool neg = inflow * diag[j] < -noise[j];  // negative beyond rounding
         negative[j] += neg ? 1 : 0;
         if (p.correct && neg) {  // inflow 0, every cohort retired early by the same share
-          keep[j] = given[j] / tot[j];
-          inflow = 0.0;
+          keep[j] = T(given[j]) / tot[j];
+          inflow = T(0);
         }
       }
       fresh[j] = inflow;
     }
     if (solve_inflow && p.correct) {
-      for (int j = 0; j < W; ++j) corrected = corrected || keep[j] != 1.0;
+      for (int j = 0; j < W; ++j) corrected = corrected || keep[j] != T(1);
     }
     if (corrected) {
       for (int c = 0; c < m; ++c) {
@@ -197,16 +202,16 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
     }
     if (summary) {
       EW_SIMD for (int j = 0; j < W; ++j) {
-        const double now = tot[j] + fresh[j] * diag[j];
+        const T now = tot[j] + fresh[j] * diag[j];
         x[m * W + j] = fresh[j];
-        add<W>(acc, p, 0, m, j, fresh[j]);
-        add<W>(acc, p, 1, m, j, now);
-        add<W>(acc, p, 2, m, j, prev[j] + fresh[j] - now);
+        add<T, W>(acc, p, 0, m, j, fresh[j]);
+        add<T, W>(acc, p, 1, m, j, now);
+        add<T, W>(acc, p, 2, m, j, prev[j] + fresh[j] - now);
         prev[j] = now;
       }
     } else {
       EW_SIMD for (int j = 0; j < W; ++j) {
-        const double now = tot[j] + fresh[j] * diag[j];
+        const T now = tot[j] + fresh[j] * diag[j];
         x[m * W + j] = fresh[j];
         r.inflow[m * R + o0 + j] = fresh[j];
         r.stock[m * R + o0 + j] = now;
@@ -216,27 +221,27 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
     }
     for (int k = 0; k < p.n_attributes; ++k) {
       const double* a = p.attributes + (int64_t)k * n * S + s0;  // a[c * S + j]: cohort c, lane j
-      double* pk = attr_prev + k * W;
-      EW_SIMD for (int j = 0; j < W; ++j) tot[j] = 0.0;
+      T* pk = attr_prev + k * W;
+      EW_SIMD for (int j = 0; j < W; ++j) tot[j] = T(0);
       for (int c = 0; c < m; ++c) {
-        const double* xc = x + c * W;
-        const double* sc = row(c);
-        EW_SIMD for (int j = 0; j < W; ++j) tot[j] += xc[j] * sc[j] * a[c * S + j];
+        const T* xc = x + c * W;
+        const T* sc = row(c);
+        EW_SIMD for (int j = 0; j < W; ++j) tot[j] += xc[j] * sc[j] * T(a[c * S + j]);
       }
       if (summary) {
         EW_SIMD for (int j = 0; j < W; ++j) {
-          const double now = tot[j] + fresh[j] * diag[j] * a[m * S + j];
-          add<W>(acc, p, 3 + k, m, j, now);
-          add<W>(acc, p, 3 + p.n_attributes + k, m, j, pk[j] + fresh[j] * a[m * S + j] - now);
+          const T now = tot[j] + fresh[j] * diag[j] * T(a[m * S + j]);
+          add<T, W>(acc, p, 3 + k, m, j, now);
+          add<T, W>(acc, p, 3 + p.n_attributes + k, m, j, pk[j] + fresh[j] * T(a[m * S + j]) - now);
           pk[j] = now;
         }
       } else {
         double* as = r.attr_stock + (int64_t)k * n * R + o0;  // as[m * R + j]
         double* ao = r.attr_outflow + (int64_t)k * n * R + o0;
         EW_SIMD for (int j = 0; j < W; ++j) {
-          const double now = tot[j] + fresh[j] * diag[j] * a[m * S + j];
+          const T now = tot[j] + fresh[j] * diag[j] * T(a[m * S + j]);
           as[m * R + j] = now;
-          ao[m * R + j] = pk[j] + fresh[j] * a[m * S + j] - now;
+          ao[m * R + j] = pk[j] + fresh[j] * T(a[m * S + j]) - now;
           pk[j] = now;
         }
       }
@@ -251,15 +256,26 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
 }
 
 // Dispatch on the lifetime type (templated so that each loop body is branch-free).
+template <typename T, int W>
+EW_HD void solve_in(const Problem& p, const Result& r, int64_t s0, int64_t o0, T* x, T* sf, T* acc) {
+  switch (p.kind) {
+    case FIXED: return solve_lanes<T, W, FIXED>(p, r, s0, o0, x, sf, acc);
+    case NORMAL: return solve_lanes<T, W, NORMAL>(p, r, s0, o0, x, sf, acc);
+    case FOLDEDNORMAL: return solve_lanes<T, W, FOLDEDNORMAL>(p, r, s0, o0, x, sf, acc);
+    case LOGNORMAL: return solve_lanes<T, W, LOGNORMAL>(p, r, s0, o0, x, sf, acc);
+    case WEIBULL: return solve_lanes<T, W, WEIBULL>(p, r, s0, o0, x, sf, acc);
+    default: return solve_lanes<T, W, TABLE>(p, r, s0, o0, x, sf, acc);
+  }
+}
+
+// Dispatch on the precision: the scratch is sized in doubles and holds floats in float32 mode.
 template <int W>
 EW_HD void solve(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf, double* acc) {
-  switch (p.kind) {
-    case FIXED: return solve_lanes<W, FIXED>(p, r, s0, o0, x, sf, acc);
-    case NORMAL: return solve_lanes<W, NORMAL>(p, r, s0, o0, x, sf, acc);
-    case FOLDEDNORMAL: return solve_lanes<W, FOLDEDNORMAL>(p, r, s0, o0, x, sf, acc);
-    case LOGNORMAL: return solve_lanes<W, LOGNORMAL>(p, r, s0, o0, x, sf, acc);
-    case WEIBULL: return solve_lanes<W, WEIBULL>(p, r, s0, o0, x, sf, acc);
-    default: return solve_lanes<W, TABLE>(p, r, s0, o0, x, sf, acc);
+  if (p.single) {
+    solve_in<float, W>(p, r, s0, o0, reinterpret_cast<float*>(x), reinterpret_cast<float*>(sf),
+                       reinterpret_cast<float*>(acc));
+  } else {
+    solve_in<double, W>(p, r, s0, o0, x, sf, acc);
   }
 }
 

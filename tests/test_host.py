@@ -277,3 +277,45 @@ def test_compiler_with_options_in_cxx(fresh_probe, monkeypatch):
     monkeypatch.setenv("CXX", "c++ -DEWASTE_UNUSED=1")
     ok, what = host.status()
     assert ok and what.startswith("c++ ")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("by_cohort", [False, True])
+@pytest.mark.parametrize(
+    ("stock_driven", "policy", "rtol"), [(False, "correct", 1e-5), (True, "allow", 1e-5), (True, "correct", 1e-4)]
+)
+def test_float32_arithmetic_close_to_float64(kind, by_cohort, stock_driven, policy, rtol):
+    """float32 on request: within 1e-5 of each output's largest value (measured up to 5e-6); 1e-4 where
+    negative inflows are corrected, because float32 tells a negative inflow from rounding only above
+    1e-5 of the largest stock (measured up to 6e-5)."""
+    rng = np.random.default_rng(zlib.crc32(f"f32{kind}{by_cohort}{stock_driven}{policy}".encode()))
+    params, driver, attributes = random_case(kind, by_cohort, stock_driven, 300, rng, n=31)
+    rows = SurvivalRows(kind, params, 31, 0.25, "middle", NUMPY)
+    want = host.solve(driver, stock_driven, rows, attributes, 0, policy)
+    got = host.solve(driver, stock_driven, rows, attributes, 0, policy, single=True)
+    for f in FIELDS:
+        a, b = getattr(want, f), getattr(got, f)
+        assert np.abs(b - a).max() <= rtol * np.abs(a).max(), f
+
+
+def test_precision_choices():
+    assert get_backend("cpu", "float32").precision == "float32"
+    with pytest.raises(InputError, match="float32 needs a compiled engine"):
+        get_backend("numpy", "float32")
+    with pytest.raises(InputError, match="unknown precision 'half'"):
+        get_backend("cpu", "half")
+    grid = load_grid(catalogue.resolve("default"))
+    single, double = evaluate(grid, "cpu", precision="float32"), evaluate(grid, "cpu")
+    assert single.attrs["precision"] == "float32" and double.attrs["precision"] == "float64"
+    for v in ("ewaste_generated_target", "energy_target", "recovered_cumulative_target"):
+        np.testing.assert_allclose(single[v], double[v], rtol=1e-5)
+
+
+def test_cli_float32_on_numpy_is_one_line():
+    out = subprocess.run(
+        [sys.executable, "-m", "ewaste.cli", "run", "--backend", "numpy", "--precision", "float32"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert "float32 needs a compiled engine" in out.stderr
