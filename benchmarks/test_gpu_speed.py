@@ -75,17 +75,19 @@ def problem(be, n: int, steps: int):
     return stock, SurvivalRows("normal", {"mean": mean, "std": 0.3 * mean}, steps, 1.0, "middle", be)
 
 
+@pytest.mark.parametrize("single", [False, True], ids=["float64", "float32"])
 @pytest.mark.parametrize("steps", [31, 44])
 @pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000, 10_000_000, 100_000_000])
-def test_summary_mode(n: int, steps: int):
+def test_summary_mode(n: int, steps: int, single: bool):
     be = get_backend("cupy")
     cp = be.xp
     stock, rows = problem(be, n, steps)
     weights = cp.asarray(np.stack([np.arange(steps) == steps - 1, np.ones(steps)]).astype(float))
-    t = timed(cp, lambda: gpu.solve(stock, True, rows, negative_inflow="allow", reduce=(weights, steps - 1)), repeat=3)
+    reduce = (weights, steps - 1)
+    t = timed(cp, lambda: gpu.solve(stock, True, rows, negative_inflow="allow", reduce=reduce, single=single), repeat=3)
     rate = n * steps / t
-    print(f"\n{n:>11} x {steps} summary: {rate:.3g} scenario-years/s")
-    if steps == 31 and n >= 10_000_000:
+    print(f"\n{n:>11} x {steps} summary {'float32' if single else 'float64'}: {rate:.3g} scenario-years/s")
+    if steps == 31 and n >= 10_000_000 and not single:
         assert rate >= 1e11, f"summary mode {rate:.3g} scenario-years/s, target 1e11"
 
 

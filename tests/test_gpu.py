@@ -65,6 +65,23 @@ def test_summary_mode_on_the_device(kind):
 
 
 @needs_gpu
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(("stock_driven", "policy"), [(False, "correct"), (True, "allow")])
+def test_float32_on_the_device(kind, stock_driven, policy):
+    """float32 arithmetic within 1e-5 of each output's largest value (cases without corrections)."""
+    be = get_backend("cupy")
+    cp = be.xp
+    rng = np.random.default_rng(zlib.crc32(f"gpu-f32{kind}{stock_driven}{policy}".encode()))
+    params, driver, attributes = random_case(kind, False, stock_driven, 300, rng, n=31)
+    want = solve(driver, stock_driven, SurvivalRows(kind, params, 31, 0.25, "middle", NUMPY), attributes, 0, policy)
+    rows = SurvivalRows(kind, {k: cp.asarray(v) for k, v in params.items()}, 31, 0.25, "middle", be)
+    got = gpu.solve(cp.asarray(driver), stock_driven, rows, cp.asarray(attributes), 0, policy, single=True)
+    for f in FIELDS:
+        a, b = getattr(want, f), be.asnumpy(getattr(got, f))
+        assert np.abs(b - a).max() <= 1e-5 * np.abs(a).max(), f
+
+
+@needs_gpu
 @pytest.mark.parametrize("max_batch", [None, 50])
 def test_host_inputs_stream_through_the_device(max_batch):
     be = get_backend("cupy")
