@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
-from test_host import FIELDS, KINDS, assert_same, random_case
+from test_host import FIELDS, KINDS, assert_results_close, assert_same, random_case
 
 from ewaste import catalogue, evaluate, gpu, host, kernel
 from ewaste.backend import NUMPY, Backend, cupy_status, get_backend
@@ -100,13 +100,9 @@ def test_bundled_scenarios_on_the_gpu(name):
     grid = load_grid(catalogue.resolve(name))
     want, got = evaluate(grid, "numpy"), evaluate(grid, "cupy")
     assert got.attrs["backend"] == "cupy"
-    for v in want.data_vars:
-        a, b = want[v].values, got[v].values
-        if a.dtype.kind == "f":
-            scale = np.nanmax(np.abs(a)) if a.size and np.isfinite(a).any() else 1.0
-            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * scale, err_msg=v)
-        else:
-            np.testing.assert_array_equal(b, a, err_msg=v)
+    assert_results_close(want, got)
+    summary = evaluate(grid, "cupy", summary=True)  # the kernel's summary mode
+    assert_results_close(want[list(summary.data_vars)], summary)
 
 
 # --- the batching logic, without a GPU --------------------------------------------------------
