@@ -95,9 +95,9 @@ def solve(
     single: bool = False,
 ) -> CohortFlows:
     """`stockflow.solve` on the GPU (same arguments; `be` is the cupy backend, default rows.be).
-    single: float32 arithmetic (the arrays stay float64).
 
     reduce: as in `host.solve` (summary mode: the kernel sums as it goes, no trajectory is written).
+    single: float32 arithmetic (the arrays stay float64).
     """
     be = be or rows.be
     cp = be.xp

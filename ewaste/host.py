@@ -2,7 +2,7 @@
 
 `solve` is a drop-in for `stockflow.solve` on NumPy arrays. The library is compiled once with the
 system C++ compiler ($CXX, else c++, g++ or clang++), cached under $EWASTE_CACHE_DIR (default
-~/.cache/ewaste) by a hash of the sources, compiler and flags, and loaded with ctypes. It runs
+~/.cache/ewaste) by a hash of the sources, compiler, flags and CPU, and loaded with ctypes. It runs
 blocks of 64 scenarios side by side so that the compiler vectorises across scenarios (with the
 vector maths library where the C library has one), on a pool of threads shared by every caller
 (ctypes releases the GIL), $EWASTE_THREADS of them (default: the cores this process may use).

@@ -113,11 +113,11 @@ def _weights(reduce: tuple[Any, int], n: int, xp: Any) -> Any:
 
 
 def allocate(inputs: Inputs, xp: Any) -> dict[str, Any]:
-    """ew::Result's arrays for the inputs' S scenarios (uninitialised: the kernel writes every element).
+    """ew::Result's arrays for the inputs' S scenarios (uninitialised: the kernel writes them all).
 
-    In summary mode (inputs.weights set) the trajectories are absent and "summary" holds, for each of the 3 + 2K series
-    (inflow, stock, outflow, attr_stock by attribute, attr_outflow by attribute), three values per
-    scenario: (3 + 2K, 3, S).
+    In summary mode (inputs.weights set) the trajectories are absent and "summary" holds, for each
+    of the 3 + 2K series (inflow, stock, outflow, attr_stock by attribute, attr_outflow by
+    attribute), three values per scenario: (3 + 2K, 3, S).
     """
     n, k, s = inputs.n, inputs.n_attributes, inputs.s
     out = {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s)}
