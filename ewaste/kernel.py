@@ -83,6 +83,8 @@ def prepare(
     n = driver.shape[0]
     k = 0 if attributes is None else attributes.shape[0]
     p1, p2, by_cohort = _lifetime(rows, s, xp)
+    if stock_driven and not bool(xp.isfinite(p1).all() & xp.isfinite(p2).all()):
+        require_first_step(float("nan"))  # as the NumPy engine: a NaN lifetime gives a NaN sf[m, m]
     return Inputs(
         n=n,
         n_history=n_history,

@@ -319,3 +319,13 @@ def test_cli_float32_on_numpy_is_one_line():
     )
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "float32 needs a compiled engine" in out.stderr
+
+
+@pytest.mark.parametrize("by_cohort", [False, True])
+def test_a_nan_lifetime_is_refused_alike(by_cohort):
+    mean = np.full((5 if by_cohort else 1, 3), 3.0)
+    mean[-1, 1] = np.nan
+    rows = SurvivalRows("normal", {"mean": mean, "std": np.ones((1, 3))}, 5, 1.0, "end", NUMPY)
+    for engine in (solve, host.solve):
+        with pytest.raises(InputError, match=r"only nan of a cohort"):
+            engine(np.ones((5, 3)), True, rows)
