@@ -53,18 +53,36 @@ def _kernel(be: Backend, device: int) -> Any:
     return be.xp.RawModule(code=code, options=options).get_function("cohort_solve")
 
 
+# The kernel's parameters in order (kernels/cohort.cu), with the NumPy scalar type of each scalar;
+# None marks a pointer. tests/test_kernels.py checks this against the CUDA source.
+KERNEL_ARGS: tuple[tuple[str, Any], ...] = (
+    *((f, np.int32) for f in ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort")),
+    *((f, np.int32) for f in ("n_attributes", "n_lags", "single")),
+    ("stride", np.int64),
+    ("dt", np.float64),
+    ("offset", np.float64),
+    *((f, None) for f in ("p1", "p2", "driver", "attributes", "weights")),
+    ("last", np.int64),
+    *((f, None) for f in OUTPUTS),
+)
+
+
+def kernel_args(inputs: kernel.Inputs, out: dict[str, Any], unused: Any) -> tuple:
+    """The launch arguments: typed scalars, and arrays (`unused` for an absent one, never touched)."""
+    values = {f: getattr(inputs, f) for f in inputs.__dataclass_fields__} | {"stride": inputs.s} | out
+    args = []
+    for name, scalar in KERNEL_ARGS:
+        value = values.get(name)
+        args.append(scalar(value) if scalar is not None else unused if value is None else value)
+    return tuple(args)
+
+
 def _launch(be: Backend, inputs: kernel.Inputs, out: dict[str, Any]) -> None:
     """One thread per scenario over device arrays."""
     cp = be.xp
-    unused = cp.zeros(1)  # for the pointers of an absent array (never read or written)
-    scalars = [np.int32(getattr(inputs, f)) for f in ("n", "n_history", "stock_driven", "correct", "kind")]
-    scalars += [np.int32(getattr(inputs, f)) for f in ("by_cohort", "n_attributes", "n_lags", "single")]
-    args = (*scalars, np.int64(inputs.s), np.float64(inputs.dt), np.float64(inputs.offset))
-    args += tuple(unused if a is None else a for a in (inputs.p1, inputs.p2, inputs.driver, inputs.attributes))
-    args += (unused if inputs.weights is None else inputs.weights, np.int64(inputs.last))
-    args += tuple(out.get(f, unused) for f in OUTPUTS)
     blocks = -(-inputs.s // THREADS_PER_BLOCK)
     if blocks:
+        args = kernel_args(inputs, out, cp.zeros(1))
         _kernel(be, cp.cuda.Device().id)((blocks,), (THREADS_PER_BLOCK,), args)
 
 

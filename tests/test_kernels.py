@@ -6,13 +6,17 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from ewaste import gpu
+from ewaste import gpu, kernel
+from ewaste.backend import NUMPY
+from ewaste.stockflow import SurvivalRows
 
 KERNELS = Path(__file__).resolve().parents[1] / "kernels"
 
@@ -78,3 +82,30 @@ def test_every_kernel_source_is_package_data():
     for source in KERNELS.iterdir():
         if source.suffix in (".cu", ".cpp", ".h"):
             assert any(fnmatch.fnmatch(source.name, p) for p in patterns), source.name
+
+
+def test_launch_arguments_match_the_kernel_signature():
+    """gpu.py passes exactly the parameters of cohort_solve, in order, with matching scalar types."""
+    source = (KERNELS / "cohort.cu").read_text()
+    signature = re.search(r"cohort_solve\((.*?)\)\s*\{", source, re.S).group(1)
+    params = [" ".join(p.split()) for p in signature.split(",")]
+    names = [p.split()[-1].lstrip("*") for p in params]
+    assert names == [name for name, _ in gpu.KERNEL_ARGS]
+    c_types = {"int": np.int32, "long long": np.int64, "double": np.float64}
+    for param, (name, scalar) in zip(params, gpu.KERNEL_ARGS, strict=True):
+        c_type = param.rsplit(" ", 1)[0].replace("const ", "")
+        assert (scalar is None) == ("*" in param), name
+        if scalar is not None:
+            assert c_types[c_type] is scalar, name
+
+
+def test_launch_arguments_from_inputs():
+    """Scalars typed, absent arrays replaced by the placeholder, outputs in place (NumPy stands in)."""
+    rows = SurvivalRows("normal", {"mean": np.full((1, 4), 3.0), "std": np.ones((1, 4))}, 7, 1.0, "end", NUMPY)
+    inputs = kernel.prepare(np.ones((7, 4)), True, rows, None, 0, "correct", np)
+    out = kernel.allocate(inputs, np)
+    unused = np.zeros(1)
+    args = dict(zip([name for name, _ in gpu.KERNEL_ARGS], gpu.kernel_args(inputs, out, unused), strict=True))
+    assert args["n"] == 7 and type(args["n"]) is np.int32 and type(args["stride"]) is np.int64
+    assert args["attributes"] is unused and args["weights"] is unused and args["summary"] is unused
+    assert args["inflow"] is out["inflow"] and args["driver"] is inputs.driver
