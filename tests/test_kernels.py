@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import fnmatch
 import os
 import re
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +76,6 @@ def test_kernel_compiles_as_cupy_compiles_it():
 
 def test_every_kernel_source_is_package_data():
     """A non-editable install carries every file the engines compile (host.cpp was once left out)."""
-    import fnmatch  # noqa: PLC0415
-    import tomllib  # noqa: PLC0415
-
     config = tomllib.loads((KERNELS.parent / "pyproject.toml").read_text())
     patterns = config["tool"]["setuptools"]["package-data"]["ewaste.kernels"]
     for source in KERNELS.iterdir():
