@@ -134,10 +134,10 @@ def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
     if inputs.stock_driven and inputs.s:
         require_first_step(float(out["first_step"].min()))
     k = inputs.n_attributes
-    if "summary" in out:
+    if "summary" in out:  # series in the order of the kernel: inflow, stock, outflow, then by attribute
         sm = out["summary"]
-        out = {"inflow": sm[0], "stock": sm[1], "outflow": sm[2], "attr_stock": sm[3 : 3 + k]} | out
-        out["attr_outflow"] = sm[3 + k :]
+        series = {"inflow": sm[0], "stock": sm[1], "outflow": sm[2], "attr_stock": sm[3 : 3 + k]}
+        out = out | series | {"attr_outflow": sm[3 + k :]}
     return CohortFlows(
         inflow=out["inflow"],
         stock=out["stock"],

@@ -202,12 +202,13 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
     in_engine_reduce = reduce and not stacked
     args = (drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
     try:
+        compiled = {"cpu": host.solve, "cupy": gpu.solve}.get(be.name)
         single = {"single": True} if be.precision == "float32" else {}  # only the compiled engines take it
-        if in_engine_reduce and be.name in ("cpu", "cupy"):  # summed as it goes: no trajectory is held
-            flows = {"cpu": host.solve, "cupy": gpu.solve}[be.name](*args, reduce=(weights, last), **single)
+        if in_engine_reduce and compiled:  # summed as it goes: no trajectory is held
+            flows = compiled(*args, reduce=(weights, last), **single)
             _check_reduced(flows, drv, stock_driven, last, fleet, be)
         else:
-            flows = {"cpu": host.solve, "cupy": gpu.solve}.get(be.name, solve)(*args, **single)
+            flows = (compiled or solve)(*args, **single)
             _check_fleet(flows, drv, stock_driven, n_hist, fleet, be)
             flows = reduce_flows(flows, xp.asarray(weights), last, xp) if in_engine_reduce else flows
     except InputError as exc:
