@@ -44,6 +44,13 @@ def cpu_status() -> tuple[bool, str]:
     return host.status()
 
 
+def _cpu_threads() -> int:
+    """The compiled CPU engine's threads ($EWASTE_THREADS, checked: an InputError if bad)."""
+    from . import host  # noqa: PLC0415 - as in cpu_status
+
+    return host.threads()
+
+
 @cache
 def cupy_status() -> tuple[bool, str]:
     """Whether CuPy can run here and, if not, why. Probed once; never raises."""
@@ -97,7 +104,10 @@ def _named_backend(name: str) -> Backend:
     ok, why = cpu_status()
     if name == "cpu" and not ok:
         raise InputError(None, "backend", f"the cpu backend cannot run: {why}")
-    return CPU if ok else NUMPY
+    if not ok:
+        return NUMPY
+    _cpu_threads()  # refuse a bad $EWASTE_THREADS now, not as an error of the first fleet
+    return CPU
 
 
 def describe(be: Backend) -> str:

@@ -329,3 +329,10 @@ def test_a_nan_lifetime_is_refused_alike(by_cohort):
     for engine in (solve, host.solve):
         with pytest.raises(InputError, match=r"only nan of a cohort"):
             engine(np.ones((5, 3)), True, rows)
+
+
+def test_cli_bad_thread_count_names_the_variable():
+    env = {**os.environ, host.THREADS_VAR: "two"}
+    out = subprocess.run([sys.executable, "-m", "ewaste.cli", "run", "-q"], capture_output=True, text=True, env=env)
+    assert out.returncode == 2 and out.stderr.count("\n") == 1
+    assert out.stderr.startswith("ewaste: error: EWASTE_THREADS: must be a whole number")
