@@ -77,8 +77,8 @@ def get_backend(name: str | None = None, precision: str | None = None) -> Backen
     """The backend named (or from $EWASTE_BACKEND, default "auto"), computing in `precision` (or
     $EWASTE_PRECISION, default "float64").
 
-    auto: the compiled CPU engine where a C++ compiler builds it, else NumPy. CuPy is used only when
-    asked for until it has been verified on a GPU (see docs/model.md). float32 needs a compiled engine.
+    auto: CuPy where a GPU is usable and the GPU engine passes its self-check (`gpu_status`), else
+    the compiled CPU engine where a C++ compiler builds it, else NumPy. float32 needs a compiled engine.
     """
     name = (name or os.environ.get(ENV_VAR) or "auto").lower()
     if name not in BACKENDS:
@@ -93,14 +93,27 @@ def get_backend(name: str | None = None, precision: str | None = None) -> Backen
     return replace(be, precision=precision)
 
 
+def gpu_status() -> tuple[bool, str]:
+    """Whether the GPU engine runs here: a usable device, and the kernel passing its self-check
+    against the NumPy engine (gpu.self_check, run once per process). Never raises."""
+    ok, why = cupy_status()
+    if not ok:
+        return ok, why
+    from . import gpu  # noqa: PLC0415 - gpu imports this module
+
+    checked, how = gpu.self_check(_cupy_backend())
+    return checked, f"{why}; {how}"
+
+
 def _named_backend(name: str) -> Backend:
     if name == "numpy":
         return NUMPY
-    if name == "cupy":
-        ok, why = cupy_status()
-        if not ok:
+    if name in ("cupy", "auto"):
+        ok, why = gpu_status()
+        if ok:
+            return _cupy_backend()
+        if name == "cupy":
             raise InputError(None, "backend", f"the cupy backend cannot run: {why}")
-        return _cupy_backend()
     ok, why = cpu_status()
     if name == "cpu" and not ok:
         raise InputError(None, "backend", f"the cpu backend cannot run: {why}")

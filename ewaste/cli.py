@@ -12,7 +12,7 @@ import click
 import numpy as np
 
 from . import __version__, catalogue, scale
-from .backend import BACKENDS, PRECISION_VAR, PRECISIONS, cpu_status, cupy_status, get_backend
+from .backend import BACKENDS, PRECISION_VAR, PRECISIONS, cpu_status, get_backend, gpu_status
 from .errors import EwasteError, InputError
 from .grid import load_grid, save_grid, scenario_sizes
 from .host import THREADS_VAR
@@ -228,7 +228,7 @@ def info() -> None:
     """Version and the backends available here."""
     click.echo(f"ewaste {__version__}")
     click.echo(f"backends: numpy (available: NumPy {np.__version__})")
-    for name, (ok, why) in (("cpu", cpu_status()), ("cupy", cupy_status())):
+    for name, (ok, why) in (("cpu", cpu_status()), ("cupy", gpu_status())):
         click.echo(f"          {name} ({'available: ' if ok else 'not available: '}{why})")
     click.echo(f"auto selects: {get_backend('auto').name}")
 

@@ -5,7 +5,9 @@ arrays; with NumPy arrays it streams the scenarios through the device in batches
 device's free memory and returns NumPy arrays, so a grid larger than the device's memory does not
 stop on an out-of-memory error. The kernel is compiled once per device (CuPy also caches the binary
 on disk); compile errors name the real file and line. CuPy comes from `backend.py`, the only module
-that imports it. Not yet verified on a GPU: see docs/model.md#backends.
+that imports it. Before a process uses the kernel, `self_check` runs it against the NumPy engine on a
+set of small problems; the backend is refused (or `auto` passes it over) if they differ. Not yet run
+on a real GPU by the project: see docs/model.md#backends.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import kernel, stockflow
-from .backend import Backend
+from .backend import NUMPY, Backend
 from .stockflow import CohortFlows, SurvivalRows
 
 MAX_STEPS = 512  # per-thread scratch of the kernel (EW_MAX_STEPS); longer runs use the array engine
@@ -27,6 +29,8 @@ THREADS_PER_BLOCK = 128
 FREE_MEMORY_SHARE = 0.5  # of the device's free memory, for one batch's arrays
 OUTPUTS = ("inflow", "stock", "outflow", "attr_stock", "attr_outflow", "negative", "first_step", "summary")
 MAX_ATTRIBUTES = 24  # per-thread scratch of the kernel in summary mode (EW_MAX_ATTRIBUTES)
+CHECK_TOLERANCE = 1e-10  # self_check: largest difference allowed, as a share of the largest value
+CHECK_SCENARIOS, CHECK_STEPS, CHECK_HISTORY = 67, 23, 2
 
 
 def kernel_source() -> tuple[str, tuple[str, ...]]:
@@ -155,3 +159,49 @@ def _to_device(inputs: kernel.Inputs, cols: slice, cp: Any) -> kernel.Inputs:
         fields["weights"] = cp.asarray(inputs.weights)
     fields["s"] = cols.stop - cols.start
     return kernel.Inputs(**fields)
+
+
+@cache
+def self_check(be: Backend) -> tuple[bool, str]:
+    """Whether the kernel gives the NumPy engine's results on this device; never raises.
+
+    Every lifetime type, stock-driven with negative inflows corrected, history and attributes, in
+    trajectory mode (host inputs, in three batches) and summary mode (device inputs), float64. A gate
+    against a kernel that is wrong on this device or toolkit; tests/test_gpu.py checks to 1e-12.
+    """
+    try:
+        worst = max(_check_kind(be, kind) for kind in kernel.KINDS)
+    except Exception as exc:  # a compile or launch error, a driver or toolkit problem
+        return False, f"the GPU engine failed its self-check ({exc.__class__.__name__}: {exc})"
+    if not worst <= CHECK_TOLERANCE:
+        return False, f"the GPU engine's results differ from the NumPy engine's by {worst:.2g} of the largest value"
+    return True, f"the GPU engine matched the NumPy engine on its self-check (largest difference {worst:.1g})"
+
+
+def _check_kind(be: Backend, kind: str) -> float:
+    """Largest difference from the NumPy engine, as a share of the largest value, for one lifetime type."""
+    rng = np.random.default_rng(kernel.KINDS[kind])
+    n, s = CHECK_STEPS, CHECK_SCENARIOS
+    params, driver, attributes = kernel.sample_problem(kind, kind != "fixed", True, s, rng, n)
+    args = (True, SurvivalRows(kind, params, n, 0.5, "middle", NUMPY), attributes, CHECK_HISTORY)
+    want = stockflow.solve(driver, *args)
+    worst = _difference(want, solve(driver, *args, be=be, max_batch=-(-s // 3)), be)
+    last = n - 3
+    weights = np.stack([np.arange(n) == last, np.arange(n) <= last]).astype(float)
+    xp = be.xp
+    rows = SurvivalRows(kind, {k: xp.asarray(v) for k, v in params.items()}, n, 0.5, "middle", be)
+    reduced = solve(xp.asarray(driver), True, rows, xp.asarray(attributes), CHECK_HISTORY, reduce=(weights, last))
+    return max(worst, _difference(stockflow.reduce_flows(want, weights, last, np), reduced, be))
+
+
+def _difference(want: CohortFlows, got: CohortFlows, be: Backend) -> float:
+    """Largest absolute difference over every output, over the largest absolute value of each; inf
+    where the negative-inflow counts differ."""
+    if not np.array_equal(be.asnumpy(got.negative_inflow_steps), want.negative_inflow_steps):
+        return np.inf
+    worst = 0.0
+    for name in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow"):
+        a, b = getattr(want, name), be.asnumpy(getattr(got, name))
+        scale = max(float(np.abs(a).max()), 1e-300)
+        worst = max(worst, float(np.nan_to_num(np.abs(b - a).max() / scale, nan=np.inf)))
+    return worst

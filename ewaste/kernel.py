@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
 from .stockflow import CohortFlows, SurvivalRows, require_first_step
 
@@ -146,3 +148,29 @@ def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
         attr_outflow=out["attr_outflow"] if k else None,
         negative_inflow_steps=out["negative"],
     )
+
+
+def sample_problem(
+    kind: str, by_cohort: bool, stock_driven: bool, s: int, rng: np.random.Generator, n: int = 23
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Random lifetime parameters (years), a driver with dips (negative stock-driven inflows) and
+    three attributes, for `s` scenarios over `n` steps: the cases the compiled engines are checked on.
+    """
+    rows = n if by_cohort else 1
+    mean = rng.uniform(1.5, 6.0, (rows, s))
+    if kind == "tabulated":
+        w = rng.uniform(0.0, 1.0, (rows, 8, s))
+        w[:, 0] *= 0.01  # little retires in the first step
+        w /= w.sum(axis=1, keepdims=True) * 1.1  # a tenth never retires within the table
+        params = {"cumulative": np.cumsum(w, axis=1) if by_cohort else np.cumsum(w[0], axis=0)}
+    elif kind == "weibull":
+        params = {"shape": rng.uniform(1.0, 5.0, (rows, s)), "scale": mean}
+    elif kind == "fixed":
+        params = {"mean": mean}
+    else:
+        params = {"mean": mean, "std": mean * rng.uniform(0.1, 0.5, (rows, s))}
+    if stock_driven:
+        driver = np.cumsum(rng.uniform(-40.0, 100.0, (n, s)), axis=0) + 1000.0
+    else:
+        driver = rng.uniform(0.0, 100.0, (n, s))
+    return params, driver, rng.uniform(0.5, 2.0, (3, n, s))

@@ -341,7 +341,7 @@ def _impacts(f: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
     generated = f["outflow_material"] * 1e-3  # kg -> t, by material
     rate = grid["collection_rate"]
     recovered = generated * rate * grid["preprocessing_yield"] * grid["endprocessing_yield"]
-    put("ewaste_generated", generated.sum("material"), "t", "e-waste generated (retired units)")
+    put("ewaste_generated", generated.sum("material", skipna=False), "t", "e-waste generated (retired units)")
     put("ewaste_by_material", generated, "t", "e-waste generated, by material")
     put("collected", out["ewaste_generated"] * rate, "t", "e-waste collected for formal recycling")
     put(
@@ -351,7 +351,7 @@ def _impacts(f: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
         "e-waste not collected (disposed without formal recycling)",
     )
     put("recovered_by_material", recovered, "t", "material recovered, by material")
-    put("recovered", recovered.sum("material"), "t", "material recovered")
+    put("recovered", recovered.sum("material", skipna=False), "t", "material recovered")
     put(
         "processing_losses",
         out["collected"] - out["recovered"],
@@ -407,7 +407,7 @@ def _aggregate(res: xr.Dataset, target: int) -> xr.Dataset:
             continue
         annual = to_annual(da, kind)
         out[f"{name}_annual"] = annual.assign_attrs(_period_attrs(da, "annual", target))
-        cum = annual.cumsum("year") if kind == "flow" else None
+        cum = annual.cumsum("year", skipna=False) if kind == "flow" else None
         if cum is not None:
             out[f"{name}_cumulative"] = cum.assign_attrs(_period_attrs(da, "cumulative", target))
         out.update(

@@ -95,8 +95,15 @@ def interpolate_series(
 
 
 def to_annual(da: xr.DataArray, kind: str) -> xr.DataArray:
-    """Aggregate a per-step variable to calendar years: flows are summed, stocks taken at year end."""
-    grouped = da.groupby("year")
-    out = grouped.sum("time") if kind == "flow" else grouped.last("time")
+    """Aggregate a per-step variable to calendar years: flows are summed, stocks taken at year end.
+
+    A NaN stays NaN (a year with a NaN step is NaN). With annual steps the steps are the years.
+    """
+    if np.unique(da["year"].values).size == da.sizes["time"]:
+        out = da.drop_vars([c for c in da.coords if "time" in da[c].dims]).rename(time="year")
+        out = out.assign_coords(year=("year", da["year"].values, da["year"].attrs))
+    else:
+        grouped = da.groupby("year")
+        out = grouped.sum("time", skipna=False) if kind == "flow" else grouped.last(skipna=False)
     out.attrs = dict(da.attrs)
     return out

@@ -11,11 +11,15 @@ import zlib
 
 import numpy as np
 import pytest
-from test_host import FIELDS, KINDS, assert_results_close, assert_same, random_case
+from click.testing import CliRunner
+from test_host import FIELDS, KINDS, assert_results_close, assert_same
 
-from ewaste import catalogue, evaluate, gpu, host, kernel
-from ewaste.backend import NUMPY, Backend, cupy_status, get_backend
+from ewaste import backend, catalogue, evaluate, gpu, host, kernel
+from ewaste.backend import NUMPY, Backend, _cupy_backend, cupy_status, get_backend, gpu_status
+from ewaste.cli import cli
+from ewaste.errors import InputError
 from ewaste.grid import load_grid
+from ewaste.kernel import sample_problem
 from ewaste.stockflow import SurvivalRows, reduce_flows, solve
 
 needs_gpu = pytest.mark.skipif(not cupy_status()[0], reason=f"no usable GPU: {cupy_status()[1]}")
@@ -27,10 +31,10 @@ needs_gpu = pytest.mark.skipif(not cupy_status()[0], reason=f"no usable GPU: {cu
 @pytest.mark.parametrize("by_cohort", [False, True])
 @pytest.mark.parametrize(("stock_driven", "policy"), [(False, "correct"), (True, "correct"), (True, "allow")])
 def test_kernel_equals_numpy_engine(kind, convention, by_cohort, stock_driven, policy):
-    be = get_backend("cupy")
+    be = _cupy_backend()
     cp = be.xp
     rng = np.random.default_rng(zlib.crc32(f"gpu{kind}{convention}{by_cohort}{stock_driven}{policy}".encode()))
-    params, driver, attributes = random_case(kind, by_cohort, stock_driven, 203, rng)
+    params, driver, attributes = sample_problem(kind, by_cohort, stock_driven, 203, rng)
     n_history = 3 if stock_driven else 0
     want = solve(
         driver, stock_driven, SurvivalRows(kind, params, 23, 0.5, convention, NUMPY), attributes, n_history, policy
@@ -51,10 +55,10 @@ def test_kernel_equals_numpy_engine(kind, convention, by_cohort, stock_driven, p
 @needs_gpu
 @pytest.mark.parametrize("kind", KINDS)
 def test_summary_mode_on_the_device(kind):
-    be = get_backend("cupy")
+    be = _cupy_backend()
     cp = be.xp
     rng = np.random.default_rng(zlib.crc32(f"gpu-summary{kind}".encode()))
-    params, driver, attributes = random_case(kind, False, True, 203, rng)
+    params, driver, attributes = sample_problem(kind, False, True, 203, rng)
     weights = np.stack([np.arange(23) == 20, np.arange(23) <= 20]).astype(float)
     rows = SurvivalRows(kind, params, 23, 0.5, "middle", NUMPY)
     want = reduce_flows(solve(driver, True, rows, attributes, 2), weights, 20, np)
@@ -69,10 +73,10 @@ def test_summary_mode_on_the_device(kind):
 @pytest.mark.parametrize(("stock_driven", "policy"), [(False, "correct"), (True, "allow")])
 def test_float32_on_the_device(kind, stock_driven, policy):
     """float32 arithmetic within 1e-5 of each output's largest value (cases without corrections)."""
-    be = get_backend("cupy")
+    be = _cupy_backend()
     cp = be.xp
     rng = np.random.default_rng(zlib.crc32(f"gpu-f32{kind}{stock_driven}{policy}".encode()))
-    params, driver, attributes = random_case(kind, False, stock_driven, 300, rng, n=31)
+    params, driver, attributes = sample_problem(kind, False, stock_driven, 300, rng, n=31)
     want = solve(driver, stock_driven, SurvivalRows(kind, params, 31, 0.25, "middle", NUMPY), attributes, 0, policy)
     rows = SurvivalRows(kind, {k: cp.asarray(v) for k, v in params.items()}, 31, 0.25, "middle", be)
     got = gpu.solve(cp.asarray(driver), stock_driven, rows, cp.asarray(attributes), 0, policy, single=True)
@@ -84,9 +88,9 @@ def test_float32_on_the_device(kind, stock_driven, policy):
 @needs_gpu
 @pytest.mark.parametrize("max_batch", [None, 50])
 def test_host_inputs_stream_through_the_device(max_batch):
-    be = get_backend("cupy")
+    be = _cupy_backend()
     rng = np.random.default_rng(3)
-    params, driver, attributes = random_case("weibull", False, True, 203, rng)
+    params, driver, attributes = sample_problem("weibull", False, True, 203, rng)
     rows = SurvivalRows("weibull", params, 23, 0.5, "middle", NUMPY)
     want = solve(driver, True, rows, attributes)
     got = gpu.solve(driver, True, rows, attributes, be=be, max_batch=max_batch)
@@ -105,7 +109,14 @@ def test_bundled_scenarios_on_the_gpu(name):
     assert_results_close(want[list(summary.data_vars)], summary)
 
 
-# --- the batching logic, without a GPU --------------------------------------------------------
+@needs_gpu
+def test_the_self_check_passes_and_auto_picks_the_gpu():
+    ok, why = gpu_status()
+    assert ok, why
+    assert get_backend("auto").name == "cupy"
+
+
+# --- the batching logic and the self-check, without a GPU -------------------------------------
 
 FAKE = Backend("fake-gpu", np, NUMPY.erfc)  # "device" arrays are NumPy arrays
 
@@ -130,7 +141,7 @@ def fake_device(monkeypatch):
 @pytest.mark.parametrize("by_cohort", [False, True])
 def test_batches_sized_from_free_memory_give_the_same_results(fake_device, kind, by_cohort):
     rng = np.random.default_rng(11)
-    params, driver, attributes = random_case(kind, by_cohort, True, 3001, rng)
+    params, driver, attributes = sample_problem(kind, by_cohort, True, 3001, rng)
     rows = SurvivalRows(kind, params, 23, 0.5, "middle", NUMPY)
     want = solve(driver, True, rows, attributes, 2)
     got = gpu.solve(driver, True, rows, attributes, 2, be=FAKE)
@@ -142,7 +153,7 @@ def test_batches_sized_from_free_memory_give_the_same_results(fake_device, kind,
 
 def test_summary_mode_in_batches(fake_device):
     rng = np.random.default_rng(12)
-    params, driver, attributes = random_case("lognormal", True, True, 3001, rng)
+    params, driver, attributes = sample_problem("lognormal", True, True, 3001, rng)
     rows = SurvivalRows("lognormal", params, 23, 0.5, "end", NUMPY)
     weights = np.stack([np.arange(23) == 20, np.arange(23) <= 20]).astype(float)
     want = reduce_flows(solve(driver, True, rows, attributes, 2), weights, 20, np)
@@ -173,3 +184,56 @@ def test_too_many_steps_for_the_kernel_use_the_array_engine(monkeypatch):
     driver = np.linspace(1.0, 2.0, n)[:, None] * np.ones((1, 2))
     got = gpu.solve(driver, True, rows, be=FAKE)
     np.testing.assert_allclose(got.stock, driver, rtol=1e-12)
+
+
+@pytest.fixture
+def fresh_check():
+    gpu.self_check.cache_clear()
+    yield
+    gpu.self_check.cache_clear()
+
+
+def test_self_check_passes_a_kernel_that_matches(fake_device, fresh_check):
+    ok, why = gpu.self_check(FAKE)
+    assert ok, why
+    assert len(fake_device) == 6 * (3 + 1)  # each lifetime type: three batches, then summary mode
+
+
+@pytest.mark.parametrize("error", [1e-12, 1e-6])
+def test_self_check_refuses_a_kernel_that_differs(fake_device, fresh_check, monkeypatch, error):
+    def off(be, inputs, out) -> None:
+        host.compute(inputs, out)
+        out["summary" if "summary" in out else "outflow"][..., 0] *= 1 + error
+
+    monkeypatch.setattr(gpu, "_launch", off)
+    ok, why = gpu.self_check(FAKE)
+    assert ok == (error < gpu.CHECK_TOLERANCE), why
+    assert ok or "differ from the NumPy engine" in why
+
+
+def test_self_check_reports_a_kernel_that_fails(monkeypatch, fresh_check):
+    def broken(be, inputs, out) -> None:
+        raise RuntimeError("cohort.cu(12): error: identifier undefined")
+
+    monkeypatch.setattr(gpu, "_launch", broken)
+    monkeypatch.setattr(gpu, "free_memory", lambda be: 10**9)
+    ok, why = gpu.self_check(FAKE)
+    assert not ok and "failed its self-check (RuntimeError: cohort.cu(12)" in why
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_auto_picks_the_gpu_only_when_its_engine_passes_the_check(monkeypatch, passes):
+    fake_cupy = Backend("cupy", np, NUMPY.erfc)
+    monkeypatch.setattr(backend, "cupy_status", lambda: (True, "CuPy 13 on a test device"))
+    monkeypatch.setattr(backend, "_cupy_backend", lambda: fake_cupy)
+    monkeypatch.setattr(gpu, "self_check", lambda be: (passes, "matched" if passes else "results differ by 0.1"))
+    otherwise = "cpu" if host.status()[0] else "numpy"
+    assert get_backend("auto").name == ("cupy" if passes else otherwise)
+    if passes:
+        assert get_backend("cupy").name == "cupy"
+    else:
+        with pytest.raises(InputError, match="cupy backend cannot run: CuPy 13 on a test device; results differ"):
+            get_backend("cupy")
+    info = CliRunner().invoke(cli, ["info"])
+    assert f"auto selects: {'cupy' if passes else otherwise}" in info.output
+    assert ("available: " if passes else "not available: ") + "CuPy 13 on a test device" in info.output

@@ -19,34 +19,13 @@ from ewaste import catalogue, evaluate, host
 from ewaste.backend import NUMPY, get_backend
 from ewaste.errors import InputError
 from ewaste.grid import load_grid
+from ewaste.kernel import sample_problem
 from ewaste.stockflow import SurvivalRows, reduce_flows, solve
 
 pytestmark = pytest.mark.skipif(not host.status()[0], reason=f"compiled CPU engine unavailable: {host.status()[1]}")
 
 KINDS = ["fixed", "normal", "foldednormal", "lognormal", "weibull", "tabulated"]
 FIELDS = ["inflow", "stock", "outflow", "attr_stock", "attr_outflow"]
-
-
-def random_case(kind: str, by_cohort: bool, stock_driven: bool, s: int, rng: np.random.Generator, n: int = 23):
-    """Lifetime parameters, a driver with dips (negative stock-driven inflows) and three attributes."""
-    rows = n if by_cohort else 1
-    mean = rng.uniform(1.5, 6.0, (rows, s))
-    if kind == "tabulated":
-        w = rng.uniform(0.0, 1.0, (rows, 8, s))
-        w[:, 0] *= 0.01  # little retires in the first step
-        w /= w.sum(axis=1, keepdims=True) * 1.1  # a tenth never retires within the table
-        params = {"cumulative": np.cumsum(w, axis=1) if by_cohort else np.cumsum(w[0], axis=0)}
-    elif kind == "weibull":
-        params = {"shape": rng.uniform(1.0, 5.0, (rows, s)), "scale": mean}
-    elif kind == "fixed":
-        params = {"mean": mean}
-    else:
-        params = {"mean": mean, "std": mean * rng.uniform(0.1, 0.5, (rows, s))}
-    if stock_driven:
-        driver = np.cumsum(rng.uniform(-40.0, 100.0, (n, s)), axis=0) + 1000.0
-    else:
-        driver = rng.uniform(0.0, 100.0, (n, s))
-    return params, driver, rng.uniform(0.5, 2.0, (3, n, s))
 
 
 def both(kind, params, driver, stock_driven, convention="middle", attributes=None, n_history=0, policy="correct"):
@@ -72,14 +51,14 @@ def assert_same(want, got, scale: float) -> None:
 def test_equals_numpy_engine(kind, convention, by_cohort, stock_driven, policy):
     """203 scenarios: three blocks of 64 side by side and 11 one by one; history and attributes."""
     rng = np.random.default_rng(zlib.crc32(f"{kind}{convention}{by_cohort}{stock_driven}{policy}".encode()))
-    params, driver, attributes = random_case(kind, by_cohort, stock_driven, 203, rng)
+    params, driver, attributes = sample_problem(kind, by_cohort, stock_driven, 203, rng)
     want, got = both(kind, params, driver, stock_driven, convention, attributes, 3 if stock_driven else 0, policy)
     assert_same(want, got, np.abs(driver).max())
 
 
 def test_negative_inflow_is_corrected_alike():
     rng = np.random.default_rng(7)
-    params, driver, attributes = random_case("normal", False, True, 130, rng)
+    params, driver, attributes = sample_problem("normal", False, True, 130, rng)
     driver[12:] *= 0.5  # the installed base halves: inflow would be negative
     want, got = both("normal", params, driver, True, attributes=attributes)
     assert int(want.negative_inflow_steps.sum()) >= 130
@@ -91,7 +70,7 @@ def test_negative_inflow_is_corrected_alike():
 def test_any_width_and_threads(s, monkeypatch):
     """Partial blocks, and several threads: each scenario gets the same arithmetic either way."""
     rng = np.random.default_rng(s)
-    params, driver, attributes = random_case("weibull", False, True, s, rng)
+    params, driver, attributes = sample_problem("weibull", False, True, s, rng)
     monkeypatch.setenv(host.THREADS_VAR, "1")
     want, one = both("weibull", params, driver, True, attributes=attributes)
     monkeypatch.setenv(host.THREADS_VAR, "3")
@@ -232,7 +211,7 @@ def test_a_forked_child_gets_its_own_threads(monkeypatch):
 def test_summary_mode_equals_reducing_the_trajectories(kind, s):
     """Summary mode: weighted sums over steps and the value at one step, computed without trajectories."""
     rng = np.random.default_rng(s)
-    params, driver, attributes = random_case(kind, False, True, s, rng)
+    params, driver, attributes = sample_problem(kind, False, True, s, rng)
     n = driver.shape[0]
     weights = np.stack([(np.arange(n) >= 18) & (np.arange(n) < 20), np.arange(n) >= 3]).astype(float)
     weights[1] *= 0.5  # any weights: here half a step's flow counts
@@ -289,7 +268,7 @@ def test_float32_arithmetic_close_to_float64(kind, by_cohort, stock_driven, poli
     negative inflows are corrected, because float32 tells a negative inflow from rounding only above
     1e-5 of the largest stock (measured up to 6e-5)."""
     rng = np.random.default_rng(zlib.crc32(f"f32{kind}{by_cohort}{stock_driven}{policy}".encode()))
-    params, driver, attributes = random_case(kind, by_cohort, stock_driven, 300, rng, n=31)
+    params, driver, attributes = sample_problem(kind, by_cohort, stock_driven, 300, rng, n=31)
     rows = SurvivalRows(kind, params, 31, 0.25, "middle", NUMPY)
     want = host.solve(driver, stock_driven, rows, attributes, 0, policy)
     got = host.solve(driver, stock_driven, rows, attributes, 0, policy, single=True)
