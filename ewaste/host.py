@@ -179,7 +179,7 @@ def status() -> tuple[bool, str]:
     if lib is None:
         return False, what
     try:
-        return True, f"{what}, {threads()} threads"
+        return True, f"{what}, {threads()} thread{'s' if threads() > 1 else ''}"
     except InputError as exc:
         return True, f"{what}, {exc}"
 

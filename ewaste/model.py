@@ -587,7 +587,7 @@ def _provenance(grid: xr.Dataset, defaults: dict, be: Backend) -> dict[str, Any]
                 dict(zip(map(str, grid["fleet"].values), map(str, grid["lifetime_type"].values), strict=True))
             ),
             "history": f"{datetime.now(UTC).isoformat(timespec='seconds')} evaluated by ewaste {__version__} "
-            f"({be.name} backend) from {grid.attrs.get('scenario_file', 'an in-memory grid')}",
+            f"from {grid.attrs.get('scenario_file', 'an in-memory grid')}",
         }
     )
     return attrs

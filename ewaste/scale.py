@@ -12,6 +12,7 @@ import math
 import os
 import re
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -300,6 +301,7 @@ def write_zarr(
     pending = [r for r in blocks(sizes, chunks) if not (done / _block_id(r)).exists()]
     tasks = [dask.delayed(_write_block)(grid.isel(r), r, str(partial), str(done), backend, summary) for r in pending]
     _run(tasks, client, progress)
+    _record_engines(partial, done)
     zarr.consolidate_metadata(str(partial), zarr_format=2)
     if final.exists():
         shutil.rmtree(final)
@@ -323,18 +325,37 @@ def _stored_chunks(partial: Path) -> dict[str, int]:
 def _write_block(
     block: xr.Dataset, region: dict[str, slice], store: str, done: str, backend: str | None, summary: bool
 ) -> str:
-    """Evaluate one chunk, write it into its region of the store, then leave its marker."""
+    """Evaluate one chunk, write it into its region of the store, then leave its marker (which
+    names the engine that computed the chunk)."""
+    ran = {}
     if region:  # without sweeps every variable went into the store with its metadata
         res = evaluate(block, backend, summary=summary)
+        ran = {key: res.attrs[key] for key in ENGINE_ATTRS}
         keep = [v for v in res.data_vars if set(res[v].dims) & set(region)]  # the others are in already
         res = res[keep]
         res = res.drop_vars([c for c in res.coords if not set(res[c].dims) & set(region)])
         res.attrs = {}
-        region = {d: s for d, s in region.items() if d in res.dims}
-        res.to_zarr(store, region=region, zarr_format=2, consolidated=False)
+        res.to_zarr(store, region={d: s for d, s in region.items() if d in res.dims}, zarr_format=2, consolidated=False)
     marker = Path(done) / _block_id(region)
-    marker.write_text("done\n")
+    staged = marker.with_name(f".{marker.name}.{os.getpid()}.{threading.get_ident()}")
+    staged.write_text(json.dumps(ran) + "\n")
+    os.replace(staged, marker)  # a marker is whole or absent, even after a SIGKILL
     return marker.name
+
+
+ENGINE_ATTRS = ("backend", "engine", "precision")
+
+
+def _record_engines(store: Path, done: Path) -> None:
+    """The store's engine attributes from the chunks' markers: what computed them, which may not
+    be what set the store up (a cluster's workers, or the earlier part of a resumed run)."""
+    import zarr  # noqa: PLC0415
+
+    ran = [json.loads(marker.read_text()) for marker in done.iterdir() if not marker.name.startswith(".")]
+    ran = [r for r in ran if r]  # a run without sweeps: the store's set-up computed everything
+    if ran:
+        attrs = zarr.open_group(str(store), mode="r+", zarr_format=2).attrs
+        attrs.update({key: "; ".join(sorted({r[key] for r in ran})) for key in ENGINE_ATTRS})
 
 
 def _run(tasks: list, client: Any, progress: bool) -> None:

@@ -16,7 +16,7 @@ import xarray as xr
 from dask.callbacks import Callback
 
 import ewaste
-from ewaste import catalogue, scale
+from ewaste import catalogue, host, scale
 from ewaste.errors import InputError
 
 DEFAULT = catalogue.bundled()["default"]
@@ -103,6 +103,20 @@ def test_local_cluster_with_two_worker_processes(in_memory, tmp_path: Path):
     assert out.returncode == 0, out.stderr
     store = xr.open_zarr(tmp_path / "w.zarr").load()
     xr.testing.assert_equal(store[list(in_memory.data_vars)].drop_attrs(), in_memory.drop_attrs())
+    if host.status()[0]:  # the workers' engine, one thread each, not the planning process's
+        assert store.attrs["engine"].endswith(", 1 thread, float64)"), store.attrs["engine"]
+
+
+def test_store_names_the_engine_that_computed_its_chunks(grid, tmp_path: Path, monkeypatch):
+    """Chunks computed on another engine than the process that set the store up (as on a cluster)."""
+
+    def chunks_on_numpy(block: xr.Dataset, backend=None, summary=False) -> xr.Dataset:
+        return ewaste.evaluate(block, "numpy" if scale.grid_points(block) > 1 else backend, summary=summary)
+
+    monkeypatch.setattr(scale, "evaluate", chunks_on_numpy)
+    scale.write_zarr(grid, tmp_path / "n.zarr", CHUNKS)
+    attrs = xr.open_zarr(tmp_path / "n.zarr").attrs
+    assert (attrs["backend"], attrs["engine"], attrs["precision"]) == ("numpy", f"NumPy {np.__version__}", "float64")
 
 
 def test_killed_run_resumes_to_the_same_store(in_memory, tmp_path: Path):
@@ -126,6 +140,7 @@ def test_killed_run_resumes_to_the_same_store(in_memory, tmp_path: Path):
     assert target.exists() and not done.exists()
     store = xr.open_zarr(target).load()
     xr.testing.assert_equal(store[list(in_memory.data_vars)].drop_attrs(), in_memory.drop_attrs())
+    assert store.attrs["backend"] == in_memory.attrs["backend"]  # both parts of the run, on one engine
 
 
 def test_resume_refuses_a_store_from_another_grid(grid, tmp_path: Path):
