@@ -30,7 +30,9 @@ class Backend:
 
     def asnumpy(self, a: Any) -> np.ndarray:
         """Copy an array of this backend to host memory (explicitly, in one place)."""
-        return a.get() if self.name == "cupy" else np.asarray(a)
+        if self.name == "cupy" and not isinstance(a, np.ndarray):
+            return a.get()
+        return np.asarray(a)
 
 
 NUMPY = Backend("numpy", np, scipy.special.erfc)
@@ -101,7 +103,10 @@ def gpu_status() -> tuple[bool, str]:
         return ok, why
     from . import gpu  # noqa: PLC0415 - gpu imports this module
 
-    checked, how = gpu.self_check(_cupy_backend())
+    try:
+        checked, how = gpu.self_check(_cupy_backend())
+    except Exception as exc:  # cupyx missing or broken
+        checked, how = False, f"CuPy's special functions cannot be loaded ({exc.__class__.__name__}: {exc})"
     return checked, f"{why}; {how}"
 
 

@@ -1,9 +1,10 @@
 """The GPU engine: kernels/cohort.cu compiled at run time through CuPy and run one thread per scenario.
 
 `solve` is a drop-in for `stockflow.solve`. With CuPy arrays it runs in one launch and returns CuPy
-arrays; with NumPy arrays it streams the scenarios through the device in batches sized from the
-device's free memory and returns NumPy arrays, so a grid larger than the device's memory does not
-stop on an out-of-memory error. The kernel is compiled once per device (CuPy also caches the binary
+arrays; with NumPy arrays (as `model.evaluate` passes them) it streams the scenarios through the
+device in batches sized from the device's free memory, halving a batch that still does not fit, and
+returns NumPy arrays, so a grid larger than the device's memory does not stop on an out-of-memory
+error. The kernel is compiled once per device (CuPy also caches the binary
 on disk); compile errors name the real file and line. CuPy comes from `backend.py`, the only module
 that imports it. Before a process uses the kernel, `self_check` runs it against the NumPy engine on a
 set of small problems; the backend is refused (or `auto` passes it over) if they differ. Not yet run
@@ -91,12 +92,17 @@ def _launch(be: Backend, inputs: kernel.Inputs, out: dict[str, Any]) -> None:
 
 
 def free_memory(be: Backend) -> int:
-    """Free bytes on the current device."""
-    return int(be.xp.cuda.Device().mem_info[0])
+    """Bytes free on the current device, counting those CuPy's memory pool holds unused."""
+    return int(be.xp.cuda.Device().mem_info[0]) + int(be.xp.get_default_memory_pool().free_bytes())
 
 
 def batch_size(inputs: kernel.Inputs, free_bytes: int) -> int:
-    """Scenarios per batch: the inputs and outputs of a batch fill at most a share of free memory."""
+    """Scenarios per batch: the inputs and outputs of a batch fill at most a share of free memory.
+
+    The kernel's per-thread scratch (local memory, about 9 KiB a thread) is reserved by the driver at
+    the first launch, which the self-check makes, so it is already out of `free_bytes`; should a batch
+    still not fit, `solve` halves the batch and tries again.
+    """
     n, k = inputs.n, inputs.n_attributes
     outputs = 3 * (3 + 2 * k) if inputs.weights is not None else n * (3 + 2 * k)
     params = sum(a.nbytes for a in (inputs.p1, inputs.p2)) // max(inputs.s, 1)
@@ -137,15 +143,34 @@ def solve(
         _launch(be, inputs, out)
         return kernel.finish(inputs, out)
     out = kernel.allocate(inputs, np)
-    size = max_batch or batch_size(inputs, free_memory(be))
-    for lo in range(0, inputs.s, size):
-        part = _to_device(inputs, slice(lo, min(lo + size, inputs.s)), cp)
-        dev = kernel.allocate(part, cp)
-        _launch(be, part, dev)
-        for name, a in dev.items():
-            out[name][..., lo : lo + part.s] = be.asnumpy(a)
-        del dev, part  # free the batch before the next one
+    size, lo = max_batch or batch_size(inputs, free_memory(be)), 0
+    while lo < inputs.s:
+        cols = slice(lo, min(lo + size, inputs.s))
+        try:
+            _run_batch(be, inputs, cols, out)
+        except Exception as exc:
+            if size == 1 or not out_of_memory(exc):
+                raise
+            size //= 2  # the device had less room than it reported (another process, fragmentation)
+            continue
+        lo = cols.stop
     return kernel.finish(inputs, out)
+
+
+def _run_batch(be: Backend, inputs: kernel.Inputs, cols: slice, out: dict[str, np.ndarray]) -> None:
+    """Scenarios `cols` of host inputs through the device, into the host outputs `out`."""
+    part = _to_device(inputs, cols, be.xp)
+    dev = kernel.allocate(part, be.xp)
+    _launch(be, part, dev)
+    for name, a in dev.items():
+        out[name][..., cols] = be.asnumpy(a)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether an error is the device running out of memory: CuPy's allocator (OutOfMemoryError),
+    or the driver refusing a launch or an allocation."""
+    text = str(exc)
+    return type(exc).__name__ == "OutOfMemoryError" or "OUT_OF_MEMORY" in text or "cudaErrorMemoryAllocation" in text
 
 
 def _to_device(inputs: kernel.Inputs, cols: slice, cp: Any) -> kernel.Inputs:
@@ -168,6 +193,7 @@ def self_check(be: Backend) -> tuple[bool, str]:
     Every lifetime type, stock-driven with negative inflows corrected, history and attributes, in
     trajectory mode (host inputs, in three batches) and summary mode (device inputs), float64. A gate
     against a kernel that is wrong on this device or toolkit; tests/test_gpu.py checks to 1e-12.
+    Run once per process, on the current device (dask-cuda gives each worker one GPU).
     """
     try:
         worst = max(_check_kind(be, kind) for kind in kernel.KINDS)

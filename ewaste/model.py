@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from . import __version__, gpu, host
-from .backend import Backend, describe, get_backend
+from .backend import NUMPY, Backend, describe, get_backend
 from .errors import BalanceError, InputError
 from .grid import DRIVER_VAR, NON_SCENARIO_DIMS, validate
 from .lifetime import LIFETIME_TYPES
@@ -165,6 +167,9 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
     it, and the value at its last step (see `_reduction`); no trajectory is kept.
     """
     driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
+    compiled = {"cpu": host.solve, "cupy": partial(gpu.solve, be=be)}.get(be.name)
+    if be.name == "cupy":  # arrays stay on the host: the GPU engine streams them through the device in batches
+        be = replace(NUMPY, precision=be.precision)
     xp = be.xp
     per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
     per_driver = {name: w / per_unit for name, w in _cohort_weights(g).items()}
@@ -202,7 +207,6 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
     in_engine_reduce = reduce and not stacked
     args = (drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
     try:
-        compiled = {"cpu": host.solve, "cupy": gpu.solve}.get(be.name)
         single = {"single": True} if be.precision == "float32" else {}  # only the compiled engines take it
         if in_engine_reduce and compiled:  # summed as it goes: no trajectory is held
             flows = compiled(*args, reduce=(weights, last), **single)

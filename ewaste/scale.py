@@ -12,8 +12,8 @@ import math
 import os
 import re
 import shutil
-import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import product
@@ -337,7 +337,7 @@ def _write_block(
         res.attrs = {}
         res.to_zarr(store, region={d: s for d, s in region.items() if d in res.dims}, zarr_format=2, consolidated=False)
     marker = Path(done) / _block_id(region)
-    staged = marker.with_name(f".{marker.name}.{os.getpid()}.{threading.get_ident()}")
+    staged = marker.with_name(f".{marker.name}.{uuid.uuid4().hex}")
     staged.write_text(json.dumps(ran) + "\n")
     os.replace(staged, marker)  # a marker is whole or absent, even after a SIGKILL
     return marker.name
@@ -351,11 +351,18 @@ def _record_engines(store: Path, done: Path) -> None:
     be what set the store up (a cluster's workers, or the earlier part of a resumed run)."""
     import zarr  # noqa: PLC0415
 
-    ran = [json.loads(marker.read_text()) for marker in done.iterdir() if not marker.name.startswith(".")]
+    ran, unknown = [], False
+    for marker in done.iterdir():
+        if not marker.name.startswith("."):  # staged markers never renamed
+            try:
+                ran.append(json.loads(marker.read_text()))
+            except ValueError:  # a marker of an older version: its engine is not known
+                unknown = True
     ran = [r for r in ran if r]  # a run without sweeps: the store's set-up computed everything
     if ran:
         attrs = zarr.open_group(str(store), mode="r+", zarr_format=2).attrs
-        attrs.update({key: "; ".join(sorted({r[key] for r in ran})) for key in ENGINE_ATTRS})
+        setup = [{key: attrs[key] for key in ENGINE_ATTRS}] if unknown else []
+        attrs.update({key: "; ".join(sorted({r[key] for r in ran + setup})) for key in ENGINE_ATTRS})
 
 
 def _run(tasks: list, client: Any, progress: bool) -> None:

@@ -97,7 +97,8 @@ def interpolate_series(
 def to_annual(da: xr.DataArray, kind: str) -> xr.DataArray:
     """Aggregate a per-step variable to calendar years: flows are summed, stocks taken at year end.
 
-    A NaN stays NaN (a year with a NaN step is NaN). With annual steps the steps are the years.
+    NaN is not skipped: a flow with a NaN step is NaN for its year, a stock is the value of the
+    year's last step whatever it is. With annual steps the steps are the years.
     """
     if np.unique(da["year"].values).size == da.sizes["time"]:
         out = da.drop_vars([c for c in da.coords if "time" in da[c].dims]).rename(time="year")

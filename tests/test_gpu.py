@@ -118,7 +118,7 @@ def test_the_self_check_passes_and_auto_picks_the_gpu():
 
 # --- the batching logic and the self-check, without a GPU -------------------------------------
 
-FAKE = Backend("fake-gpu", np, NUMPY.erfc)  # "device" arrays are NumPy arrays
+FAKE = Backend("cupy", np, NUMPY.erfc)  # "device" arrays are NumPy arrays
 
 
 @pytest.fixture
@@ -186,6 +186,53 @@ def test_too_many_steps_for_the_kernel_use_the_array_engine(monkeypatch):
     np.testing.assert_allclose(got.stock, driver, rtol=1e-12)
 
 
+def test_a_batch_that_does_not_fit_is_halved_until_it_does(fake_device, monkeypatch):
+    class OutOfMemoryError(Exception):  # as cupy.cuda.memory.OutOfMemoryError
+        pass
+
+    def launch(be, inputs: kernel.Inputs, out) -> None:
+        fake_device.append(inputs.s)
+        if inputs.s > 500:
+            raise OutOfMemoryError("Out of memory allocating 1,234,567 bytes")
+        host.compute(inputs, out)
+
+    monkeypatch.setattr(gpu, "_launch", launch)
+    rng = np.random.default_rng(13)
+    params, driver, attributes = sample_problem("weibull", True, True, 3001, rng)
+    rows = SurvivalRows("weibull", params, 23, 0.5, "middle", NUMPY)
+    got = gpu.solve(driver, True, rows, attributes, 2, be=FAKE, max_batch=3001)
+    assert fake_device[:4] == [3001, 1500, 750, 375] and set(fake_device[4:]) <= {375, 1}
+    assert_same(solve(driver, True, rows, attributes, 2), got, np.abs(driver).max())
+
+
+def test_errors_other_than_memory_are_not_retried(fake_device, monkeypatch):
+    monkeypatch.setattr(gpu, "_launch", lambda be, inputs, out: fake_device.append(inputs.s) or 1 / 0)
+    params, driver, _ = sample_problem("normal", False, False, 100, np.random.default_rng(1))
+    with pytest.raises(ZeroDivisionError):
+        gpu.solve(driver, False, SurvivalRows("normal", params, 23, 0.5, "end", NUMPY), be=FAKE)
+    assert len(fake_device) == 1
+    assert gpu.out_of_memory(RuntimeError("cudaErrorMemoryAllocation: out of memory"))
+    assert gpu.out_of_memory(RuntimeError("CUDA_ERROR_OUT_OF_MEMORY: out of memory"))
+
+
+@pytest.fixture
+def fake_gpu_backend(monkeypatch):
+    """get_backend("cupy") gives a backend named cupy whose "device" arrays are NumPy arrays."""
+    monkeypatch.setattr(backend, "cupy_status", lambda: (True, "CuPy 13 on a test device"))
+    monkeypatch.setattr(backend, "_cupy_backend", lambda: FAKE)
+    monkeypatch.setattr(gpu, "self_check", lambda be: (True, "matched"))
+
+
+@pytest.mark.parametrize("summary", [False, True])
+def test_the_model_streams_host_arrays_through_the_gpu_engine(fake_device, fake_gpu_backend, monkeypatch, summary):
+    """evaluate(..., "cupy") runs each fleet through the device in batches sized from its free memory."""
+    monkeypatch.setattr(gpu, "free_memory", lambda be: 3_000)  # room for a few of the 18 scenarios
+    grid = load_grid(catalogue.resolve("default"))
+    want, got = evaluate(grid, "numpy", summary=summary), evaluate(grid, "cupy", summary=summary)
+    assert got.attrs["backend"] == "cupy" and len(fake_device) >= 2 and max(fake_device) < 18
+    assert_results_close(want, got)
+
+
 @pytest.fixture
 def fresh_check():
     gpu.self_check.cache_clear()
@@ -223,9 +270,8 @@ def test_self_check_reports_a_kernel_that_fails(monkeypatch, fresh_check):
 
 @pytest.mark.parametrize("passes", [True, False])
 def test_auto_picks_the_gpu_only_when_its_engine_passes_the_check(monkeypatch, passes):
-    fake_cupy = Backend("cupy", np, NUMPY.erfc)
     monkeypatch.setattr(backend, "cupy_status", lambda: (True, "CuPy 13 on a test device"))
-    monkeypatch.setattr(backend, "_cupy_backend", lambda: fake_cupy)
+    monkeypatch.setattr(backend, "_cupy_backend", lambda: FAKE)
     monkeypatch.setattr(gpu, "self_check", lambda be: (passes, "matched" if passes else "results differ by 0.1"))
     otherwise = "cpu" if host.status()[0] else "numpy"
     assert get_backend("auto").name == ("cupy" if passes else otherwise)

@@ -107,6 +107,23 @@ def test_local_cluster_with_two_worker_processes(in_memory, tmp_path: Path):
         assert store.attrs["engine"].endswith(", 1 thread, float64)"), store.attrs["engine"]
 
 
+def test_engines_of_markers_of_an_older_version_are_unknown(tmp_path: Path):
+    """A resumed run's markers without an engine (older format) count as the set-up's engine."""
+    import zarr
+
+    store, done = tmp_path / "s.zarr", tmp_path / "done"
+    zarr.open_group(str(store), mode="w", zarr_format=2).attrs.update(
+        {"backend": "cpu", "engine": "compiled", "precision": "float64"}
+    )
+    done.mkdir()
+    (done / "0_0").write_text("done\n")
+    (done / "0_3").write_text('{"backend": "numpy", "engine": "NumPy 2", "precision": "float64"}\n')
+    (done / ".0_6.a1b2").write_text('{"backend": "nu')  # staged, never renamed: ignored
+    scale._record_engines(store, done)
+    attrs = zarr.open_group(str(store), mode="r", zarr_format=2).attrs
+    assert (attrs["backend"], attrs["engine"], attrs["precision"]) == ("cpu; numpy", "NumPy 2; compiled", "float64")
+
+
 def test_store_names_the_engine_that_computed_its_chunks(grid, tmp_path: Path, monkeypatch):
     """Chunks computed on another engine than the process that set the store up (as on a cluster)."""
 
