@@ -20,7 +20,7 @@ import scipy.special
 
 from ewaste import host
 from ewaste.backend import NUMPY
-from ewaste.stockflow import SurvivalRows, solve
+from ewaste.stockflow import SurvivalRows, reduce_flows, solve
 
 STEPS = 31
 SIZES = [1_000, 10_000, 100_000, 1_000_000]
@@ -158,3 +158,41 @@ def test_throughput_table(n: int, steps: int):
     rates = {name: n * steps / best_time(fn, *args) for name, fn in [("reference", reference), ("numpy", engine)]}
     rates["cpu"] = n * steps / best_time(fast_engine, *args, repeat=5)
     print(f"\n{n:>9} x {steps} steps: " + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()) + " scenario-years/s")
+
+
+BLOCK = 1_000_000  # scenarios per pass in summary mode beyond 1e6 (1e8 inputs would take 25 GB)
+
+
+@needs_host
+@pytest.mark.parametrize("steps", [31, 44])
+@pytest.mark.parametrize("n", [10_000, 100_000, 1_000_000, 10_000_000, 100_000_000])
+def test_summary_throughput(n: int, steps: int):
+    """Summary mode (sums over the last year and over all steps, the stock at the end): scenario-years/s
+    of the NumPy engine (trajectories, then summed) and the compiled CPU engine (summed as it goes),
+    float64 and float32. Beyond 1e6 scenarios: passes over one block of 1e6 (the NumPy engine up to 1e7).
+    """
+    block = min(n, BLOCK)
+    passes = n // block
+    data = scenarios(block, steps=steps)
+    rows = SurvivalRows("normal", {"mean": data["mean"], "std": data["std"]}, steps, 1.0, "middle", NUMPY)
+    weights = np.stack([np.arange(steps) == steps - 1, np.ones(steps)]).astype(float)
+    last = steps - 1
+
+    def numpy_summary() -> object:
+        return reduce_flows(solve(data["stock"], True, rows, negative_inflow="allow"), weights, last, np)
+
+    def cpu_summary(single: bool = False) -> object:
+        return host.solve(data["stock"], True, rows, negative_inflow="allow", reduce=(weights, last), single=single)
+
+    want, got = numpy_summary(), cpu_summary()
+    for name in ("inflow", "stock", "outflow"):
+        a = getattr(want, name)
+        np.testing.assert_allclose(getattr(got, name), a, rtol=1e-12, atol=1e-12 * np.abs(a).max(), err_msg=name)
+    runs = {"cpu float64": cpu_summary, "cpu float32": lambda: cpu_summary(True)}
+    if n <= 10_000_000:
+        runs = {"numpy": numpy_summary, **runs}
+    rates = {}
+    for name, fn in runs.items():
+        seconds = best_time(lambda f=fn: [f() for _ in range(passes)], repeat=3 if passes == 1 else 1)
+        rates[name] = n * steps / seconds
+    print(f"\n{n:>11} x {steps} summary: " + ", ".join(f"{k} {v:.3g}" for k, v in rates.items()) + " scenario-years/s")

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cohort.h"
-#if defined(__AVX__)
+#if defined(__SSE__)
 #include <immintrin.h>
 #endif
 
@@ -60,6 +60,13 @@ void solve_block(const ew::Problem& p, const ew::Result& r, int64_t s, Scratch& 
 
 extern "C" int ew_solve_range(const ew::Problem* p, const ew::Result* r, int64_t begin, int64_t end) {
   const int64_t n = p->n, k = p->n_attributes;
+#if defined(__SSE__)
+  // float32: subnormal floats (survival shares below 1e-38, common in a lifetime's tail) would take
+  // a slow path in the CPU; flush them to zero on this thread while it runs (as GPUs do), then restore.
+  const unsigned int csr = _mm_getcsr();
+  if (p->single) _mm_setcsr(csr | 0x8040);  // FTZ | DAZ
+#endif
+  int status = 0;
   try {
     Scratch t;
     t.x.resize(n * BLOCK);
@@ -71,12 +78,15 @@ extern "C" int ew_solve_range(const ew::Problem* p, const ew::Result* r, int64_t
     for (; s + BLOCK <= end; s += BLOCK) solve_block<BLOCK>(*p, *r, s, t);
     for (; s < end; ++s) solve_block<1>(*p, *r, s, t);
   } catch (...) {  // out of memory for the scratch: no exception may cross into Python
-    return 1;
+    status = 1;
   }
+#if defined(__SSE__)
+  _mm_setcsr(csr);
+#endif
 #if defined(__AVX__)
   _mm_sfence();  // streamed stores visible before the caller reads the results
 #endif
-  return 0;
+  return status;
 }
 
 extern "C" int ew_abi_version() { return 4; }

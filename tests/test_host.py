@@ -100,11 +100,20 @@ def test_refuses_a_first_step_that_loses_almost_everything():
     assert str(host_err.value) == str(numpy_err.value)
 
 
+def subnormals_exist() -> bool:
+    return bool(np.nextafter(0.0, 1.0) * 1.5 > 0.0 and np.nextafter(np.float32(0), np.float32(1)) * 1.5 > 0.0)
+
+
 def test_loading_leaves_floating_point_state_alone():
-    """Fast maths inside the library only: subnormal numbers still exist in this process."""
+    """Fast maths inside the library only: subnormal numbers still exist in this process, also after
+    float32 runs (which flush subnormals to zero while they run), in this thread and in the pool's."""
     host.solve(np.ones((3, 2)), False, SurvivalRows("fixed", {"mean": np.ones((1, 1))}, 3, 1.0, "end", NUMPY))
-    tiny = np.nextafter(0.0, 1.0)
-    assert tiny > 0.0 and tiny * 1.5 > 0.0
+    assert subnormals_exist()
+    for s in (2, 64 * host.MIN_PER_THREAD):  # in the calling thread; in the pool
+        params, driver, _ = sample_problem("normal", False, True, s, np.random.default_rng(5))
+        host.solve(driver, True, SurvivalRows("normal", params, 23, 0.5, "middle", NUMPY), single=True)
+        assert subnormals_exist()
+        assert host._pool(host.threads()).submit(subnormals_exist).result()
 
 
 @pytest.mark.parametrize("name", sorted(catalogue.bundled()))
