@@ -70,7 +70,9 @@ def problem(be, n: int, steps: int):
     cp = be.xp
     rng = np.random.default_rng(0)
     growth = cp.asarray(rng.uniform(1.0, 1.4, n))
-    stock = 1000.0 * growth[None, :] ** cp.arange(steps)[:, None]
+    stock = cp.arange(steps, dtype=cp.float64)[:, None] * cp.log(growth)[None, :]  # the only (steps, n) array
+    cp.exp(stock, out=stock)
+    stock *= 1000.0  # 1000 * growth ** step
     mean = cp.asarray(rng.uniform(1.0, 6.0, (1, n)))
     return stock, SurvivalRows("normal", {"mean": mean, "std": 0.3 * mean}, steps, 1.0, "middle", be)
 
