@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ewaste import gpu
-from ewaste.backend import cupy_status, get_backend
-from ewaste.stockflow import SurvivalRows
+from ewaste.engine import gpu
+from ewaste.engine.backend import cupy_status, get_backend
+from ewaste.engine.stockflow import SurvivalRows
 
 pytestmark = pytest.mark.skipif(not cupy_status()[0], reason=f"no usable GPU: {cupy_status()[1]}")
 

@@ -22,8 +22,8 @@ RUN = """
 import json, resource, sys, time
 import numpy as np
 from ewaste import scale
-from ewaste.grid import validate
-from ewaste.scenario import scenario_to_grid
+from ewaste.inputs.validate import validate
+from ewaste.inputs.scenario import scenario_to_grid
 
 points, workers, store = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 n_life = 1000

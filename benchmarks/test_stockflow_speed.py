@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import scipy.special
 
-from ewaste import host
-from ewaste.backend import NUMPY
-from ewaste.stockflow import SurvivalRows, reduce_flows, solve
+from ewaste.engine import host
+from ewaste.engine.arrays import NUMPY
+from ewaste.engine.stockflow import SurvivalRows, reduce_flows, solve
 
 STEPS = 31
 SIZES = [1_000, 10_000, 100_000, 1_000_000]

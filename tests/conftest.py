@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 import ewaste
-from ewaste import host
-from ewaste.backend import NUMPY
-from ewaste.grid import validate
-from ewaste.scenario import scenario_to_grid
-from ewaste.stockflow import CohortFlows, SurvivalRows, solve
+from ewaste.engine import host
+from ewaste.engine.arrays import NUMPY
+from ewaste.inputs.validate import validate
+from ewaste.inputs.scenario import scenario_to_grid
+from ewaste.engine.stockflow import CohortFlows, SurvivalRows, solve
 
 # The compiled CPU engine is built into a fresh cache for each test session (subprocesses inherit it).
 os.environ.setdefault("EWASTE_CACHE_DIR", tempfile.mkdtemp(prefix="ewaste-test-cache-"))

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from ewaste import host
+from ewaste.engine import host
 
 ROOT = Path(__file__).resolve().parents[1]
 

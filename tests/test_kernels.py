@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ewaste import gpu, kernel
-from ewaste.backend import NUMPY
-from ewaste.stockflow import SurvivalRows
+from ewaste.engine import gpu, kernel
+from ewaste.engine.arrays import NUMPY
+from ewaste.engine.stockflow import SurvivalRows
 
 KERNELS = Path(__file__).resolve().parents[1] / "kernels"
 

@@ -16,7 +16,10 @@ import xarray as xr
 from dask.callbacks import Callback
 
 import ewaste
-from ewaste import catalogue, host, scale
+from ewaste import scale
+from ewaste.engine import host
+from ewaste.inputs import catalogue
+from ewaste.inputs.validate import scenario_sizes
 from ewaste.errors import InputError
 
 DEFAULT = catalogue.bundled()["default"]
@@ -78,7 +81,7 @@ def test_plan_fits_the_memory_limit(grid):
     assert roomy.n_chunks == 1 and roomy.points == 162
     tight = scale.plan(grid, int(roomy.work_bytes_per_point * 10))
     assert tight.chunk_points <= 10 and tight.chunk_bytes <= roomy.work_bytes_per_point * 10
-    assert tight.n_chunks == len(list(scale.blocks(scale.scenario_sizes(grid), tight.chunks)))
+    assert tight.n_chunks == len(list(scale.blocks(scenario_sizes(grid), tight.chunks)))
     with pytest.raises(InputError, match="one grid point needs about"):
         scale.plan(grid, 1000)
 
@@ -119,7 +122,7 @@ def test_engines_of_markers_of_an_older_version_are_unknown(tmp_path: Path):
     (done / "0_0").write_text("done\n")
     (done / "0_3").write_text('{"backend": "numpy", "engine": "NumPy 2", "precision": "float64"}\n')
     (done / ".0_6.a1b2").write_text('{"backend": "nu')  # staged, never renamed: ignored
-    scale._record_engines(store, done)
+    scale.zarr._record_engines(store, done)
     attrs = zarr.open_group(str(store), mode="r", zarr_format=2).attrs
     assert (attrs["backend"], attrs["engine"], attrs["precision"]) == ("cpu; numpy", "NumPy 2; compiled", "float64")
 
@@ -130,7 +133,7 @@ def test_store_names_the_engine_that_computed_its_chunks(grid, tmp_path: Path, m
     def chunks_on_numpy(block: xr.Dataset, backend=None, summary=False) -> xr.Dataset:
         return ewaste.evaluate(block, "numpy" if scale.grid_points(block) > 1 else backend, summary=summary)
 
-    monkeypatch.setattr(scale, "evaluate", chunks_on_numpy)
+    monkeypatch.setattr(scale.zarr, "evaluate", chunks_on_numpy)
     scale.write_zarr(grid, tmp_path / "n.zarr", CHUNKS)
     attrs = xr.open_zarr(tmp_path / "n.zarr").attrs
     assert (attrs["backend"], attrs["engine"], attrs["precision"]) == ("numpy", f"NumPy {np.__version__}", "float64")
@@ -184,7 +187,7 @@ def test_zarr_with_variables_that_no_sweep_touches(name: str, tmp_path: Path):
         path = catalogue.bundled()[name]
     grid = ewaste.load_grid(path)
     full = ewaste.evaluate(grid)
-    sizes = scale.scenario_sizes(grid)
+    sizes = scenario_sizes(grid)
     scale.write_zarr(grid, tmp_path / "r.zarr", {d: 1 for d in sizes})
     store = xr.open_zarr(tmp_path / "r.zarr").load()
     xr.testing.assert_equal(store[list(full.data_vars)].drop_attrs(), full.drop_attrs())
@@ -198,4 +201,4 @@ def test_resume_needs_an_interrupted_run(grid, tmp_path: Path):
 def test_chunk_count_with_uneven_chunks(grid):
     plan = scale.plan(grid, 10**10)
     uneven = scale.Plan(**{**plan.__dict__, "chunks": {**plan.chunks, "refresh_cycle": 4}})
-    assert uneven.n_chunks == len(list(scale.blocks(scale.scenario_sizes(grid), uneven.chunks)))
+    assert uneven.n_chunks == len(list(scale.blocks(scenario_sizes(grid), uneven.chunks)))

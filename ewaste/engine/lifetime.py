@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from .backend import Backend
+from .arrays import Backend
 
 LIFETIME_TYPES: dict[str, tuple[str, ...]] = {
     "fixed": ("mean",),

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import xarray as xr
 
-from .grid import STRING_VARS, scenario_sizes
-from .model import _fill_defaults
-from .variables import table
+from ..inputs.validate import STRING_VARS, scenario_sizes
+from ..inputs.variables import table
+from ..model.defaults import fill_defaults
 
 SECTIONS = {"collection_rate": "recycling", "pue": "energy", "grid_intensity": "energy"}
 
@@ -38,7 +38,7 @@ def _path(name: str, fleet: str | None) -> str:
 def describe_scenario(grid: xr.Dataset) -> str:
     """Every parameter of a grid with its values and where they come from."""
     sources = json.loads(grid.attrs.get("parameter_sources", "{}"))
-    _, defaults = _fill_defaults(grid)
+    _, defaults = fill_defaults(grid)
     a = grid.attrs
     lines = [
         f"{a.get('title', '?')}: {a.get('description', '')}",

@@ -1,18 +1,15 @@
-"""The scenario grid: validation against the variables table, loading and saving."""
+"""The scenario grid's rules: which dimensions are sweeps, and validation against the variables table."""
 
 from __future__ import annotations
 
 import difflib
-import hashlib
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-from .errors import InputError
-from .io import atomic_write
-from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
-from .stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES
+from ..engine.lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
+from ..engine.stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES
+from ..errors import InputError
 from .timeaxis import STEPS_PER_YEAR, time_coords
 from .variables import table
 
@@ -185,31 +182,3 @@ def validate(grid: xr.Dataset, source: str) -> xr.Dataset:
 def scenario_sizes(grid: xr.Dataset) -> dict[str, int]:
     """The grid's scenario (sweep) dimensions and their lengths."""
     return {str(d): n for d, n in grid.sizes.items() if d not in NON_SCENARIO_DIMS}
-
-
-def load_grid(path: str | Path) -> xr.Dataset:
-    """Load a scenario grid from a scenario file (.toml), a saved grid (.nc) or a bundled scenario's
-    name ("default", "wang2024", ...), validated."""
-    from .catalogue import resolve  # noqa: PLC0415
-    from .scenario import load_scenario  # noqa: PLC0415
-
-    path = resolve(str(path))
-    if path.suffix.lower() == ".toml":
-        return load_scenario(path)
-    if not path.exists():
-        raise InputError(str(path), None, "file not found")
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            grid = ds.load()
-    except Exception as exc:  # netCDF4 raises OSError, ValueError, RuntimeError for bad files
-        raise InputError(str(path), None, f"not a readable NetCDF file ({exc.__class__.__name__})") from None
-    grid.attrs["grid_file"] = path.name
-    grid.attrs["grid_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return validate(grid, str(path))
-
-
-def save_grid(grid: xr.Dataset, path: str | Path, overwrite: bool = False) -> None:
-    """Write a scenario grid to NetCDF (temporary file, then rename)."""
-    if Path(path).suffix.lower() != ".nc":
-        raise InputError(str(path), None, "a grid is saved as NetCDF: use a .nc file name")
-    atomic_write(path, lambda tmp: grid.to_netcdf(tmp, engine="netcdf4"), overwrite)

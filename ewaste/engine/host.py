@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import InputError
 from . import kernel
-from .errors import InputError
 from .stockflow import CohortFlows, SurvivalRows
 
 SOURCES = ("cohort.h", "host.cpp")

@@ -45,22 +45,6 @@ def cf_attrs(name: str, units: str | None = None) -> dict[str, str]:
     return {"units": units or var.units, "long_name": var.long_name}
 
 
-def _package_toml(name: str) -> dict:
-    return tomllib.loads(resources.files("ewaste.data").joinpath(name).read_text())
-
-
-@cache
-def archetypes() -> dict:
-    """AI hardware archetypes (package data `archetypes.toml`): mass, power, GPUs, with sources."""
-    return _package_toml("archetypes.toml")
-
-
-@cache
-def recycling_yields() -> dict[str, dict[str, dict]]:
-    """Default pre- and end-processing yields by material or metal, with sources."""
-    return _package_toml("recycling.toml")
-
-
 RESULT_NAMES = (
     "stock_units",
     "inflow_units",

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import kernel, stockflow
-from .backend import NUMPY, Backend
+from .arrays import NUMPY, Backend
 from .stockflow import CohortFlows, SurvivalRows
 
 MAX_STEPS = 512  # per-thread scratch of the kernel (EW_MAX_STEPS); longer runs use the array engine

@@ -1,17 +1,17 @@
-"""Array backends. The only module that imports CuPy; everything else asks it for a namespace."""
+"""Choosing the backend: NumPy, the compiled CPU engine or the GPU engine. The only module that imports
+CuPy; everything else asks it for a namespace."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cache
-from types import ModuleType
-from typing import Any
 
 import numpy as np
-import scipy.special
 
-from .errors import InputError
+from ..errors import InputError
+from . import gpu, host
+from .arrays import CPU, NUMPY, Backend
 
 BACKENDS = ("auto", "numpy", "cpu", "cupy")
 ENV_VAR = "EWASTE_BACKEND"
@@ -19,37 +19,13 @@ PRECISIONS = ("float64", "float32")
 PRECISION_VAR = "EWASTE_PRECISION"
 
 
-@dataclass(frozen=True)
-class Backend:
-    """An array namespace with the special functions the survival functions need."""
-
-    name: str
-    xp: ModuleType
-    erfc: Any
-    precision: str = "float64"  # of the compiled engines' arithmetic; inputs and results stay float64
-
-    def asnumpy(self, a: Any) -> np.ndarray:
-        """Copy an array of this backend to host memory (explicitly, in one place)."""
-        if self.name == "cupy" and not isinstance(a, np.ndarray):
-            return a.get()
-        return np.asarray(a)
-
-
-NUMPY = Backend("numpy", np, scipy.special.erfc)
-CPU = Backend("cpu", np, scipy.special.erfc)  # NumPy arrays; the recursion compiled for this machine (host.py)
-
-
 def cpu_status() -> tuple[bool, str]:
     """Whether the compiled CPU engine runs here and, if not, why (builds it on first call)."""
-    from . import host  # noqa: PLC0415 - host imports the engine, which imports this module
-
     return host.status()
 
 
 def _cpu_threads() -> int:
     """The compiled CPU engine's threads ($EWASTE_THREADS, checked: an InputError if bad)."""
-    from . import host  # noqa: PLC0415 - as in cpu_status
-
     return host.threads()
 
 
@@ -101,8 +77,6 @@ def gpu_status() -> tuple[bool, str]:
     ok, why = cupy_status()
     if not ok:
         return ok, why
-    from . import gpu  # noqa: PLC0415 - gpu imports this module
-
     try:
         checked, how = gpu.self_check(_cupy_backend())
     except Exception as exc:  # cupyx missing or broken
@@ -142,3 +116,12 @@ def _cupy_backend() -> Backend:
     import cupyx.scipy.special  # noqa: PLC0415
 
     return Backend("cupy", cupy, cupyx.scipy.special.erfc)
+
+
+def describe_backends() -> str:
+    """What `ewaste info` prints: each backend, whether it runs here (and why not), what auto picks."""
+    lines = [f"backends: numpy (available: NumPy {np.__version__})"]
+    for name, (ok, why) in (("cpu", cpu_status()), ("cupy", gpu_status())):
+        lines.append(f"          {name} ({'available: ' if ok else 'not available: '}{why})")
+    lines.append(f"auto selects: {get_backend('auto').name}")
+    return "\n".join(lines)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import Backend
-from .errors import InputError
+from ..errors import InputError
+from .arrays import Backend
 from .lifetime import AGE_CONVENTIONS, survival, tabulated_survival
 
 NEGATIVE_INFLOW_POLICIES = ("correct", "allow")

@@ -1,12 +1,13 @@
-"""The bundled scenario files (package data in `ewaste.scenarios`)."""
+"""What ships with ewaste: the bundled scenarios, hardware archetypes and recycling yields, with sources."""
 
 from __future__ import annotations
 
 import tomllib
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 DEFAULT = "default"
 
@@ -35,3 +36,19 @@ def describe(path: Path) -> tuple[str, str]:
     meta = tomllib.loads(path.read_text(encoding="utf-8")).get("scenario", {})
     sources = meta.get("sources", [])
     return str(meta.get("description", "")).split("\n")[0], "; ".join(sources) if sources else ""
+
+
+def _package_toml(name: str) -> dict:
+    return tomllib.loads(resources.files("ewaste.data").joinpath(name).read_text())
+
+
+@cache
+def archetypes() -> dict:
+    """AI hardware archetypes (package data `archetypes.toml`): mass, power, GPUs, with sources."""
+    return _package_toml("archetypes.toml")
+
+
+@cache
+def recycling_yields() -> dict[str, dict[str, dict]]:
+    """Default pre- and end-processing yields by material or metal, with sources."""
+    return _package_toml("recycling.toml")

@@ -1,0 +1,5 @@
+"""`python -m ewaste.cli`: the `ewaste` command."""
+
+from . import main
+
+main()

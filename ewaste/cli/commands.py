@@ -1,0 +1,104 @@
+"""The commands of `ewaste`: each a few lines over the public Python API."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+BACKENDS = ("auto", "numpy", "cpu", "cupy")  # ewaste.engine.backend.BACKENDS (a test keeps them equal)
+PRECISIONS = ("float64", "float32")
+
+backend_option = click.option(
+    "--backend", type=click.Choice(BACKENDS), default=None, help="Array backend (default: $EWASTE_BACKEND or auto)."
+)
+precision_option = click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="Arithmetic of the compiled engines (default: $EWASTE_PRECISION or float64).",
+)
+
+
+@click.command()
+@click.argument("scenario", required=False)
+@click.option("--out", "-o", type=click.Path(), help="Write results: .nc or .csv (in memory), .zarr (streamed).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--summary", is_flag=True, help="Keep only target-year and cumulative values (a few per grid point).")
+@click.option("--workers", type=click.IntRange(1), default=None, help="Start a local dask cluster of N processes.")
+@click.option("--scheduler", default=None, help="Use the dask scheduler at this address (tcp://host:port).")
+@click.option("--memory-limit", default=None, help="Memory budget (e.g. 8GB); default half the memory available.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted .zarr run: only the missing chunks.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@backend_option
+@precision_option
+def run(scenario: str | None, out: str | None, quiet: bool, **options) -> None:
+    """Evaluate SCENARIO (a .toml file, a saved grid .nc, or a bundled name; default: 'default')."""
+    from ..outputs.summary import summarise  # noqa: PLC0415
+    from ..pipeline import run as run_scenario  # noqa: PLC0415
+
+    progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
+    say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
+    results = run_scenario(scenario, out, progress=progress, say=say, **options)
+    if quiet:
+        return
+    click.echo(summarise(results) if results is not None else f"(open {out} with xarray.open_zarr)")
+    if out:
+        click.echo(f"Results written to {out}")
+
+
+@click.command()
+@click.argument("spec")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Grid file to write (.nc).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def grid(spec: str, out: str, overwrite: bool) -> None:
+    """Build the scenario grid of SPEC (TOML) and save it as NetCDF."""
+    from ..inputs.load import load_grid, save_grid  # noqa: PLC0415
+
+    g = load_grid(spec)
+    save_grid(g, out, overwrite)
+    click.echo(f"Grid written to {out} ({', '.join(f'{d}={n}' for d, n in g.sizes.items())})")
+
+
+@click.command()
+@click.argument("file")
+def validate(file: str) -> None:
+    """Check a scenario file or grid without running it."""
+    from ..inputs.load import load_grid  # noqa: PLC0415
+    from ..inputs.validate import scenario_sizes  # noqa: PLC0415
+
+    g = load_grid(file)
+    sweep = ", ".join(scenario_sizes(g)) or "none"
+    click.echo(f"{file}: valid ({g.sizes['fleet']} fleet(s), sweep dimensions: {sweep})")
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def scenarios(ctx: click.Context) -> None:
+    """List the bundled scenarios (`ewaste scenarios show NAME` for one in full)."""
+    from ..inputs import catalogue  # noqa: PLC0415
+
+    if ctx.invoked_subcommand is None:
+        for name, path in sorted(catalogue.bundled().items()):
+            text, source = catalogue.describe(path)
+            click.echo(f"{name:<20} {text}" + (f"  [source: {source}]" if source else ""))
+
+
+@scenarios.command("show")
+@click.argument("name")
+def scenarios_show(name: str) -> None:
+    """Print the parameters of scenario NAME (bundled name or file) with their sources."""
+    from ..inputs.load import load_grid  # noqa: PLC0415
+    from ..outputs.show import describe_scenario  # noqa: PLC0415
+
+    click.echo(describe_scenario(load_grid(name)))
+
+
+@click.command()
+def info() -> None:
+    """Version and the backends available here."""
+    from ..engine.backend import describe_backends  # noqa: PLC0415
+    from ..version import __version__  # noqa: PLC0415
+
+    click.echo(f"ewaste {__version__}\n{describe_backends()}")

@@ -1,0 +1,218 @@
+"""Parameters of a scenario file: scalars, series over periods and sweeps, in canonical units.
+
+A parameter is a scalar, a series keyed by years, quarters or months, or a sweep over values (a new
+grid dimension); parameters that sweep along the same named dimension vary together. Every error
+names the file and the TOML path the user wrote. See docs/scenario-format.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from .timeaxis import history_coords, interpolate_series, parse_period, time_coords
+from .variables import Variable, reserved_names
+
+SPEC_KEYS = {"value", "values", "dim", "units", "interpolation"}
+INTERPOLATIONS = ("linear", "log", "step")
+STOCK_LIKE = {"stock", "demand"}  # read at the end of the step
+
+def suggest(key: str, allowed: set[str] | list[str]) -> str:
+    near = difflib.get_close_matches(key, sorted(allowed), n=1)
+    return f"; did you mean {near[0]!r}?" if near else f"; expected one of {', '.join(sorted(allowed))}"
+
+
+def check_keys(table_: dict, allowed: set[str], source: str, path: str) -> None:
+    for key in table_:
+        if key not in allowed:
+            raise InputError(source, f"{path}.{key}" if path else key, "unknown key" + suggest(key, allowed))
+
+
+class Context:
+    """What parsing one scenario file needs to know: file name, time axis, named dimensions."""
+
+    def __init__(self, source: str, meta: dict, dimensions: dict[str, list]):
+        self.source = source
+        self.meta = meta
+        self.dimensions = dimensions
+        self.coords = time_coords(meta["start_year"], meta["end_year"], meta["step"])
+        self.dim_lengths: dict[str, tuple[int, str]] = {}
+        self.history_years = 0
+        self.sources: dict[str, str] = {}
+
+    def fail(self, field: str, message: str) -> InputError:
+        return InputError(self.source, field, message)
+
+
+def number(raw: Any, ctx: Context, field: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ctx.fail(field, f"expected a number, got {raw!r}")
+    value = float(raw)
+    if not np.isfinite(value):
+        raise ctx.fail(field, f"value {raw!r} is not a finite number")
+    return value
+
+
+def _plain(raw: Any, var: Variable, ctx: Context, field: str, interpolation: str, factor: float) -> xr.DataArray:
+    """A scalar or a series keyed by periods, converted to canonical units by `factor`."""
+    if isinstance(raw, dict):
+        periods, values = [], []
+        for key, val in raw.items():
+            if key == "interpolation":
+                continue
+            period = parse_period(key)
+            if period is None:
+                raise ctx.fail(
+                    f"{field}.{key}", "a series is keyed by years (2025), quarters (2025Q3) or months (2025-07)"
+                )
+            periods.append(period)
+            values.append(number(val, ctx, f"{field}.{key}") * factor)
+        if not periods:
+            raise ctx.fail(field, "empty series")
+        method = raw.get("interpolation", interpolation)
+        if not isinstance(method, str) or method not in INTERPOLATIONS:
+            raise ctx.fail(
+                f"{field}.interpolation", f"unknown interpolation {method!r}" + suggest(method, INTERPOLATIONS)
+            )
+        if method == "log" and min(values) <= 0:
+            raise ctx.fail(field, "log interpolation needs values above zero")
+        starts, lengths = np.array(periods).T
+        at = 1.0 if var.name in STOCK_LIKE else 0.5
+        points = np.round(starts + lengths * at, 9)
+        if len(set(points)) != len(points):
+            raise ctx.fail(field, "two keys of the series fall on the same point in time (e.g. 2025 and 2025Q4)")
+        return _series(starts, lengths, np.array(values), var, ctx, field, method)
+    if var.read_by == "history":
+        raise ctx.fail(field, "an inflow history is a series keyed by years before the start year, e.g. { 2018 = 100 }")
+    return xr.DataArray(number(raw, ctx, field) * factor)
+
+
+def _series(
+    starts: np.ndarray, lengths: np.ndarray, values: np.ndarray, var: Variable, ctx: Context, field: str, method: str
+) -> xr.DataArray:
+    step, start = ctx.meta["step"], ctx.meta["start_year"]
+    if var.read_by == "history":
+        if (starts + lengths).max() > start + 1e-9:
+            raise ctx.fail(field, f"an inflow history ends before the start year {start}")
+        years = int(np.ceil(start - starts.min() - 1e-9))
+        ctx.history_years = max(ctx.history_years, years)
+        coords = history_coords(years, start, step)
+        t = coords["history"][1]
+        keep = t >= starts.min() - 1e-9
+        vals = np.where(keep, interpolate_series(starts, lengths, values, t, step, method), 0.0)
+        return xr.DataArray(vals, dims="history", coords={"history": coords["history"]})
+    if var.read_by == "none":
+        raise ctx.fail(field, "this parameter cannot vary over time")
+    at = "end" if var.name in STOCK_LIKE else "middle"
+    vals = interpolate_series(starts, lengths, values, ctx.coords["time"][1], step, method, at)
+    return xr.DataArray(vals, dims="time", coords={"time": ctx.coords["time"][1]})
+
+
+def parse_parameter(raw: Any, var: Variable, ctx: Context, field: str) -> xr.DataArray:
+    """Parse one parameter (scalar, series or sweep) into canonical units."""
+    units, interpolation, dim, values = None, "linear", None, None
+    if isinstance(raw, dict) and set(raw) & {"value", "values"}:
+        check_keys(raw, SPEC_KEYS, ctx.source, field)
+        if {"value", "values"} <= set(raw):
+            raise ctx.fail(field, "give either value (one value or series) or values (a sweep), not both")
+        units = raw.get("units")
+        interpolation = raw.get("interpolation", "linear")
+        dim = raw.get("dim")
+        if "values" in raw:
+            values = raw["values"]
+            if not isinstance(values, list):
+                raise ctx.fail(f"{field}.values", "a sweep is a list of values")
+        else:
+            raw = raw["value"]
+    elif isinstance(raw, list):
+        values = raw
+    factor = _factor(units, var, ctx, field)
+    if values is None:
+        return _plain(raw, var, ctx, field, interpolation, factor)
+    parts = [
+        parse_parameter(v, var, ctx, f"{field}[{i}]")  # a sweep nested in a sweep: another dimension
+        if isinstance(v, dict) and "values" in v
+        else _plain(v, var, ctx, f"{field}[{i}]", interpolation, factor)
+        for i, v in enumerate(values)
+    ]
+    auto = [float(p) for p in parts] if dim is None and all(p.ndim == 0 for p in parts) else None
+    return stack(parts, dim, ctx, field, auto)
+
+
+def stack(
+    parts: list[xr.DataArray], dim: str | None, ctx: Context, field: str, auto_labels: list | None = None
+) -> xr.DataArray:
+    """Sweep values along a dimension: named (labels from [dimensions], or 0..n-1) or automatic
+    (named after the field, labelled by the values themselves)."""
+    if not parts:
+        raise ctx.fail(field, "a sweep needs at least one value")
+    if dim is not None and not isinstance(dim, str):
+        raise ctx.fail(f"{field}.dim", "a dimension name is text")
+    name = dim or field.replace("fleets.", "").replace(".", "_").replace("[", "_").replace("]", "")
+    check_dim_name(name, ctx.source, f"{field}.dim")
+    if name in ctx.dimensions:
+        labels = ctx.dimensions[name]
+        if len(labels) != len(parts):
+            raise ctx.fail(field, f"{len(parts)} values for dimension {name!r}, which has {len(labels)} labels")
+    elif auto_labels is not None:
+        labels = auto_labels
+        if len(set(labels)) != len(labels):
+            raise ctx.fail(field, "a sweep repeats a value")
+    else:
+        labels = list(range(len(parts)))
+    seen = ctx.dim_lengths.setdefault(name, (len(parts), field))
+    if seen[0] != len(parts):
+        raise ctx.fail(field, f"{len(parts)} values along dimension {name!r}, but {seen[1]} gives {seen[0]}")
+    return xr.concat(
+        parts, dim=xr.DataArray(labels, dims=name, name=name), coords="minimal", join="outer", fill_value=0.0
+    ).assign_coords({name: xr.DataArray(labels, dims=name, attrs={"long_name": f"sweep of {field}"})})
+
+
+def check_dim_name(name: str, source: str, field: str) -> None:
+    """A sweep dimension may not take a name the grid or the results already use."""
+    if not isinstance(name, str) or not name or name in reserved_names():
+        raise InputError(source, field, f"{name!r} cannot name a dimension: the grid or the results use it")
+
+
+def _factor(units: str | None, var: Variable, ctx: Context, field: str) -> float:
+    """Factor from the file's units to the canonical unit."""
+    if units is None:
+        return 1.0
+    if not isinstance(units, str):
+        raise ctx.fail(f"{field}.units", 'units are text, e.g. "kg"')
+    if var.units.startswith("capacity"):
+        raise ctx.fail(f"{field}.units", "capacity is in the fleet's own unit: set capacity_unit for the fleet instead")
+    factor = var.factor(units)
+    if factor is None:
+        accepted = dict.fromkeys([var.units, *var.accept])
+        raise ctx.fail(f"{field}.units", f"unit {units!r} not accepted; use one of {', '.join(accepted)}")
+    return factor
+
+
+def named_table(raw: Any, var: Variable, ctx: Context, field: str) -> xr.DataArray:
+    """A table keyed by material or metal name -> a DataArray along `var.extra_dim`."""
+    if not isinstance(raw, dict) or not raw:
+        raise ctx.fail(field, f"expected a table of {var.extra_dim} names, e.g. {{ steel = 0.5 }}")
+    parts = [parse_parameter(v, var, ctx, f"{field}.{k}") for k, v in raw.items()]
+    labels = xr.DataArray(list(raw), dims=var.extra_dim, name=var.extra_dim)
+    return xr.concat(parts, dim=labels, coords="minimal")
+
+
+def read_toml(path: str | Path) -> dict:
+    """Read a TOML file; syntax errors and unreadable files become InputError."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(str(path), None, "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(str(path), None, f"cannot read file ({exc.__class__.__name__})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(str(path), None, f"TOML syntax error: {exc}") from None
+

@@ -1,0 +1,218 @@
+"""Scenario files (TOML) -> scenario grid (`xarray.Dataset`): sections, fleets and global parameters
+assembled over fleet, time and the sweep dimensions. See docs/scenario-format.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..engine.lifetime import AGE_CONVENTIONS
+from ..engine.stockflow import NEGATIVE_INFLOW_POLICIES
+from ..errors import InputError
+from ..version import __version__
+from .fleets import fleet
+from .parameters import Context, check_dim_name, check_keys, named_table, parse_parameter, read_toml, suggest
+from .timeaxis import STEPS_PER_YEAR, history_coords
+from .validate import validate
+from .variables import cf_attrs, table
+
+SECTIONS = {
+    "scenario": {
+        "name",
+        "description",
+        "sources",
+        "start_year",
+        "end_year",
+        "step",
+        "target_year",
+        "age_convention",
+        "negative_inflow",
+    },
+    "dimensions": None,
+    "sources": None,
+    "fleets": None,
+    "recycling": {"collection_rate", "preprocessing_yield", "endprocessing_yield"},
+    "energy": {"pue", "grid_intensity"},
+}
+
+def _meta(raw: dict, source: str) -> dict:
+    meta = {
+        "name": Path(source).stem,
+        "description": "",
+        "sources": [],
+        "start_year": 2020,
+        "end_year": 2030,
+        "step": "year",
+        "target_year": None,
+        "age_convention": "middle",
+        "negative_inflow": "correct",
+    }
+    section = raw.get("scenario", {})
+    if not isinstance(section, dict):
+        raise InputError(source, "scenario", "expected a table")
+    check_keys(section, SECTIONS["scenario"], source, "scenario")
+    meta.update(section)
+    for key in ("start_year", "end_year"):
+        if isinstance(meta[key], bool) or not isinstance(meta[key], int) or not 1900 <= meta[key] <= 2300:
+            raise InputError(source, f"scenario.{key}", f"expected a year between 1900 and 2300, got {meta[key]!r}")
+    if meta["end_year"] < meta["start_year"]:
+        raise InputError(source, "scenario.end_year", "ends before the start year")
+    if meta["target_year"] is None:
+        meta["target_year"] = min(max(2030, meta["start_year"]), meta["end_year"])
+    if not isinstance(meta["target_year"], int) or not meta["start_year"] <= meta["target_year"] <= meta["end_year"]:
+        raise InputError(source, "scenario.target_year", "must be a year between start_year and end_year")
+    choices = {"step": STEPS_PER_YEAR, "age_convention": AGE_CONVENTIONS, "negative_inflow": NEGATIVE_INFLOW_POLICIES}
+    for key, allowed in choices.items():
+        if not isinstance(meta[key], str) or meta[key] not in allowed:
+            raise InputError(
+                source, f"scenario.{key}", f"unknown value {meta[key]!r}" + suggest(str(meta[key]), set(allowed))
+            )
+    return meta
+
+
+def _global(raw: dict, ctx: Context, materials: list[str], metals: list[str]) -> dict[str, xr.DataArray]:
+    out = {}
+    for section in ("recycling", "energy"):
+        body = raw.get(section, {})
+        if not isinstance(body, dict):
+            raise ctx.fail(section, "expected a table")
+        check_keys(body, SECTIONS[section], ctx.source, section)
+        for key, val in body.items():
+            field = f"{section}.{key}"
+            if key.endswith("_yield"):
+                if not isinstance(val, dict):
+                    raise ctx.fail(field, "expected a table of material or metal names, e.g. { steel = 0.9 }")
+                unknown = set(val) - set(materials) - set(metals)
+                for name in unknown:
+                    raise ctx.fail(
+                        f"{field}.{name}",
+                        "not a material or metal of any fleet" + suggest(name, set(materials) | set(metals)),
+                    )
+                mat = {k: v for k, v in val.items() if k in materials}
+                met = {k: v for k, v in val.items() if k in metals}
+                if mat:
+                    out[key] = named_table(mat, table()[key], ctx, field)
+                if met:
+                    out[f"metal_{key}"] = named_table(met, table()[f"metal_{key}"], ctx, field)
+            else:
+                out[key] = parse_parameter(val, table()[key], ctx, field)
+    return out
+
+
+def _sources(raw: dict, source: str) -> dict[str, str]:
+    """The optional [sources] table: parameter path (as written in the file) -> where it comes from."""
+    table_ = raw.get("sources", {})
+    if not isinstance(table_, dict):
+        raise InputError(source, "sources", 'expected a table of parameter = "source" entries')
+    for path, text in table_.items():
+        node: Any = raw
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            raise InputError(source, f"sources.{path}", "names no parameter of this file")
+        if not isinstance(text, str):
+            raise InputError(source, f"sources.{path}", "expected a string")
+    return dict(table_)
+
+
+def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
+    """Build the scenario grid from a parsed scenario file."""
+    for key in raw:
+        if key not in SECTIONS:
+            raise InputError(source, key, "unknown section" + suggest(key, set(SECTIONS)))
+    meta = _meta(raw, source)
+    dims = raw.get("dimensions", {})
+    if not isinstance(dims, dict) or not all(isinstance(v, list) and v for v in dims.values()):
+        raise InputError(source, "dimensions", "expected name = [labels, ...] entries")
+    for name, labels in dims.items():
+        check_dim_name(name, source, f"dimensions.{name}")
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in labels):
+            raise InputError(source, f"dimensions.{name}", "labels are plain text or numbers")
+        if len(set(labels)) != len(labels):
+            raise InputError(source, f"dimensions.{name}", "labels repeat")
+    ctx = Context(source, meta, dims)
+    fleets_raw = raw.get("fleets")
+    if not isinstance(fleets_raw, dict) or not fleets_raw:
+        raise InputError(source, "fleets", "a scenario needs at least one [fleets.NAME] table")
+    for name in fleets_raw:
+        if not name.replace("_", "").replace("-", "").isalnum():
+            raise InputError(source, f"fleets.{name}", "a fleet name is letters, digits, '_' and '-'")
+    fleets = {name: fleet(name, body, ctx) for name, body in fleets_raw.items()}
+    materials = sorted(
+        {m for v, _ in fleets.values() if "composition" in v for m in v["composition"]["material"].values}
+    )
+    metals = sorted(
+        {m for v, _ in fleets.values() if "pcb_metal_content" in v for m in v["pcb_metal_content"]["metal"].values}
+    )
+    grid = _assemble(fleets, _global(raw, ctx, materials, metals), ctx)
+    ctx.sources.update(_sources(raw, source))
+    for name in dims:
+        if name not in grid.dims:
+            raise InputError(source, f"dimensions.{name}", "declared, but no parameter varies along it")
+    grid.attrs.update(
+        {
+            "title": str(meta["name"]),
+            "description": str(meta["description"]),
+            "sources": json.dumps(meta["sources"]),
+            "start_year": meta["start_year"],
+            "end_year": meta["end_year"],
+            "step": meta["step"],
+            "target_year": meta["target_year"],
+            "age_convention": meta["age_convention"],
+            "negative_inflow": meta["negative_inflow"],
+            "scenario_file": Path(source).name,
+            "scenario_sha256": text_hash,
+            "history": f"built by ewaste {__version__} from {Path(source).name}",
+            "ewaste_grid_version": 1,
+            "parameter_sources": json.dumps(ctx.sources),
+        }
+    )
+    return grid
+
+
+def _assemble(fleets: dict, globals_: dict[str, xr.DataArray], ctx: Context) -> xr.Dataset:
+    names = list(fleets)
+    fleet_vars = sorted({k for v, _ in fleets.values() for k in v})
+    data: dict[str, xr.DataArray] = {}
+    for var in fleet_vars:
+        parts = [fleets[f][0].get(var, xr.DataArray(np.nan)) for f in names]
+        fill = 0.0 if var in ("composition", "pcb_metal_content", "lifetime_weights") else np.nan
+        data[var] = xr.concat(
+            parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer", fill_value=fill
+        )
+    for var in fleets[names[0]][1]:
+        data[var] = xr.concat(
+            [fleets[f][1][var] for f in names], dim=xr.DataArray(names, dims="fleet"), coords="minimal"
+        )
+    data.update(globals_)
+    grid = xr.Dataset(data).assign_coords(fleet=names, **{k: v for k, v in ctx.coords.items()})
+    if ctx.history_years:
+        grid = grid.assign_coords(history_coords(ctx.history_years, ctx.meta["start_year"], ctx.meta["step"]))
+        if "inflow_history" in grid:
+            grid["inflow_history"] = grid["inflow_history"].fillna(0.0)
+    for dim, labels in ctx.dimensions.items():
+        if dim in grid.dims:
+            grid = grid.assign_coords({dim: xr.DataArray(labels, dims=dim, attrs={"long_name": f"[dimensions] {dim}"})})
+    for var in grid.data_vars:
+        if var in table():
+            grid[var].attrs.update(cf_attrs(var))
+    return grid
+
+
+def load_scenario(path: str | Path) -> xr.Dataset:
+    """Read a scenario file (TOML) into a validated scenario grid."""
+    path = Path(path)
+    raw = read_toml(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    try:
+        grid = scenario_to_grid(raw, str(path), digest)
+    except (TypeError, ValueError) as exc:  # a value of a shape no check above foresaw
+        raise InputError(str(path), None, f"malformed scenario: {exc}") from None
+    return validate(grid, str(path))
+

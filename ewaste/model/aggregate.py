@@ -1,0 +1,118 @@
+"""Per-step results to calendar years, cumulative sums and target-year values; summary mode from
+flows already reduced over time."""
+
+from __future__ import annotations
+
+import xarray as xr
+
+from ..inputs.timeaxis import to_annual
+from .impacts import impacts
+
+
+def aggregate(res: xr.Dataset, target: int) -> xr.Dataset:
+    """Annual, cumulative and target-year variables beside the per-step ones."""
+    out = res.copy()
+    for name, da in res.data_vars.items():
+        kind = da.attrs.get("kind")
+        if kind is None:
+            continue
+        annual = to_annual(da, kind)
+        out[f"{name}_annual"] = annual.assign_attrs(_period_attrs(da, "annual", target))
+        cum = annual.cumsum("year", skipna=False) if kind == "flow" else None
+        if cum is not None:
+            out[f"{name}_cumulative"] = cum.assign_attrs(_period_attrs(da, "cumulative", target))
+        out.update(
+            _targets(
+                name,
+                da,
+                annual.sel(year=target, drop=True),
+                None if cum is None else cum.sel(year=target, drop=True),
+                target,
+            )
+        )
+    return out
+
+
+def _period_attrs(da: xr.DataArray, which: str, target: int) -> dict[str, str]:
+    """Units and long name of a per-step variable aggregated to years, to the target year or cumulated."""
+    flow = da.attrs["kind"] == "flow"
+    units = da.attrs["units"] + ("/yr" if flow and which in ("annual", "target") else "")
+    suffix = {
+        "annual": " (calendar year)",
+        "target": f" in {target}",
+        "cumulative": ", cumulative from the start year",
+        "cumulative_target": f", cumulative to {target}",
+    }
+    return {"units": units, "long_name": da.attrs["long_name"] + suffix[which]}
+
+
+def _targets(
+    name: str, da: xr.DataArray, in_target: xr.DataArray, cumulative: xr.DataArray | None, target: int
+) -> dict[str, xr.DataArray]:
+    """The summary variables of one per-step variable."""
+    out = {f"{name}_target": in_target.assign_attrs(_period_attrs(da, "target", target))}
+    if cumulative is not None:
+        out[f"{name}_cumulative_target"] = cumulative.assign_attrs(_period_attrs(da, "cumulative_target", target))
+    return out
+
+
+def label_capacity(res: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
+    """Each fleet's capacity unit as a coordinate; the installed capacity in it where all agree."""
+    res = res.assign_coords(capacity_unit=grid["capacity_unit"])
+    units = {
+        str(u) for u, d in zip(grid["capacity_unit"].values, grid["driver"].values, strict=True) if d == "capacity"
+    }
+    label = next(iter(units)) if len(units) == 1 else "see capacity_unit"
+    for name in res.data_vars:
+        if str(name).startswith("installed_capacity"):
+            res[name].attrs["units"] = label
+    return res
+
+
+IMPACT_PARAMS = (
+    "utilisation",
+    "collection_rate",
+    "pue",
+    "grid_intensity",
+    "preprocessing_yield",
+    "endprocessing_yield",
+    "metal_preprocessing_yield",
+    "metal_endprocessing_yield",
+)
+
+
+def summable(grid: xr.Dataset) -> bool:
+    """Whether summaries can come from flows reduced over time first: no impact parameter changes over
+    time (then impacts are linear in the summed flows and the sweep dimensions of the impact
+    parameters are never crossed with the time axis)."""
+    return not any("time" in grid[p].dims for p in IMPACT_PARAMS if p in grid)
+
+
+def fast_summary(flows: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
+    """Summary values from fleet flows reduced over time (`_run_fleet(..., reduce=True)`)."""
+    target = int(grid.attrs["target_year"])
+    summed = xr.Dataset()
+    for name, da in flows.data_vars.items():
+        if "reduction" not in da.dims:
+            summed[name] = da
+        elif name.startswith(("inflow_", "outflow_")) or name == "stock_power":  # energy sums power
+            summed[name] = da.isel(reduction=[0, 1]).rename(reduction="time")
+        else:  # stocks and ratios: the value at the end of the target year, in both slots
+            summed[name] = xr.concat([da.isel(reduction=2, drop=True)] * 2, dim="time")
+    res = impacts(summed, grid)
+    out = xr.Dataset()
+    for name, da in res.data_vars.items():
+        kind = da.attrs.get("kind")
+        if kind is None:
+            out[name] = da
+            continue
+        out.update(
+            _targets(
+                name, da, da.isel(time=0, drop=True), da.isel(time=1, drop=True) if kind == "flow" else None, target
+            )
+        )
+    return out
+
+
+SUMMARY_SUFFIXES = ("_target", "_cumulative_target")
+

@@ -1,0 +1,251 @@
+"""One fleet through the cohort engine: the grid's xarray variables to (steps x scenarios) arrays, the
+engine chosen by the backend, balance checks, and the flows back as xarray over the sweep dimensions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..engine import gpu, host
+from ..engine.arrays import NUMPY, Backend
+from ..engine.lifetime import LIFETIME_TYPES
+from ..engine.stockflow import SurvivalRows, check_balance, reduce_flows, solve, wang2024_inflow
+from ..errors import BalanceError, InputError
+from ..inputs.timeaxis import STEPS_PER_YEAR
+from ..inputs.validate import DRIVER_VAR, NON_SCENARIO_DIMS
+
+PCB = "circuit_boards"
+BALANCE_RTOL = {"float64": 1e-9, "float32": 1e-5}  # by the precision of the engine's arithmetic
+
+
+def _scenario_dims(*arrays: xr.DataArray) -> list[str]:
+    dims: list[str] = []
+    for da in arrays:
+        dims += [d for d in da.dims if d not in NON_SCENARIO_DIMS and d not in dims]
+    return dims
+
+
+def _to_engine(da: xr.DataArray, template: xr.DataArray, n_hist: int, xp: Any) -> Any:
+    """(N, S) array over the engine's scenario dims; (1, S) where `da` has no time dimension.
+
+    History steps (the first `n_hist` rows) repeat the first cohort's value.
+    """
+    dims = [d for d in template.dims if d != "time"]
+    if "time" not in da.dims:
+        return xp.asarray(da.broadcast_like(template.isel(time=0)).transpose(*dims).values.reshape(1, -1))
+    arr = da.broadcast_like(template).transpose("time", *dims).values
+    arr = arr.reshape(arr.shape[0], -1)
+    if n_hist:
+        arr = np.concatenate([np.repeat(arr[:1], n_hist, axis=0), arr], axis=0)
+    return xp.asarray(arr)
+
+
+def _template(g: xr.Dataset, *arrays: xr.DataArray) -> xr.DataArray:
+    """Zeros over (time, scenario dims of `arrays`): the shape the engine runs over."""
+    template = xr.zeros_like(g["time"], dtype=float)
+    dims = _scenario_dims(*arrays)
+    for d in dims:
+        template = template.expand_dims({d: g[d].values})
+    return template.transpose("time", *dims)
+
+
+def _driver(g: xr.Dataset, driver: str, per_unit: xr.DataArray, template: xr.DataArray, xp: Any) -> Any:
+    """(H + T, S) driver: inflow history, then inflow per step, stock or demand (driver units)."""
+    dt = 1.0 / STEPS_PER_YEAR[g.attrs["step"]]
+    given = g[DRIVER_VAR[driver]] * (dt if driver == "inflow" else 1.0)
+    out = _to_engine(given.broadcast_like(template), template, 0, xp)  # a constant holds every step
+    if "history" in g.dims and "inflow_history" in g:
+        first_k = per_unit.isel(time=0, drop=True) if "time" in per_unit.dims else per_unit
+        hist = (g["inflow_history"] * dt * first_k).rename(history="time")
+        hist = hist.assign_coords(time=template["time"].values[: g.sizes["history"]])
+        tmpl = template.isel(time=slice(0, g.sizes["history"]))
+        out = xp.concatenate([_to_engine(hist, tmpl, 0, xp), out])
+    return out
+
+
+def _lifetime_table(g: xr.Dataset, template: xr.DataArray) -> np.ndarray:
+    """(L, S) retirement shares by lag of a tabulated lifetime."""
+    dims = [d for d in template.dims if d != "time"]
+    w = g["lifetime_weights"].broadcast_like(template.isel(time=0, drop=True)).transpose("lag", *dims)
+    return w.values.reshape(g.sizes["lag"], -1)
+
+
+def _survival_rows(g: xr.Dataset, kind: str, template: xr.DataArray, n: int, be: Backend) -> SurvivalRows:
+    dt = 1.0 / STEPS_PER_YEAR[g.attrs["step"]]
+    n_hist = n - template.sizes["time"]
+    if kind == "tabulated":
+        params = {"cumulative": be.xp.asarray(np.cumsum(_lifetime_table(g, template), axis=0))}
+    else:
+        params = {p: _to_engine(g[f"lifetime_{p}"], template, n_hist, be.xp) for p in LIFETIME_TYPES[kind]}
+    return SurvivalRows(kind, params, n, dt, g.attrs["age_convention"], be)
+
+
+def run_fleet_rules(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> xr.Dataset:
+    """Run a fleet once per replacement rule when the rule is swept (a string dimension)."""
+    rule_dims = list(g["replacement"].dims)
+    if not rule_dims:
+        return xr.Dataset(_run_fleet(g, fleet, be, reduce))
+    dim = rule_dims[0]
+    parts = [run_fleet_rules(g.isel({dim: j}), fleet, be, reduce) for j in range(g.sizes[dim])]
+    return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
+
+
+def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> dict[str, xr.DataArray]:
+    """Units, mass, power, materials and metals put in service, in service and retired, per step.
+
+    Attributes per driver unit (per unit of capacity for capacity-driven fleets) that change by
+    cohort are summed cohort by cohort in the engine; the others scale its results afterwards.
+    With `reduce`, the step axis becomes `reduction`: the sum over the target year, the sum up to
+    it, and the value at its last step (see `_reduction`); no trajectory is kept.
+    """
+    driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
+    compiled = {"cpu": host.solve, "cupy": partial(gpu.solve, be=be)}.get(be.name)
+    if be.name == "cupy":  # arrays stay on the host: the GPU engine streams them through the device in batches
+        be = replace(NUMPY, precision=be.precision)
+    xp = be.xp
+    per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
+    per_driver = {name: w / per_unit for name, w in _cohort_weights(g).items()}
+    in_engine = {name: w for name, w in per_driver.items() if "time" in w.dims}
+    life = [g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind] if p != "weights"]
+    template = _template(
+        g,
+        g[DRIVER_VAR[driver]],
+        per_unit,
+        *life,
+        *in_engine.values(),
+        *([g["lifetime_weights"]] if kind == "tabulated" else []),
+        *([g["inflow_history"]] if "inflow_history" in g else []),
+    )
+    drv = _driver(g, driver, per_unit, template, xp)
+    n, n_hist = drv.shape[0], drv.shape[0] - template.sizes["time"]
+    rows = _survival_rows(g, kind, template, n, be)
+    stacked = [(name, label) for name, w in in_engine.items() for label in _labels(w)]
+    attrs = None
+    if stacked:
+        attrs = xp.stack(
+            [
+                _to_engine(_select(in_engine[name], label), template, n_hist, xp) + xp.zeros_like(drv)
+                for name, label in stacked
+            ]
+        )
+    demand, stock_driven = drv, driver != "inflow"
+    wang = str(g["replacement"].values) == "wang2024"
+    if wang:  # the authors' rule fixes the inflow; the cohorts then retire as usual
+        k = _to_engine(per_unit.broadcast_like(template), template, n_hist, xp)
+        drv = wang2024_inflow(drv, k, xp.asarray(_lifetime_table(g, template)), xp) * k
+        stock_driven = False
+    weights, last = _reduction(g, n_hist) if reduce else (None, None)
+    # Attributes that change by cohort scale the inflow step by step: those fleets reduce at the end.
+    in_engine_reduce = reduce and not stacked
+    args = (drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
+    try:
+        single = {"single": True} if be.precision == "float32" else {}  # only the compiled engines take it
+        if in_engine_reduce and compiled:  # summed as it goes: no trajectory is held
+            flows = compiled(*args, reduce=(weights, last), **single)
+            _check_reduced(flows, drv, stock_driven, last, fleet, be)
+        else:
+            flows = (compiled or solve)(*args, **single)
+            _check_fleet(flows, drv, stock_driven, n_hist, fleet, be)
+            flows = reduce_flows(flows, xp.asarray(weights), last, xp) if in_engine_reduce else flows
+    except InputError as exc:
+        raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
+    if wang:  # negative purchases are kept, as in the authors' code, and counted
+        flows.negative_inflow_steps = flows.negative_inflow_steps + (drv < 0).sum(axis=0)
+    if in_engine_reduce:
+        demand = xp.concatenate([xp.asarray(weights) @ demand, demand[last : last + 1]])
+        template = template.isel(time=0, drop=True).expand_dims(reduction=3).transpose("reduction", ...)
+        n_hist = 0
+
+    def wrap(a: Any) -> xr.DataArray:
+        return template.copy(data=be.asnumpy(a[n_hist:]).reshape(template.shape))
+
+    out = {}
+    for name, w in per_driver.items():
+        if name in in_engine:
+            for part, arrays in (("stock", flows.attr_stock), ("outflow", flows.attr_outflow)):
+                pieces = [wrap(arrays[i]) for i, (nm, _) in enumerate(stacked) if nm == name]
+                extra = _extra_dim(w)
+                out[f"{part}_{name}"] = xr.concat(pieces, dim=w[extra]) if extra else pieces[0]
+        else:
+            out[f"stock_{name}"] = wrap(flows.stock) * w
+            out[f"outflow_{name}"] = wrap(flows.outflow) * w
+        out[f"inflow_{name}"] = wrap(flows.inflow) * w
+    if driver == "capacity":
+        out["installed_capacity"] = wrap(flows.stock)
+        out["capacity_demand_ratio"] = wrap(flows.stock / xp.where(demand > 0, demand, xp.nan))
+    out["negative_inflow_steps"] = template.isel({template.dims[0]: 0}, drop=True).copy(
+        data=be.asnumpy(flows.negative_inflow_steps).reshape(template.shape[1:])
+    )
+    if reduce and not in_engine_reduce:
+        w = xr.DataArray(weights[:, n_hist:], dims=("reduction", "time"))
+        for name, da in out.items():
+            if "time" in da.dims:
+                at_last = da.isel(time=last - n_hist, drop=True).expand_dims(reduction=1)
+                reduced = xr.concat([(da * w).sum("time"), at_last], dim="reduction")
+                out[name] = reduced.transpose("reduction", ...).drop_vars(["year", "period"], errors="ignore")
+    return out
+
+
+def _reduction(g: xr.Dataset, n_hist: int) -> tuple[np.ndarray, int]:
+    """(2, H + T) weights of the engine's steps (in the target year; up to it) and its last step."""
+    year = g["year"].values
+    target = int(g.attrs["target_year"])
+    weights = np.zeros((2, n_hist + year.size))
+    weights[0, n_hist:] = year == target
+    weights[1, n_hist:] = year <= target
+    return weights, n_hist + int(np.nonzero(year == target)[0][-1])
+
+
+def _check_reduced(flows: Any, drv: Any, stock_driven: bool, last: int, fleet: str, be: Backend) -> None:
+    """What can be checked without trajectories: finite values and, stock-driven, the stock reached.
+
+    The stock balance holds by construction in the compiled engine (outflow = s[m-1] + i[m] - s[m]).
+    """
+    xp = be.xp
+    worst = 0.0 if bool(xp.isfinite(flows.stock).all() & xp.isfinite(flows.outflow).all()) else np.inf
+    if stock_driven:
+        scale = xp.maximum(xp.abs(drv).max(axis=0), 1e-300)
+        worst = max(worst, float(xp.nan_to_num(xp.abs(flows.stock[2] - drv[last]) / scale, nan=xp.inf).max()))
+    if not worst <= BALANCE_RTOL[be.precision]:
+        raise BalanceError(f"fleet {fleet}: stock balance violated; check the inputs for values that overflow")
+
+
+def _extra_dim(w: xr.DataArray) -> str | None:
+    return next((d for d in w.dims if d in ("material", "metal")), None)
+
+
+def _labels(w: xr.DataArray) -> list:
+    extra = _extra_dim(w)
+    return list(w[extra].values) if extra else [None]
+
+
+def _select(w: xr.DataArray, label: Any) -> xr.DataArray:
+    return w if label is None else w.sel({_extra_dim(w): label})
+
+
+def _check_fleet(flows: Any, drv: Any, stock_driven: bool, n_hist: int, fleet: str, be: Backend) -> None:
+    """Stock balance s[m] - s[m-1] = i[m] - o[m] and, for stock-driven steps, stock = the given stock."""
+    xp = be.xp
+    worst = check_balance(flows.stock, flows.inflow, flows.outflow, xp)
+    if stock_driven:
+        given, got = drv[n_hist:], flows.stock[n_hist:]
+        scale = xp.maximum(xp.abs(given).max(axis=0), 1e-300)
+        worst = max(worst, float(xp.nan_to_num(xp.abs(got - given).max(axis=0) / scale, nan=xp.inf).max()))
+    if not worst <= BALANCE_RTOL[be.precision]:
+        raise BalanceError(
+            f"fleet {fleet}: stock balance violated (relative error {worst:.3g}); "
+            "check the inputs for values that overflow"
+        )
+
+
+def _cohort_weights(g: xr.Dataset) -> dict[str, xr.DataArray]:
+    """Per-unit cohort attributes: units (1), mass (kg), power (kW), material and metal mass (kg)."""
+    w = {"units": xr.DataArray(1.0), "mass": g["mass"], "power": g["power"], "material": g["mass"] * g["composition"]}
+    if "pcb_metal_content" in g and PCB in g["material"].values:
+        w["metal"] = g["mass"] * g["composition"].sel(material=PCB, drop=True) * g["pcb_metal_content"] * 1e-6
+    return w
+

@@ -1,0 +1,1 @@
+"""What results become: files (NetCDF, CSV), summaries and descriptions for people."""

@@ -1,0 +1,121 @@
+"""One scenario end to end: load, plan, evaluate (in memory, on dask, or streamed to Zarr), write."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import xarray as xr
+
+from .engine.backend import PRECISION_VAR, get_backend
+from .errors import InputError
+from .inputs.catalogue import resolve
+from .inputs.load import load_grid
+from .model.evaluate import evaluate
+from .outputs.writers import write_results
+from .scale import evaluate_lazy, parse_bytes, plan, write_zarr
+from .scale.cluster import dask_client
+from .scale.plan import default_memory_limit, fmt_bytes
+
+SUMMARY_POINTS = 10**6  # above this, a .zarr run does not load its results back
+
+
+def run(
+    scenario: str | Path | None = None,
+    out: str | Path | None = None,
+    *,
+    summary: bool = False,
+    overwrite: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    memory_limit: str | int | None = None,
+    resume: bool = False,
+    backend: str | None = None,
+    precision: str | None = None,
+    progress: bool = False,
+    say: Callable[[str], None] = lambda text: None,
+) -> xr.Dataset | None:
+    """Evaluate a scenario (a .toml file, a saved grid .nc, or a bundled name; default "default") and
+    write its results to `out` (.nc, .csv, or .zarr streamed chunk by chunk) if given.
+
+    The grid is cut into chunks that fit `memory_limit` (bytes or text such as "8GB"; default half
+    the memory available) and run on dask when it needs more than one, on a local cluster of
+    `workers` processes, or on the scheduler at `scheduler`. Without `out` only the summary values
+    are kept. `say` receives the plan as one line.
+
+    Returns the results (summary values without `out`), or None for a .zarr store of more than
+    10^6 grid points (open it with xarray.open_zarr).
+    Raises InputError (bad input, exit code 2) before any work where it can.
+    """
+    zarr_out = out is not None and Path(out).suffix.lower() == ".zarr"
+    _check_options(out, zarr_out, overwrite, workers, scheduler, resume)
+    if precision:  # through the environment, so that every chunk and dask worker computes alike
+        os.environ[PRECISION_VAR] = precision
+    get_backend(backend)  # refuse a backend or precision that cannot run before any work
+    path = resolve(None if scenario is None else str(scenario))
+    with name_the_path(path):
+        grid = load_grid(path)
+        budget = parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit
+        budget = budget or default_memory_limit()
+        # chunks run side by side: one per worker process, or one per core on dask's threaded scheduler
+        n_workers = workers or (1 if scheduler else os.cpu_count() or 1)
+        keep_summary = summary or out is None  # the printed summary needs only the target-year values
+        chosen = plan(grid, budget, n_workers, keep_summary, backend)
+        if chosen.n_chunks > 1 or zarr_out or workers or scheduler:
+            say(f"plan: {chosen.describe()}")
+        if not zarr_out and chosen.result_bytes > budget:
+            raise InputError(
+                str(out or "results"),
+                None,
+                f"{chosen.points:,} grid points give {fmt_bytes(chosen.result_bytes)} "
+                f"of results, more than the memory limit of {fmt_bytes(budget)}: write to a .zarr store"
+                + ("" if keep_summary else ", or add --summary"),
+            )
+        with dask_client(workers, scheduler) as client:
+            if zarr_out:
+                write_zarr(
+                    grid,
+                    out,
+                    chosen.chunks,
+                    backend=backend,
+                    summary=summary,
+                    overwrite=overwrite,
+                    resume=resume,
+                    client=client,
+                    progress=progress,
+                )
+                return xr.open_zarr(out) if chosen.points <= SUMMARY_POINTS else None
+            if chosen.n_chunks > 1 or client is not None:
+                results = evaluate_lazy(grid, chosen.chunks, backend, keep_summary).compute()
+            else:
+                results = evaluate(grid, backend, summary=keep_summary)
+        if out is not None:
+            write_results(results, out, overwrite)
+        return results
+
+
+def _check_options(
+    out: str | Path | None, zarr_out: bool, overwrite: bool, workers: int | None, scheduler: str | None, resume: bool
+) -> None:
+    """Refuse option combinations that cannot work, before any work."""
+    if workers and scheduler:
+        raise InputError(None, "--workers", "choose --workers (a local cluster) or --scheduler (an existing one)")
+    if out is not None and not Path(out).resolve().parent.is_dir():
+        raise InputError(str(out), None, "the folder does not exist")
+    if out is not None and not zarr_out and Path(out).exists() and not overwrite:
+        raise InputError(str(out), None, "exists; pass --overwrite to replace it")
+    if resume and not zarr_out:
+        raise InputError(None if out is None else str(out), "--resume", "resuming needs a .zarr output")
+
+
+@contextmanager
+def name_the_path(path: Path) -> Iterator[None]:
+    """Errors that the model reports against the scenario's file name name the path the user gave."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.source == path.name and str(path) != path.name:
+            raise InputError(str(path), exc.field, exc.message) from None
+        raise

@@ -1,0 +1,184 @@
+"""Planning a sweep: measure a small piece of the grid, then choose chunks that fit the memory limit."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import product
+
+import xarray as xr
+
+from ..errors import InputError
+from ..inputs.validate import scenario_sizes
+from ..model.evaluate import evaluate
+
+SAFETY = 2.0  # headroom over the measured working memory of a chunk
+
+
+def grid_points(grid: xr.Dataset) -> int:
+    return math.prod(scenario_sizes(grid).values())
+
+
+UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+def parse_bytes(text: str) -> int:
+    """'4GB', '512 MiB', '2e9' -> bytes."""
+    match = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
+    if not match or match.group(2) not in UNITS:
+        raise InputError(None, "--memory-limit", f"cannot read {text!r} as a size (e.g. 4GB)")
+    return int(float(match.group(1)) * UNITS[match.group(2)])
+
+
+def default_memory_limit() -> int:
+    """Half of the memory available now: a safe share that leaves room for the rest of the machine."""
+    try:
+        import psutil  # noqa: PLC0415
+
+        return int(psutil.virtual_memory().available * 0.5)
+    except ImportError:  # without the dask extra: the memory the system reports as free
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.5)
+
+
+@dataclass(frozen=True)
+
+
+class Plan:
+    """How a sweep will run: chunk sizes, and what it is expected to cost."""
+
+    sizes: dict[str, int]  # the grid's scenario dimensions
+    chunks: dict[str, int]
+    bytes_per_point: float  # results kept (summary values or trajectories)
+    work_bytes_per_point: float  # memory a grid point takes while its chunk is evaluated
+    seconds_per_point: float
+    workers: int
+
+    @property
+    def points(self) -> int:
+        return math.prod(self.sizes.values())
+
+    @property
+    def chunk_points(self) -> int:
+        return math.prod(self.chunks.values())
+
+    @property
+    def n_chunks(self) -> int:
+        return math.prod(math.ceil(self.sizes[d] / c) for d, c in self.chunks.items())
+
+    @property
+    def result_bytes(self) -> float:
+        return self.bytes_per_point * self.points
+
+    @property
+    def chunk_bytes(self) -> float:
+        return self.work_bytes_per_point * self.chunk_points
+
+    def describe(self) -> str:
+        eta = self.seconds_per_point * self.points / max(self.workers, 1)
+        return (
+            f"{self.points:,} grid points in {self.n_chunks:,} chunk(s) of up to {self.chunk_points:,} "
+            f"({', '.join(f'{d}={n}' for d, n in self.chunks.items()) or 'one chunk'}); "
+            f"results {fmt_bytes(self.result_bytes)}, about {fmt_bytes(self.chunk_bytes)} per chunk in memory; "
+            f"estimated {eta:,.0f} s on {self.workers} worker(s)"
+        )
+
+
+def fmt_bytes(n: float) -> str:
+    return f"{n / 1e9:,.2f} GB" if n >= 1e8 else f"{n / 1e6:,.1f} MB"
+
+
+def plan(
+    grid: xr.Dataset, memory_limit: int, workers: int = 1, summary: bool = False, backend: str | None = None
+) -> Plan:
+    """Measure a small piece of the grid, then choose chunks that fit `memory_limit` per worker."""
+    sizes = scenario_sizes(grid)
+    small, large = (_first_points(grid, sizes, n) for n in (64, 4096))
+    (n_small, mem_small, t_small, small_results), (n_large, mem_large, t_large, _) = (
+        _measure(p, backend, summary) for p in (small, large)
+    )
+    # memory and time grow linearly with the grid points of a chunk: the slope is the cost of a point
+    slope = (mem_large - mem_small) / (n_large - n_small) if n_large > n_small else mem_large / n_large
+    work = max(slope, mem_large / n_large / 64) * SAFETY
+    seconds = (t_large - t_small) / (n_large - n_small) if n_large > n_small else t_large / n_large
+    kept = _bytes_per_point(small_results, sizes)
+    budget_points = int(memory_limit / max(workers, 1) / work)
+    if budget_points < 1:
+        raise InputError(
+            None,
+            "--memory-limit",
+            f"one grid point needs about {fmt_bytes(work)}; "
+            f"the limit gives {fmt_bytes(memory_limit / max(workers, 1))} per worker",
+        )
+    chunks = choose_chunks(sizes, budget_points)
+    return Plan(
+        sizes=sizes,
+        chunks=chunks,
+        bytes_per_point=kept,
+        work_bytes_per_point=work,
+        seconds_per_point=max(seconds, 0.0),
+        workers=max(workers, 1),
+    )
+
+
+def _measure(probe: xr.Dataset, backend: str | None, summary: bool) -> tuple[int, float, float, xr.Dataset]:
+    """Grid points, peak bytes allocated, seconds (timed untraced) and results of evaluating `probe`."""
+    import tracemalloc  # noqa: PLC0415
+
+    tracemalloc.start()
+    evaluate(probe, backend, summary=summary)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    t0 = time.perf_counter()
+    results = evaluate(probe, backend, summary=summary)
+    return grid_points(probe), float(peak), time.perf_counter() - t0, results
+
+
+def _first_points(grid: xr.Dataset, sizes: dict[str, int], n: int) -> xr.Dataset:
+    """About n grid points from the start of the grid (whole inner dimensions where they fit)."""
+    return grid.isel({d: slice(0, c) for d, c in choose_chunks(sizes, n).items()})
+
+
+def _bytes_per_point(results: xr.Dataset, sizes: dict[str, int]) -> float:
+    """Result bytes per grid point: each variable's bytes divided by the grid points it spans."""
+    total = 0.0
+    for da in results.data_vars.values():
+        points = math.prod(results.sizes[d] for d in da.dims if d in sizes) or 1
+        total += da.nbytes / points
+    return max(total, 8.0)
+
+
+def choose_chunks(sizes: dict[str, int], budget_points: int) -> dict[str, int]:
+    """Chunk sizes along the scenario dimensions with at most `budget_points` points a chunk.
+
+    The last dimensions are kept whole while they fit; the next one is cut; earlier ones get 1.
+    """
+    chunks: dict[str, int] = {}
+    left = max(budget_points, 1)
+    for d in reversed(list(sizes)):
+        take = min(sizes[d], left)
+        chunks[d] = take
+        left = max(left // take, 1)
+    return {d: chunks[d] for d in sizes}
+
+
+def blocks(sizes: dict[str, int], chunks: dict[str, int]) -> Iterator[dict[str, slice]]:
+    """Every chunk, as slices along the scenario dimensions."""
+    starts = [range(0, sizes[d], chunks[d]) for d in sizes]
+    for corner in product(*starts):
+        yield {d: slice(s, min(s + chunks[d], sizes[d])) for d, s in zip(sizes, corner, strict=True)}
+

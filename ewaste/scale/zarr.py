@@ -1,0 +1,195 @@
+"""Streaming results to a Zarr store chunk by chunk: atomic markers, resumable after any interruption,
+and the store appears at its final path only when complete."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from ..inputs.validate import scenario_sizes
+from ..model.evaluate import evaluate
+from .lazy import need_dask, result_template
+from .plan import blocks
+
+
+def write_zarr(
+    grid: xr.Dataset,
+    path: str | Path,
+    chunks: dict[str, int],
+    *,
+    backend: str | None = None,
+    summary: bool = False,
+    overwrite: bool = False,
+    resume: bool = False,
+    client: Any = None,
+    progress: bool = False,
+) -> None:
+    """Stream results to a Zarr store, chunk by chunk; resumable after any interruption.
+
+    Chunks are written into `PATH.partial` and each finished chunk leaves a marker in
+    `PATH.partial-done`; only when every chunk is in does the store move to PATH. A store at PATH
+    is therefore always complete, and a run with `resume=True` computes only the chunks without a
+    marker.
+    """
+    need_dask()
+    import dask  # noqa: PLC0415
+    import zarr  # noqa: PLC0415
+
+    final = Path(path).resolve()  # workers may run in another folder
+    partial, done = final.with_name(final.name + ".partial"), final.with_name(final.name + ".partial-done")
+    if final.exists() and not overwrite:
+        raise InputError(str(path), None, "exists; pass --overwrite to replace it")
+    if not final.parent.is_dir():
+        raise InputError(str(path), None, "the folder does not exist")
+    if resume and not partial.exists():
+        raise InputError(str(path), "--resume", f"nothing to resume: no interrupted run left {partial.name}")
+    if partial.exists() and not (resume or overwrite):
+        raise InputError(
+            str(partial),
+            None,
+            "an interrupted run left this store; pass --resume to finish it or --overwrite to start again",
+        )
+    sizes = scenario_sizes(grid)
+    if resume:
+        chunks = _stored_chunks(partial)  # the chunking of the run being finished, whatever the memory now
+        _check_resumable(partial, _fingerprint(grid, chunks, summary))
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(done, ignore_errors=True)
+        skeleton = result_template(grid, sizes, chunks, backend, summary)
+        skeleton.attrs["ewaste_chunking"] = _fingerprint(grid, chunks, summary)
+        skeleton.attrs["ewaste_chunks"] = json.dumps(chunks)
+        skeleton.to_zarr(partial, mode="w", compute=False, zarr_format=2, consolidated=False)
+    done.mkdir(exist_ok=True)
+    pending = [r for r in blocks(sizes, chunks) if not (done / _block_id(r)).exists()]
+    tasks = [dask.delayed(_write_block)(grid.isel(r), r, str(partial), str(done), backend, summary) for r in pending]
+    _run(tasks, client, progress)
+    _record_engines(partial, done)
+    zarr.consolidate_metadata(str(partial), zarr_format=2)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)  # the store appears complete, or not at all
+    shutil.rmtree(done)
+
+
+def _stored_chunks(partial: Path) -> dict[str, int]:
+    import zarr  # noqa: PLC0415
+
+    try:
+        return json.loads(zarr.open_group(str(partial), mode="r", zarr_format=2).attrs["ewaste_chunks"])
+    except Exception:  # the run was stopped before its store was set up
+        raise InputError(
+            str(partial),
+            None,
+            "the interrupted run stopped before its store was set up; pass --overwrite to start again",
+        ) from None
+
+
+def _write_block(
+    block: xr.Dataset, region: dict[str, slice], store: str, done: str, backend: str | None, summary: bool
+) -> str:
+    """Evaluate one chunk, write it into its region of the store, then leave its marker (which
+    names the engine that computed the chunk)."""
+    ran = {}
+    if region:  # without sweeps every variable went into the store with its metadata
+        res = evaluate(block, backend, summary=summary)
+        ran = {key: res.attrs[key] for key in ENGINE_ATTRS}
+        keep = [v for v in res.data_vars if set(res[v].dims) & set(region)]  # the others are in already
+        res = res[keep]
+        res = res.drop_vars([c for c in res.coords if not set(res[c].dims) & set(region)])
+        res.attrs = {}
+        res.to_zarr(store, region={d: s for d, s in region.items() if d in res.dims}, zarr_format=2, consolidated=False)
+    marker = Path(done) / _block_id(region)
+    staged = marker.with_name(f".{marker.name}.{uuid.uuid4().hex}")
+    staged.write_text(json.dumps(ran) + "\n")
+    os.replace(staged, marker)  # a marker is whole or absent, even after a SIGKILL
+    return marker.name
+
+
+def _block_id(region: dict[str, slice]) -> str:
+    return "_".join(str(s.start) for s in region.values()) or "all"
+
+
+ENGINE_ATTRS = ("backend", "engine", "precision")
+
+
+def _record_engines(store: Path, done: Path) -> None:
+    """The store's engine attributes from the chunks' markers: what computed them, which may not
+    be what set the store up (a cluster's workers, or the earlier part of a resumed run)."""
+    import zarr  # noqa: PLC0415
+
+    ran, unknown = [], False
+    for marker in done.iterdir():
+        if not marker.name.startswith("."):  # staged markers never renamed
+            try:
+                ran.append(json.loads(marker.read_text()))
+            except ValueError:  # a marker of an older version: its engine is not known
+                unknown = True
+    ran = [r for r in ran if r]  # a run without sweeps: the store's set-up computed everything
+    if ran:
+        attrs = zarr.open_group(str(store), mode="r+", zarr_format=2).attrs
+        setup = [{key: attrs[key] for key in ENGINE_ATTRS}] if unknown else []
+        attrs.update({key: "; ".join(sorted({r[key] for r in ran + setup})) for key in ENGINE_ATTRS})
+
+
+def _run(tasks: list, client: Any, progress: bool) -> None:
+    """Run the chunk tasks on the client (or dask's threaded scheduler), with a progress bar."""
+    if not tasks:
+        return
+    from tqdm import tqdm  # noqa: PLC0415
+
+    bar = tqdm(total=len(tasks), unit="chunk", disable=not progress, dynamic_ncols=True)
+    if client is not None:
+        from distributed import as_completed  # noqa: PLC0415
+
+        futures = client.compute(tasks)
+        for future in as_completed(futures):
+            future.result()
+            bar.update()
+    else:
+        import dask  # noqa: PLC0415
+        from dask.callbacks import Callback  # noqa: PLC0415
+
+        class _Tick(Callback):
+            def _posttask(self, key, result, dsk, state, worker_id):  # noqa: ANN001, ARG002
+                if isinstance(result, str) and result:
+                    bar.update()
+
+        with _Tick():
+            dask.compute(*tasks, scheduler="threads")
+    bar.close()
+
+
+def _fingerprint(grid: xr.Dataset, chunks: dict[str, int], summary: bool) -> str:
+    """What a resumed run must match: the grid's content, the chunking and the mode."""
+    import hashlib  # noqa: PLC0415
+
+    digest = hashlib.sha256()
+    for name in sorted(map(str, grid.variables)):
+        digest.update(name.encode())
+        values = grid[name].values
+        digest.update(np.ascontiguousarray(values if values.dtype.kind in "biuf" else values.astype(str)).tobytes())
+    digest.update(json.dumps({"chunks": chunks, "summary": summary}, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _check_resumable(partial: Path, fingerprint: str) -> None:
+    import zarr  # noqa: PLC0415
+
+    try:
+        found = zarr.open_group(str(partial), mode="r", zarr_format=2).attrs.get("ewaste_chunking")
+    except Exception:  # a store whose metadata never got written
+        found = None
+    if found != fingerprint:
+        raise InputError(
+            str(partial), None, "was started from another grid, chunking or mode; pass --overwrite to start again"
+        )
+
