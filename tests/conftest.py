@@ -16,9 +16,9 @@ import pytest
 import ewaste
 from ewaste.engine import host
 from ewaste.engine.arrays import NUMPY
-from ewaste.inputs.validate import validate
-from ewaste.inputs.scenario import scenario_to_grid
 from ewaste.engine.stockflow import CohortFlows, SurvivalRows, solve
+from ewaste.inputs.scenario import scenario_to_grid
+from ewaste.inputs.validate import validate
 
 # The compiled CPU engine is built into a fresh cache for each test session (subprocesses inherit it).
 os.environ.setdefault("EWASTE_CACHE_DIR", tempfile.mkdtemp(prefix="ewaste-test-cache-"))

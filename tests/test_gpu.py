@@ -15,17 +15,15 @@ from click.testing import CliRunner
 from test_host import FIELDS, KINDS, assert_results_close, assert_same
 
 from ewaste import evaluate
-
+from ewaste.cli import cli
 from ewaste.engine import backend, gpu, host, kernel
-
-from ewaste.inputs import catalogue
 from ewaste.engine.arrays import NUMPY, Backend
 from ewaste.engine.backend import _cupy_backend, cupy_status, get_backend, gpu_status
-from ewaste.cli import cli
-from ewaste.errors import InputError
-from ewaste.inputs.load import load_grid
 from ewaste.engine.kernel import sample_problem
 from ewaste.engine.stockflow import SurvivalRows, reduce_flows, solve
+from ewaste.errors import InputError
+from ewaste.inputs import catalogue
+from ewaste.inputs.load import load_grid
 
 needs_gpu = pytest.mark.skipif(not cupy_status()[0], reason=f"no usable GPU: {cupy_status()[1]}")
 

@@ -16,16 +16,14 @@ import numpy as np
 import pytest
 
 from ewaste import evaluate
-
 from ewaste.engine import host
-
-from ewaste.inputs import catalogue
 from ewaste.engine.arrays import NUMPY
 from ewaste.engine.backend import get_backend
-from ewaste.errors import InputError
-from ewaste.inputs.load import load_grid
 from ewaste.engine.kernel import sample_problem
 from ewaste.engine.stockflow import SurvivalRows, reduce_flows, solve
+from ewaste.errors import InputError
+from ewaste.inputs import catalogue
+from ewaste.inputs.load import load_grid
 
 pytestmark = pytest.mark.skipif(not host.status()[0], reason=f"compiled CPU engine unavailable: {host.status()[1]}")
 

@@ -12,8 +12,8 @@ from conftest import evaluate_dict
 from numpy.testing import assert_allclose
 
 from ewaste.errors import InputError
-from ewaste.inputs.validate import validate
 from ewaste.inputs.scenario import scenario_to_grid
+from ewaste.inputs.validate import validate
 
 YEARS = list(range(2020, 2031))
 MASS = 130.45  # kg per server (Wang et al. 2024, 287.6 lb)

@@ -18,9 +18,9 @@ from dask.callbacks import Callback
 import ewaste
 from ewaste import scale
 from ewaste.engine import host
+from ewaste.errors import InputError
 from ewaste.inputs import catalogue
 from ewaste.inputs.validate import scenario_sizes
-from ewaste.errors import InputError
 
 DEFAULT = catalogue.bundled()["default"]
 CHUNKS = {"refresh_cycle": 2, "metal_content": 2, "growth": 3, "recycling_collection_rate": 3}

@@ -85,8 +85,8 @@ def _servers(archetype: str) -> dict:
 @pytest.mark.parametrize(("archetype", "twh"), [("dgx_a100", 85.4), ("dgx_h100", 134.0)])
 def test_de_vries_2023_from_the_catalogue(archetype: str, twh: float):
     """1.5 M servers at 6.5 and 10.2 kW, full load, no PUE: de Vries (2023)'s 85.4 and 134.0 TWh/yr."""
-    from ewaste.inputs.validate import validate
     from ewaste.inputs.scenario import scenario_to_grid
+    from ewaste.inputs.validate import validate
 
     res = ewaste.evaluate(validate(scenario_to_grid(_servers(archetype), "devries.toml"), "devries.toml"))
     assert float(res["energy_target"].sum()) == pytest.approx(twh, rel=1e-3)
@@ -122,8 +122,8 @@ def test_recycling_levers_raise_recovery_not_generation():
 
 
 def test_named_composition_with_batteries_and_archetype_metals():
-    from ewaste.inputs.validate import validate
     from ewaste.inputs.scenario import scenario_to_grid
+    from ewaste.inputs.validate import validate
 
     raw = {
         "fleets": {

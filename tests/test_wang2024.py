@@ -137,8 +137,8 @@ def _rule_scenario(weights: list[float], demand: dict) -> dict:
 
 def test_authors_rule_refuses_retirement_in_the_step_of_entry():
     from ewaste.errors import InputError
-    from ewaste.inputs.validate import validate
     from ewaste.inputs.scenario import scenario_to_grid
+    from ewaste.inputs.validate import validate
 
     raw = _rule_scenario([0.1, 0.9], {"2020Q1": 10, "2021Q4": 20})
     with pytest.raises(InputError, match="first weight"):
@@ -147,8 +147,8 @@ def test_authors_rule_refuses_retirement_in_the_step_of_entry():
 
 def test_authors_rule_counts_negative_purchases():
     """Falling demand: the authors' rule buys a negative number of servers; kept, and counted."""
-    from ewaste.inputs.validate import validate
     from ewaste.inputs.scenario import scenario_to_grid
+    from ewaste.inputs.validate import validate
 
     demand = {
         "2020Q1": 100,
