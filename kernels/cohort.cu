@@ -13,21 +13,23 @@
 #endif
 
 extern "C" __global__ void cohort_solve(int n, int n_history, int stock_driven, int correct, int kind, int by_cohort,
-                                        int n_attributes, int n_lags, int single, long long stride, double dt, double offset,
+                                        int n_attributes, int n_lags, int single, int installed_base, long long stride,
+                                        double dt, double offset,
                                         const double* p1, const double* p2, const double* driver,
                                         const double* attributes, const double* weights, long long last,
-                                        double* inflow, double* stock, double* outflow, double* attr_stock,
-                                        double* attr_outflow, long long* negative, double* first_step,
-                                        double* summary) {
+                                        double* inflow, double* stock, double* outflow, double* in_service,
+                                        double* attr_stock, double* attr_outflow, double* attr_in_service,
+                                        long long* negative, double* first_step, double* summary) {
   const int64_t s = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (s >= stride || n > EW_MAX_STEPS || n_attributes > EW_MAX_ATTRIBUTES) return;
-  const ew::Problem p = {n,      n_history,  stock_driven, correct, kind,   by_cohort, n_attributes,
-                         n_lags, single,     0,            stride,  dt,     offset,    p1,
-                         p2,     driver,     attributes,   weights, last};
-  const ew::Result r = {inflow, stock, outflow, attr_stock, attr_outflow, (int64_t*)negative, first_step, stride,
-                        summary};
+  const ew::Problem p = {n,      n_history, stock_driven,   correct, kind, by_cohort, n_attributes,
+                         n_lags, single,    installed_base, stride,  dt,   offset,    p1,
+                         p2,     driver,    attributes,     weights, last};
+  const ew::Result r = {inflow,          stock,    outflow,           in_service, attr_stock, attr_outflow,
+                        attr_in_service, (int64_t*)negative, first_step, stride,     summary};
   double x[EW_MAX_STEPS];
-  double sf[EW_MAX_STEPS];
-  double acc[(3 + 2 * EW_MAX_ATTRIBUTES) * 3 + EW_MAX_ATTRIBUTES];
-  ew::solve<1>(p, r, s, s, x, sf, acc);
+  double sf[2 * EW_MAX_STEPS];
+  double av[EW_MAX_STEPS];
+  double acc[(4 + 3 * EW_MAX_ATTRIBUTES) * 3 + EW_MAX_ATTRIBUTES];
+  ew::solve<1>(p, r, s, s, x, sf, av, acc);
 }

@@ -28,6 +28,7 @@ using std::fabs;
 using std::fmax;
 using std::fmin;
 using std::log;
+using std::lgamma;
 using std::log1p;
 using std::pow;
 using std::sqrt;
@@ -49,7 +50,7 @@ struct Problem {
   int32_t n_attributes;  // K cohort attributes per driver unit
   int32_t n_lags;        // TABLE: lags in the survival table (the last holds beyond)
   int32_t single;        // 1: compute in float32 (inputs and outputs stay float64); 0: float64
-  int32_t pad;
+  int32_t installed_base;  // 1: the first step's cohort is the installed base, in service all that step
   int64_t stride;        // S, the number of scenarios
   double dt;             // years per step
   double offset;         // age in steps of a cohort in the step it enters service
@@ -62,22 +63,27 @@ struct Problem {
 };
 
 struct Result {
-  double* inflow;        // (n, S) driver units put in service in each step
-  double* stock;         // (n, S) driver units in service at the end of each step
-  double* outflow;       // (n, S) driver units retired in each step
-  double* attr_stock;    // (K, n, S) sum over cohorts of x[c] * sf[m, c] * a[k, c]
-  double* attr_outflow;  // (K, n, S) attr_stock[k, m - 1] + inflow * a[k, m] - attr_stock[k, m]
-  int64_t* negative;     // (S,) steps whose stock-driven inflow came out negative
-  double* first_step;    // (S,) smallest share of a cohort surviving the step it enters, sf[m, m]
-  int64_t stride;        // elements between steps in the output arrays (S, or a block's width)
+  double* inflow;           // (n, S) driver units put in service in each step
+  double* stock;            // (n, S) driver units in service at the end of each step
+  double* outflow;          // (n, S) driver units retired in each step
+  double* in_service;       // (n, S) driver units in service on average over each step
+  double* attr_stock;       // (K, n, S) sum over cohorts of x[c] * sf[m, c] * a[k, c]
+  double* attr_outflow;     // (K, n, S) attr_stock[k, m - 1] + inflow * a[k, m] - attr_stock[k, m]
+  double* attr_in_service;  // (K, n, S) sum over cohorts of x[c] * av[m, c] * a[k, c]
+  int64_t* negative;        // (S,) steps whose stock-driven inflow came out negative
+  double* first_step;       // (S,) smallest share of a cohort surviving the step it enters, sf[m, m]
+  int64_t stride;           // elements between steps in the output arrays (S, or a block's width)
   // Summary mode when not null: no trajectories, but for each series q (inflow, stock, outflow,
-  // then attr_stock and attr_outflow by attribute) three values per scenario, at (q * 3 + i) * stride:
-  // i = 0: sum_m weights[m] v[m], 1: sum_m weights[n + m] v[m], 2: v[last]. (3 + 2K, 3, S).
+  // in_service, then attr_stock, attr_outflow and attr_in_service by attribute) three values per
+  // scenario, at (q * 3 + i) * stride: i = 0: sum_m weights[m] v[m], 1: sum_m weights[n + m] v[m],
+  // 2: v[last]. (4 + 3K, 3, S).
   double* summary;
 };
 
+EW_HD inline int n_series(int n_attributes) { return 4 + 3 * n_attributes; }
+
 // Scratch doubles per lane for the summary sums and the previous attribute stocks.
-EW_HD inline int64_t acc_size(int n_attributes) { return (3 + 2 * (int64_t)n_attributes) * 3 + n_attributes; }
+EW_HD inline int64_t acc_size(int n_attributes) { return (int64_t)n_series(n_attributes) * 3 + n_attributes; }
 
 // Add the value v of series q at step m to the summary sums of lane j (acc: 3 W doubles per series).
 template <typename T, int W>
@@ -110,146 +116,295 @@ EW_HD inline T survival(T age, T p1, T p2) {
   }
 }
 
-// Lanes s0 .. s0 + W - 1 over all steps, written to outputs o0 .. o0 + W - 1 (o0 = s0 when the
-// outputs are the full arrays). Scratch (in T): x and sf n * W values each, acc acc_size(K) * W.
-// Inputs and outputs are double; T is the precision of the arithmetic.
-// sf holds survival by age (one lifetime per scenario) or, for parameters that vary by cohort,
-// the row sf[m, c] of the current step.
+// Regularised upper incomplete gamma Q(s, y) in double precision: the series of P = 1 - Q below
+// y = s + 1, a continued fraction (modified Lentz) above (as in Numerical Recipes, gammq).
+EW_HD inline double gamma_q(double s, double y) {
+  if (!(y > 0.0)) return 1.0;
+  const double front = exp(-y + s * log(y) - lgamma(s));
+  if (y < s + 1.0) {
+    double term = 1.0 / s, sum = term;
+    for (int i = 1; i < 1000 && fabs(term) > fabs(sum) * 1e-17; ++i) {
+      term *= y / (s + i);
+      sum += term;
+    }
+    return fmax(1.0 - sum * front, 0.0);
+  }
+  const double tiny = 1e-300;
+  double b = y + 1.0 - s, c = 1.0 / tiny, d = 1.0 / b, h = d;
+  for (int i = 1; i < 1000; ++i) {
+    const double an = -i * (i - s);
+    b += 2.0;
+    d = an * d + b;
+    d = fabs(d) < tiny ? tiny : d;
+    c = b + an / c;
+    c = fabs(c) < tiny ? tiny : c;
+    d = 1.0 / d;
+    h *= d * c;
+    if (fabs(d * c - 1.0) < 1e-16) break;
+  }
+  return front * h;
+}
+
+// T(a) = integral of S from a to infinity and U(a) = integral of T from a to infinity, in double
+// (lifetime.tail_integrals in ewaste/engine/lifetime.py gives the closed forms and their sources).
+EW_HD inline void normal_tails(double a, double mean, double sd, double& t, double& u) {
+  const double z = (a - mean) / sd;
+  const double q = 0.5 * erfc(z / 1.4142135623730951), phi = exp(-0.5 * z * z) / 2.5066282746310002;
+  t = sd * (phi - z * q);
+  u = 0.5 * sd * sd * ((1.0 + z * z) * q - z * phi);
+}
+
+template <int KIND>
+EW_HD inline void tails(double a, double p1, double p2, double& t, double& u) {
+  if constexpr (KIND == FIXED) {
+    t = fmax(p1 - a, 0.0);
+    u = 0.5 * t * t;
+  } else if constexpr (KIND == NORMAL) {
+    normal_tails(a, p1, p2, t, u);
+  } else if constexpr (KIND == FOLDEDNORMAL) {
+    double t2, u2;
+    normal_tails(a, p1, p2, t, u);
+    normal_tails(a, -p1, p2, t2, u2);
+    t += t2;
+    u += u2;
+  } else if constexpr (KIND == LOGNORMAL) {
+    const double var = log1p((p2 / p1) * (p2 / p1)), sd = sqrt(var);
+    const double z = (log(fmax(a, 1e-300)) - log(p1) + 0.5 * var) / sd;
+    const double q0 = 0.5 * erfc(z / 1.4142135623730951), q1 = 0.5 * erfc((z - sd) / 1.4142135623730951);
+    const double q2 = 0.5 * erfc((z - 2.0 * sd) / 1.4142135623730951);
+    t = p1 * q1 - a * q0;
+    u = 0.5 * ((p1 * p1 + p2 * p2) * q2 - 2.0 * a * p1 * q1 + a * a * q0);
+  } else {  // WEIBULL: p1 shape k, p2 scale lambda
+    const double y = pow(fmax(a, 0.0) / p2, p1), q0 = exp(-y);
+    const double m1 = p2 * exp(lgamma(1.0 + 1.0 / p1)) * gamma_q(1.0 + 1.0 / p1, y);
+    const double m2 = p2 * p2 * exp(lgamma(1.0 + 2.0 / p1)) * gamma_q(1.0 + 2.0 / p1, y);
+    t = m1 - a * q0;
+    u = 0.5 * (m2 - 2.0 * a * m1 + a * a * q0);
+  }
+}
+
+// Share of a cohort in service on average over the step `lag` steps after it entered (double; see
+// lifetime.average_survival): 'end' (offset 0) entry at the end of the step, 'middle' entry spread
+// evenly over it.
+template <int KIND>
+EW_HD inline double average(int lag, double dt, double offset, double p1, double p2) {
+  double t_now, u_now, t_before, u_before, t_after, u_after;
+  tails<KIND>(lag * dt, p1, p2, t_now, u_now);
+  tails<KIND>((lag > 0 ? lag - 1 : 0) * dt, p1, p2, t_before, u_before);
+  if (offset == 0.0) return lag >= 1 ? (t_before - t_now) / dt : 0.0;
+  tails<KIND>((lag + 1.0) * dt, p1, p2, t_after, u_after);
+  if (lag == 0) return (dt * t_now - u_now + u_after) / (dt * dt);
+  return (u_after - 2.0 * u_now + u_before) / (dt * dt);
+}
+
+// The same for a tabulated lifetime from its end-of-step survival: linear within each step.
+EW_HD inline double table_average(int lag, double offset, double before, double now) {
+  return lag >= 1 ? 0.5 * (before + now) : offset * now;
+}
+
+// Survival and average survival of lane j's cohorts at the ages of step m into sf and av: by age
+// (a = 0 .. n - 1) when the lifetime is the same for every cohort, else the row of step m (c = 0 .. m).
 template <typename T, int W, int KIND>
-EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0, T* x, T* sf, T* acc) {
-  const int n = p.n;
+EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
+  const int64_t S = p.stride;
+  for (int a = 0; a < p.n; ++a) {
+    const T age = T((a + p.offset) * p.dt);
+    if constexpr (KIND == TABLE) {
+      const int64_t at = (a < p.n_lags ? a : p.n_lags - 1) * S + s0;
+      const int64_t before = (a >= 1 && a - 1 < p.n_lags ? a - 1 : (a >= 1 ? p.n_lags - 1 : 0)) * S + s0;
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        sf[a * W + j] = T(p.p1[at + j]);
+        av[a * W + j] = T(table_average(a, p.offset, p.p1[before + j], p.p1[at + j]));
+      }
+    } else {
+      EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<T, KIND>(age, T(p.p1[s0 + j]), T(p.p2[s0 + j]));
+      for (int j = 0; j < W; ++j) av[a * W + j] = T(average<KIND>(a, p.dt, p.offset, p.p1[s0 + j], p.p2[s0 + j]));
+    }
+  }
+}
+
+template <typename T, int W, int KIND>
+EW_HD void survival_row(const Problem& p, int64_t s0, int m, T* sf, T* av) {
+  const int64_t S = p.stride;
+  for (int c = 0; c <= m; ++c) {
+    const int lag = m - c;
+    if constexpr (KIND == TABLE) {
+      const int64_t at = ((int64_t)c * p.n_lags + (lag < p.n_lags ? lag : p.n_lags - 1)) * S + s0;
+      const int back = lag >= 1 ? lag - 1 : 0;
+      const int64_t before = ((int64_t)c * p.n_lags + (back < p.n_lags ? back : p.n_lags - 1)) * S + s0;
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        sf[c * W + j] = T(p.p1[at + j]);
+        av[c * W + j] = T(table_average(lag, p.offset, p.p1[before + j], p.p1[at + j]));
+      }
+    } else {
+      const T age = T((lag + p.offset) * p.dt);
+      const int64_t at = c * S + s0;
+      EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = survival<T, KIND>(age, T(p.p1[at + j]), T(p.p2[at + j]));
+      for (int j = 0; j < W; ++j) av[c * W + j] = T(average<KIND>(lag, p.dt, p.offset, p.p1[at + j], p.p2[at + j]));
+    }
+  }
+}
+
+// Lanes s0 .. s0 + W - 1 over all steps, written to outputs o0 .. o0 + W - 1 (o0 = s0 when the
+// outputs are the full arrays). Scratch (in T): x and av n * W values each, sf 2 n * W (the second
+// half: the previous row, float32 by cohort), acc acc_size(K) * W.
+// Inputs and outputs are double; T is the precision of the arithmetic.
+// sf and av hold survival and average survival over a step by age (one lifetime per scenario) or,
+// for parameters that vary by cohort, the rows sf[m, c] and av[m, c] of the current step.
+template <typename T, int W, int KIND>
+EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0, T* x, T* sf, T* av, T* acc) {
+  const int n = p.n, K = p.n_attributes;
   const int64_t S = p.stride, R = r.stride;
   const bool summary = r.summary != nullptr;
-  const int n_series = 3 + 2 * p.n_attributes;
-  T* attr_prev = acc + n_series * 3 * W;  // attr_stock of the previous step, K * W
-  for (int64_t i = 0; i < acc_size(p.n_attributes) * W; ++i) acc[i] = T(0);
-  T noise[W], prev[W], tot[W], keep[W], fresh[W];
+  T* attr_prev = acc + n_series(K) * 3 * W;  // attr_stock of the previous step, K * W
+  for (int64_t i = 0; i < acc_size(K) * W; ++i) acc[i] = T(0);
+  // float32: outflows summed from the retirements of each cohort (non-negative terms), not taken as
+  // the difference of stocks, which loses their digits where stocks dwarf outflows
+  constexpr bool direct = sizeof(T) == sizeof(float);
+  T* sf_prev = sf + n * W;  // by cohort, direct: the previous step's row
+  T prev[W], tot[W], avg[W], keep[W], half[W], fresh[W], tot_a[W], avg_a[W], seen[W], ret[W], ret_a[W];
   int64_t negative[W];
   EW_SIMD for (int j = 0; j < W; ++j) {
-    noise[j] = 0.0;
     prev[j] = 0.0;
+    seen[j] = 0.0;
     negative[j] = 0;
   }
-  for (int m = 0; m < n; ++m) {
-    EW_SIMD for (int j = 0; j < W; ++j) noise[j] = fmax(noise[j], T(fabs(p.driver[m * S + s0 + j])));
-  }
-  // rounding, on the scale of the largest stock (float32: rounding is 1e-7, so 1e-5 is noise)
+  // rounding, on the scale of the values at hand: the stocks so far, not later ones (float32: rounding
+  // is 1e-7, so 1e-5 is noise)
   const T noise_share = sizeof(T) == sizeof(float) ? T(1e-5) : T(1e-12);
-  EW_SIMD for (int j = 0; j < W; ++j) noise[j] *= noise_share;
   if (!p.by_cohort) {
-    for (int a = 0; a < n; ++a) {
-      const T age = T((a + p.offset) * p.dt);
-      if constexpr (KIND == TABLE) {
-        const int64_t at = (a < p.n_lags ? a : p.n_lags - 1) * S + s0;
-        EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = p.p1[at + j];
-      } else {
-        EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<T, KIND>(age, T(p.p1[s0 + j]), T(p.p2[s0 + j]));
-      }
-    }
+    survival_by_age<T, W, KIND>(p, s0, sf, av);
     EW_SIMD for (int j = 0; j < W; ++j) r.first_step[o0 + j] = sf[j];
   } else {
     EW_SIMD for (int j = 0; j < W; ++j) r.first_step[o0 + j] = 1.0;
   }
   for (int m = 0; m < n; ++m) {
-    if (p.by_cohort) {  // sf[c] = S(age of cohort c in step m) with cohort c's parameters
-      for (int c = 0; c <= m; ++c) {
-        if constexpr (KIND == TABLE) {
-          const int lag = m - c < p.n_lags ? m - c : p.n_lags - 1;
-          const int64_t at = ((int64_t)c * p.n_lags + lag) * S + s0;
-          EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = p.p1[at + j];
-        } else {
-          const T age = T((m - c + p.offset) * p.dt);
-          const int64_t at = c * S + s0;
-          EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = survival<T, KIND>(age, T(p.p1[at + j]), T(p.p2[at + j]));
-        }
+    if (p.by_cohort) {
+      if constexpr (direct) {
+        for (int64_t i = 0; i < (int64_t)m * W; ++i) sf_prev[i] = sf[i];
       }
+      survival_row<T, W, KIND>(p, s0, m, sf, av);
       EW_SIMD for (int j = 0; j < W; ++j) r.first_step[o0 + j] = fmin(r.first_step[o0 + j], double(sf[m * W + j]));
     }
-    // sf[m, c] for lane j: row(c)[j]
+    // sf[m, c] and av[m, c] for lane j: row(c)[j], arow(c)[j]
     auto row = [&](int c) -> const T* { return p.by_cohort ? sf + c * W : sf + (m - c) * W; };
-    EW_SIMD for (int j = 0; j < W; ++j) tot[j] = T(0);
+    auto arow = [&](int c) -> const T* { return p.by_cohort ? av + c * W : av + (m - c) * W; };
+    // sf[m - 1, c] (c < m)
+    auto prow = [&](int c) -> const T* { return p.by_cohort ? sf_prev + c * W : sf + (m - 1 - c) * W; };
+    EW_SIMD for (int j = 0; j < W; ++j) {
+      tot[j] = T(0);
+      avg[j] = T(0);
+      ret[j] = T(0);
+    }
     for (int c = 0; c < m; ++c) {
       const T* xc = x + c * W;
       const T* sc = row(c);
-      EW_SIMD for (int j = 0; j < W; ++j) tot[j] += xc[j] * sc[j];
+      const T* ac = arow(c);
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        tot[j] += xc[j] * sc[j];
+        avg[j] += xc[j] * ac[j];
+      }
+      if constexpr (direct) {
+        const T* pc = prow(c);
+        EW_SIMD for (int j = 0; j < W; ++j) ret[j] += xc[j] * (pc[j] - sc[j]);
+      }
     }
     const T* diag = row(m);
+    // the installed base a stock-driven run starts from serves its whole first step
+    const T* adiag = m == 0 && p.installed_base ? diag : arow(m);
     const double* given = p.driver + m * S + s0;
     const bool solve_inflow = p.stock_driven && m >= p.n_history;
     bool corrected = false;
     EW_SIMD for (int j = 0; j < W; ++j) {
       T inflow = T(given[j]);
       keep[j] = T(1);
+      seen[j] = fmax(seen[j], T(fabs(given[j])));  // the largest stock so far
       if (solve_inflow) {
         inflow = (T(given[j]) - tot[j]) / diag[j];
-        const bool neg = inflow * diag[j] < -noise[j];  // negative beyond rounding
+        const T scale = fmax(seen[j], T(fabs(tot[j])));
+        const bool neg = inflow * diag[j] < -noise_share * scale;  // negative beyond rounding
         negative[j] += neg ? 1 : 0;
         if (p.correct && neg) {  // inflow 0, every cohort retired early by the same share
           keep[j] = T(given[j]) / tot[j];
           inflow = T(0);
         }
       }
+      half[j] = T(0.5) * (T(1) + keep[j]);  // cohorts retired early leave evenly over the step
       fresh[j] = inflow;
+      ret[j] += tot[j] * (T(1) - keep[j]) + inflow * (T(1) - diag[j]);  // retired early; in the entry step
+      tot[j] *= keep[j];
+      avg[j] *= half[j];
     }
     if (solve_inflow && p.correct) {
       for (int j = 0; j < W; ++j) corrected = corrected || keep[j] != T(1);
+    }
+    EW_SIMD for (int j = 0; j < W; ++j) {
+      const T now = tot[j] + fresh[j] * diag[j];
+      const T mean = avg[j] + fresh[j] * adiag[j];
+      const T out = direct ? ret[j] : prev[j] + fresh[j] - now;
+      if (summary) {
+        add<T, W>(acc, p, 0, m, j, fresh[j]);
+        add<T, W>(acc, p, 1, m, j, now);
+        add<T, W>(acc, p, 2, m, j, out);
+        add<T, W>(acc, p, 3, m, j, mean);
+      } else {
+        r.inflow[m * R + o0 + j] = fresh[j];
+        r.stock[m * R + o0 + j] = now;
+        r.outflow[m * R + o0 + j] = out;
+        r.in_service[m * R + o0 + j] = mean;
+      }
+      x[m * W + j] = fresh[j];
+      prev[j] = now;
+    }
+    for (int k = 0; k < K; ++k) {  // attributes: sums over the cohorts before any correction
+      const double* a = p.attributes + (int64_t)k * n * S + s0;  // a[c * S + j]: cohort c, lane j
+      T* pk = attr_prev + k * W;
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        tot_a[j] = T(0);
+        avg_a[j] = T(0);
+        ret_a[j] = T(0);
+      }
+      for (int c = 0; c < m; ++c) {
+        const T* xc = x + c * W;
+        const T* sc = row(c);
+        const T* ac = arow(c);
+        EW_SIMD for (int j = 0; j < W; ++j) {
+          const T xa = xc[j] * T(a[c * S + j]);
+          tot_a[j] += xa * sc[j];
+          avg_a[j] += xa * ac[j];
+        }
+        if constexpr (direct) {
+          const T* pc = prow(c);
+          EW_SIMD for (int j = 0; j < W; ++j) ret_a[j] += xc[j] * T(a[c * S + j]) * (pc[j] - sc[j]);
+        }
+      }
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        const T am = T(a[m * S + j]);
+        const T now = tot_a[j] * keep[j] + fresh[j] * diag[j] * am;
+        const T mean = avg_a[j] * half[j] + fresh[j] * adiag[j] * am;
+        const T early = tot_a[j] * (T(1) - keep[j]) + fresh[j] * (T(1) - diag[j]) * am;
+        const T out = direct ? ret_a[j] + early : pk[j] + fresh[j] * am - now;
+        if (summary) {
+          add<T, W>(acc, p, 4 + k, m, j, now);
+          add<T, W>(acc, p, 4 + K + k, m, j, out);
+          add<T, W>(acc, p, 4 + 2 * K + k, m, j, mean);
+        } else {
+          r.attr_stock[((int64_t)k * n + m) * R + o0 + j] = now;
+          r.attr_outflow[((int64_t)k * n + m) * R + o0 + j] = out;
+          r.attr_in_service[((int64_t)k * n + m) * R + o0 + j] = mean;
+        }
+        pk[j] = now;
+      }
     }
     if (corrected) {
       for (int c = 0; c < m; ++c) {
         EW_SIMD for (int j = 0; j < W; ++j) x[c * W + j] *= keep[j];
       }
-      EW_SIMD for (int j = 0; j < W; ++j) tot[j] *= keep[j];
-    }
-    if (summary) {
-      EW_SIMD for (int j = 0; j < W; ++j) {
-        const T now = tot[j] + fresh[j] * diag[j];
-        x[m * W + j] = fresh[j];
-        add<T, W>(acc, p, 0, m, j, fresh[j]);
-        add<T, W>(acc, p, 1, m, j, now);
-        add<T, W>(acc, p, 2, m, j, prev[j] + fresh[j] - now);
-        prev[j] = now;
-      }
-    } else {
-      EW_SIMD for (int j = 0; j < W; ++j) {
-        const T now = tot[j] + fresh[j] * diag[j];
-        x[m * W + j] = fresh[j];
-        r.inflow[m * R + o0 + j] = fresh[j];
-        r.stock[m * R + o0 + j] = now;
-        r.outflow[m * R + o0 + j] = prev[j] + fresh[j] - now;
-        prev[j] = now;
-      }
-    }
-    for (int k = 0; k < p.n_attributes; ++k) {
-      const double* a = p.attributes + (int64_t)k * n * S + s0;  // a[c * S + j]: cohort c, lane j
-      T* pk = attr_prev + k * W;
-      EW_SIMD for (int j = 0; j < W; ++j) tot[j] = T(0);
-      for (int c = 0; c < m; ++c) {
-        const T* xc = x + c * W;
-        const T* sc = row(c);
-        EW_SIMD for (int j = 0; j < W; ++j) tot[j] += xc[j] * sc[j] * T(a[c * S + j]);
-      }
-      if (summary) {
-        EW_SIMD for (int j = 0; j < W; ++j) {
-          const T now = tot[j] + fresh[j] * diag[j] * T(a[m * S + j]);
-          add<T, W>(acc, p, 3 + k, m, j, now);
-          add<T, W>(acc, p, 3 + p.n_attributes + k, m, j, pk[j] + fresh[j] * T(a[m * S + j]) - now);
-          pk[j] = now;
-        }
-      } else {
-        double* as = r.attr_stock + (int64_t)k * n * R + o0;  // as[m * R + j]
-        double* ao = r.attr_outflow + (int64_t)k * n * R + o0;
-        EW_SIMD for (int j = 0; j < W; ++j) {
-          const T now = tot[j] + fresh[j] * diag[j] * T(a[m * S + j]);
-          as[m * R + j] = now;
-          ao[m * R + j] = pk[j] + fresh[j] * T(a[m * S + j]) - now;
-          pk[j] = now;
-        }
-      }
     }
   }
   EW_SIMD for (int j = 0; j < W; ++j) r.negative[o0 + j] = negative[j];
   if (summary) {
-    for (int i = 0; i < n_series * 3; ++i) {
+    for (int i = 0; i < n_series(K) * 3; ++i) {
       EW_SIMD for (int j = 0; j < W; ++j) r.summary[i * R + o0 + j] = acc[i * W + j];
     }
   }
@@ -257,25 +412,26 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
 
 // Dispatch on the lifetime type (templated so that each loop body is branch-free).
 template <typename T, int W>
-EW_HD void solve_in(const Problem& p, const Result& r, int64_t s0, int64_t o0, T* x, T* sf, T* acc) {
+EW_HD void solve_in(const Problem& p, const Result& r, int64_t s0, int64_t o0, T* x, T* sf, T* av, T* acc) {
   switch (p.kind) {
-    case FIXED: return solve_lanes<T, W, FIXED>(p, r, s0, o0, x, sf, acc);
-    case NORMAL: return solve_lanes<T, W, NORMAL>(p, r, s0, o0, x, sf, acc);
-    case FOLDEDNORMAL: return solve_lanes<T, W, FOLDEDNORMAL>(p, r, s0, o0, x, sf, acc);
-    case LOGNORMAL: return solve_lanes<T, W, LOGNORMAL>(p, r, s0, o0, x, sf, acc);
-    case WEIBULL: return solve_lanes<T, W, WEIBULL>(p, r, s0, o0, x, sf, acc);
-    default: return solve_lanes<T, W, TABLE>(p, r, s0, o0, x, sf, acc);
+    case FIXED: return solve_lanes<T, W, FIXED>(p, r, s0, o0, x, sf, av, acc);
+    case NORMAL: return solve_lanes<T, W, NORMAL>(p, r, s0, o0, x, sf, av, acc);
+    case FOLDEDNORMAL: return solve_lanes<T, W, FOLDEDNORMAL>(p, r, s0, o0, x, sf, av, acc);
+    case LOGNORMAL: return solve_lanes<T, W, LOGNORMAL>(p, r, s0, o0, x, sf, av, acc);
+    case WEIBULL: return solve_lanes<T, W, WEIBULL>(p, r, s0, o0, x, sf, av, acc);
+    default: return solve_lanes<T, W, TABLE>(p, r, s0, o0, x, sf, av, acc);
   }
 }
 
 // Dispatch on the precision: the scratch is sized in doubles and holds floats in float32 mode.
 template <int W>
-EW_HD void solve(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf, double* acc) {
+EW_HD void solve(const Problem& p, const Result& r, int64_t s0, int64_t o0, double* x, double* sf, double* av,
+                 double* acc) {
   if (p.single) {
     solve_in<float, W>(p, r, s0, o0, reinterpret_cast<float*>(x), reinterpret_cast<float*>(sf),
-                       reinterpret_cast<float*>(acc));
+                       reinterpret_cast<float*>(av), reinterpret_cast<float*>(acc));
   } else {
-    solve_in<double, W>(p, r, s0, o0, x, sf, acc);
+    solve_in<double, W>(p, r, s0, o0, x, sf, av, acc);
   }
 }
 

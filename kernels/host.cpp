@@ -31,7 +31,7 @@ void stream(double* dst, const double* src, int w) {
 }
 
 struct Scratch {
-  std::vector<double> x, sf, acc, out;
+  std::vector<double> x, sf, av, acc, out;
   std::vector<int64_t> negative;
 };
 
@@ -39,18 +39,29 @@ struct Scratch {
 template <int W>
 void solve_block(const ew::Problem& p, const ew::Result& r, int64_t s, Scratch& t) {
   if (r.summary != nullptr) {
-    ew::solve<W>(p, r, s, s, t.x.data(), t.sf.data(), t.acc.data());
+    ew::solve<W>(p, r, s, s, t.x.data(), t.sf.data(), t.av.data(), t.acc.data());
     return;
   }
   const int64_t n = p.n, k = p.n_attributes, S = p.stride;
   double* o = t.out.data();
-  const ew::Result local = {o,      o + n * W, o + 2 * n * W, o + 3 * n * W, o + (3 + k) * n * W, t.negative.data(),
-                            o + (3 + 2 * k) * n * W, W, nullptr};
-  ew::solve<W>(p, local, s, 0, t.x.data(), t.sf.data(), t.acc.data());
-  double* const targets[5] = {r.inflow, r.stock, r.outflow, r.attr_stock, r.attr_outflow};
-  const int64_t rows[5] = {n, n, n, k * n, k * n};
+  // the block's trajectories, series after series, then its first-step survival
+  const ew::Result local = {o,
+                            o + n * W,
+                            o + 2 * n * W,
+                            o + 3 * n * W,
+                            o + 4 * n * W,
+                            o + (4 + k) * n * W,
+                            o + (4 + 2 * k) * n * W,
+                            t.negative.data(),
+                            o + (4 + 3 * k) * n * W,
+                            W,
+                            nullptr};
+  ew::solve<W>(p, local, s, 0, t.x.data(), t.sf.data(), t.av.data(), t.acc.data());
+  double* const targets[7] = {r.inflow, r.stock, r.outflow, r.in_service, r.attr_stock, r.attr_outflow,
+                              r.attr_in_service};
+  const int64_t rows[7] = {n, n, n, n, k * n, k * n, k * n};
   const double* from = o;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 7; ++i) {
     for (int64_t m = 0; m < rows[i]; ++m, from += W) stream(targets[i] + m * S + s, from, W);
   }
   memcpy(r.negative + s, t.negative.data(), sizeof(int64_t) * W);
@@ -70,9 +81,10 @@ extern "C" int ew_solve_range(const ew::Problem* p, const ew::Result* r, int64_t
   try {
     Scratch t;
     t.x.resize(n * BLOCK);
-    t.sf.resize(n * BLOCK);
+    t.sf.resize(2 * n * BLOCK);
+    t.av.resize(n * BLOCK);
     t.acc.resize(ew::acc_size(p->n_attributes) * BLOCK);
-    t.out.resize((3 + 2 * k) * n * BLOCK + BLOCK);
+    t.out.resize((4 + 3 * k) * n * BLOCK + BLOCK);
     t.negative.resize(BLOCK);
     int64_t s = begin;
     for (; s + BLOCK <= end; s += BLOCK) solve_block<BLOCK>(*p, *r, s, t);
@@ -89,4 +101,4 @@ extern "C" int ew_solve_range(const ew::Problem* p, const ew::Result* r, int64_t
   return status;
 }
 
-extern "C" int ew_abi_version() { return 4; }
+extern "C" int ew_abi_version() { return 5; }

@@ -166,16 +166,16 @@ def test_summary_mode_in_batches(fake_device):
 
 
 def test_batch_size_counts_inputs_and_outputs():
-    """Per scenario: driver, 3 outputs, K attributes in and 2K out over N steps, 2 scalars, parameters."""
+    """Per scenario: driver, 4 outputs, K attributes in and 3K out over N steps, 2 scalars, parameters."""
     rows = SurvivalRows("normal", {"mean": np.full((1, 10), 3.0), "std": np.ones((1, 10))}, 31, 1.0, "end", NUMPY)
     inputs = kernel.prepare(np.ones((31, 10)), True, rows, np.ones((2, 31, 10)), 0, "correct", np)
-    per = 8 * (31 * (1 + 2) + 31 * (3 + 2 * 2) + 2) + 16
+    per = 8 * (31 * (1 + 2) + 31 * (4 + 3 * 2) + 2) + 16
     assert gpu.batch_size(inputs, 2 * per * 7) == 7
     assert gpu.batch_size(inputs, 0) == 1 and gpu.batch_size(inputs, 10**12) == 10
     summary = kernel.prepare(
         np.ones((31, 10)), True, rows, np.ones((2, 31, 10)), 0, "correct", np, (np.ones((2, 31)), 30)
     )
-    per = 8 * (31 * (1 + 2) + 3 * (3 + 2 * 2) + 2) + 16  # three values per series instead of 31 steps
+    per = 8 * (31 * (1 + 2) + 3 * (4 + 3 * 2) + 2) + 16  # three values per series instead of 31 steps
     assert gpu.batch_size(summary, 2 * per * 7) == 7
 
 

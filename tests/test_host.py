@@ -28,7 +28,7 @@ from ewaste.inputs.load import load_grid
 pytestmark = pytest.mark.skipif(not host.status()[0], reason=f"compiled CPU engine unavailable: {host.status()[1]}")
 
 KINDS = ["fixed", "normal", "foldednormal", "lognormal", "weibull", "tabulated"]
-FIELDS = ["inflow", "stock", "outflow", "attr_stock", "attr_outflow"]
+FIELDS = ["inflow", "stock", "outflow", "in_service", "attr_stock", "attr_outflow", "attr_in_service"]
 
 
 def both(kind, params, driver, stock_driven, convention="middle", attributes=None, n_history=0, policy="correct"):

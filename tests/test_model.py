@@ -99,11 +99,14 @@ def test_recycling_chain(recycled):
     assert one(recycled, "collected")[m] == pytest.approx(gen_t * 0.4, rel=1e-12)
     assert one(recycled, "recovered_by_material", material="steel")[m] == pytest.approx(steel, rel=1e-12)
     assert one(recycled, "recovered_by_material", material="copper")[m] == pytest.approx(copper, rel=1e-12)
-    # no yield given for circuit boards and "other": nothing recovered (the documented default)
-    assert one(recycled, "recovered_by_material", material="circuit_boards")[m] == 0.0
+    # no yield given for circuit boards and "other": nothing of them recovered (the documented
+    # default), but for the boards' metals, recovered with their own yields (one ledger)
+    pcb_t = gen_t * 0.1
+    metals = pcb_t * 155e-6 * 0.4 * 0.25 * 0.95 + pcb_t * 647e-6 * 0.4 * 0.115 * 0.95  # Au as given, Ag default
+    assert one(recycled, "recovered_by_material", material="circuit_boards")[m] == pytest.approx(metals, rel=1e-12)
     assert one(recycled, "recovered_by_material", material="other")[m] == 0.0
-    assert one(recycled, "recovered")[m] == pytest.approx(steel + copper, rel=1e-12)
-    assert one(recycled, "disposed")[m] == pytest.approx(gen_t - steel - copper, rel=1e-12)
+    assert one(recycled, "recovered")[m] == pytest.approx(steel + copper + metals, rel=1e-12)
+    assert one(recycled, "disposed")[m] == pytest.approx(gen_t - steel - copper - metals, rel=1e-12)
     # every tonne ends in exactly one destination, every step
     assert_allclose(
         one(recycled, "recovered") + one(recycled, "disposed"),
@@ -123,10 +126,43 @@ def test_circuit_board_metals(recycled):
     assert one(recycled, "metal_recovered", metal="Au")[m] == pytest.approx(au * 0.4 * 0.25 * 0.95, rel=1e-12)
     # no Ag yield in the scenario: the sourced defaults (Chancerel et al. 2009: 11.5 %; smelter 95 %)
     assert one(recycled, "metal_recovered", metal="Ag")[m] == pytest.approx(ag * 0.4 * 0.115 * 0.95, rel=1e-12)
+    assert one(recycled, "metal_disposed", metal="Ag")[m] == pytest.approx(ag * (1 - 0.4 * 0.115 * 0.95), rel=1e-12)
     used = json.loads(recycled.attrs["defaults_used"])
     assert used["metal_preprocessing_yield"]["where"]["Ag"]["value"] == 0.115
     assert "Chancerel" in used["metal_preprocessing_yield"]["where"]["Ag"]["source"]
     assert one(recycled, "metal_in_ewaste_cumulative_target", metal="Au") == pytest.approx(3 * au, rel=1e-12)
+
+
+def test_one_ledger_boards_and_their_metals():
+    """100 t retired: 50 t steel, 10 t boards (Au 155 g/t, Cu 155,000 g/t), 40 t other; collection 0.5,
+    default yields (steel 0.9 x 1.0; Au 0.256 x 0.95; Cu 0.60 x 0.95). Recovered: 25 x 0.9 = 22.5 t of
+    steel, 5 t x 0.155 x 0.6 x 0.95 = 0.44175 t of Cu and 5 t x 155e-6 x 0.256 x 0.95 of Au from the
+    boards: 22.94194 t; the rest, 77.05806 t, disposed, boards included (once, not twice)."""
+    raw = {
+        "scenario": {"start_year": 2020, "end_year": 2021, "age_convention": "end"},
+        "fleets": {
+            "s": {
+                "driver": "inflow",
+                "inflow": {"2020": 1000, "2021": 0},
+                "lifetime": {"type": "fixed", "mean": 1},
+                "mass": 100,
+                "composition": {"steel": 0.5, "circuit_boards": 0.1},
+                "pcb_metal_content": {"Au": 155, "Cu": 155000},
+            }
+        },
+        "recycling": {"collection_rate": 0.5},
+    }
+    res = evaluate_dict(raw).sel(fleet="s", year=2021)
+    cu, au = 5 * 0.155 * 0.6 * 0.95, 5 * 155e-6 * 0.256 * 0.95
+    assert float(res["ewaste_generated_annual"]) == pytest.approx(100.0, rel=1e-12)
+    assert float(res["recovered_annual"]) == pytest.approx(22.5 + cu + au, rel=1e-12)
+    assert float(res["recovered_annual"]) == pytest.approx(22.942, abs=5e-4)
+    assert float(res["disposed_annual"]) == pytest.approx(77.058, abs=5e-4)
+    boards = res["recovered_by_material_annual"].sel(material="circuit_boards")
+    assert float(boards) == pytest.approx(float(res["metal_recovered_annual"].sum("metal")), rel=1e-12)
+    assert float(res["disposed_by_material_annual"].sel(material="circuit_boards")) == pytest.approx(10 - cu - au)
+    metal = res["metal_recovered_annual"] + res["metal_disposed_annual"]
+    assert_allclose(metal.values, res["metal_in_ewaste_annual"].values, rtol=1e-12)
 
 
 def test_composition_and_metal_content_by_cohort():
@@ -207,7 +243,14 @@ def test_stock_driven_growth_mass_and_power_by_cohort(convention):
     assert_allclose(one(res, "ewaste_generated"), gen, rtol=1e-12, atol=1e-12)
     held = [inflow[0] * mass[0]] + [inflow[m] * mass[m] + inflow[m - 1] * mass[m - 1] for m in range(1, 11)]
     assert_allclose(one(res, "stock_mass"), np.array(held) / 1000, rtol=1e-12)
-    kw = [inflow[0] * power[0]] + [inflow[m] * power[m] + inflow[m - 1] * power[m - 1] for m in range(1, 11)]
+    # energy: the units in service on average over each year. 'end': a unit that enters at the end of
+    # year c serves all of years c+1 and c+2; 'middle': entering evenly over year c, on average it
+    # serves half of c, all of c+1 and half of c+2 (fixed 2-year life). The first year's stock is the
+    # installed base the run starts from: in service all year.
+    serves = {"end": [0.0, 1.0, 1.0], "middle": [0.5, 1.0, 0.5]}[convention]
+    kw = [inflow[0] * power[0]]
+    for m in range(1, 11):
+        kw.append(sum(w * inflow[m - k] * power[m - k] for k, w in enumerate(serves) if m - k >= 0))
     kwh = np.array(kw) * 1.1 * 8760
     assert_allclose(one(res, "energy"), kwh * 1e-9, rtol=1e-12)
     assert_allclose(one(res, "emissions"), kwh * 300 * 1e-12, rtol=1e-12)
@@ -409,7 +452,11 @@ def test_capacity_driven_fixed_lifetime_hand_recursion():
     assert_allclose(one(res, "outflow_units"), retired, rtol=1e-12, atol=1e-9)
     gen = [0, 0, 0] + [n[m - 3] * mass[m - 3] / 1000 for m in range(3, 11)]
     assert_allclose(one(res, "ewaste_generated"), gen, rtol=1e-12, atol=1e-12)
-    assert_allclose(one(res, "energy"), np.array(units) * 2.0 * 8760 * 1.56 * 1e-9, rtol=1e-12)
+    # in service on average over year m ('end': a unit serves the three years after the one it enters
+    # at the end of); the first year's units are the installed base, in service all year
+    average = [n[0]] + [n[max(0, m - 3) : m].sum() for m in range(1, 11)]
+    assert_allclose(one(res, "in_service_units"), average, rtol=1e-12)
+    assert_allclose(one(res, "energy"), np.array(average) * 2.0 * 8760 * 1.56 * 1e-9, rtol=1e-12)
 
 
 def test_capacity_driven_weibull_installed_capacity_equals_demand():
@@ -563,9 +610,10 @@ def test_quarterly_inflow_driven_annual_aggregation():
     assert_allclose(one(res, "inflow_units_annual"), 400.0)  # flows: summed over the quarters
     assert_allclose(one(res, "stock_units_annual"), 400.0)  # stocks: at Q4
     assert_allclose(one(res, "outflow_units_annual"), [0] + [400] * 10, atol=1e-9)
-    # energy: each quarter is 8760/4 hours at the stock of that quarter
+    # energy: each quarter is 8760/4 hours at the units in service on average over it; 'end': a unit
+    # bought in a quarter serves the next four, so 0, 100, 200, 300 in the quarters of 2020
     energy = one(res, "energy_annual")
-    assert energy[0] == pytest.approx((100 + 200 + 300 + 400) * 2190 * 1e-9, rel=1e-12)
+    assert energy[0] == pytest.approx((0 + 100 + 200 + 300) * 2190 * 1e-9, rel=1e-12)
     assert_allclose(energy[1:], 400 * 8760 * 1e-9, rtol=1e-12)
     # cumulative and target-year variables (target 2025 = index 5)
     assert one(res, "ewaste_generated_cumulative_target") == pytest.approx(5 * 400 * 1000 / 1000, rel=1e-12)

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import xarray as xr
+from numpy.testing import assert_allclose
 
 import ewaste
 from ewaste.inputs import catalogue
@@ -95,19 +96,27 @@ def test_de_vries_2023_from_the_catalogue(archetype: str, twh: float):
 
 
 def test_iea_scenario_matches_the_iea_base_case():
+    """The installed base is the IEA's yearly electricity / 105,936 kWh per server-year, keyed at
+    mid-year: each year's energy is its average fleet x that figure. A log-linear path through the
+    mid-year points averages over a year to within 2.5 % of them (the path bends at 2030 and flattens
+    after 2035, where the IEA gives no more figures)."""
     res = ewaste.evaluate(ewaste.load_grid(catalogue.bundled()["iea-2025-energy"]))
     energy = res["energy_annual"].sum("fleet")
-    assert float(energy.sel(year=2024).max()) == pytest.approx(415, rel=1e-3)
-    assert float(energy.sel(year=2030).min()) == pytest.approx(945, rel=1e-3)
-    assert float(energy.sel(year=2035).min()) == pytest.approx(1200, rel=1e-3)
+    average = res["in_service_units_annual"].sum("fleet")
+    assert_allclose(energy.values, average.values * 10.2 * 0.76 * 1.56 * 8760 * 1e-9, rtol=1e-12)
+    for year, twh in ((2024, 415), (2030, 945), (2035, 1200)):
+        assert float(energy.sel(year=year).max()) == pytest.approx(twh, rel=2.5e-2)
+    assert float(energy.sel(year=2024).max()) == pytest.approx(415, rel=1.5e-2)
 
 
 def test_refresh_cycle_shorter_cycles_give_more_ewaste_same_energy():
     res = ewaste.evaluate(ewaste.load_grid(catalogue.bundled()["refresh-cycle"]))
     e = res["ewaste_generated_cumulative_target"].sum("fleet").values
     assert np.all(np.diff(e) < 0)  # refresh cycle 1 -> 6 years: less e-waste
+    # the same installed base at the end of each year: the average in service over a year differs
+    # only by how units enter and leave within it (evenly spread, 'middle'), by less than 0.5 %
     energy = res["energy_target"].sum("fleet").values
-    np.testing.assert_allclose(energy, energy[0], rtol=1e-12)
+    np.testing.assert_allclose(energy, energy[0], rtol=5e-3)
 
 
 def test_recycling_levers_raise_recovery_not_generation():

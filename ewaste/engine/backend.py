@@ -115,7 +115,8 @@ def _cupy_backend() -> Backend:
     import cupy  # noqa: PLC0415
     import cupyx.scipy.special  # noqa: PLC0415
 
-    return Backend("cupy", cupy, cupyx.scipy.special.erfc)
+    sp = cupyx.scipy.special
+    return Backend("cupy", cupy, sp.erfc, gammaln=sp.gammaln, gammaincc=sp.gammaincc)
 
 
 def describe_backends() -> str:

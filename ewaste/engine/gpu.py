@@ -28,8 +28,8 @@ from .stockflow import CohortFlows, SurvivalRows
 MAX_STEPS = 512  # per-thread scratch of the kernel (EW_MAX_STEPS); longer runs use the array engine
 THREADS_PER_BLOCK = 128
 FREE_MEMORY_SHARE = 0.5  # of the device's free memory, for one batch's arrays
-OUTPUTS = ("inflow", "stock", "outflow", "attr_stock", "attr_outflow", "negative", "first_step", "summary")
-MAX_ATTRIBUTES = 24  # per-thread scratch of the kernel in summary mode (EW_MAX_ATTRIBUTES)
+OUTPUTS = (*kernel.SERIES, *kernel.ATTRIBUTE_SERIES, "negative", "first_step", "summary")
+MAX_ATTRIBUTES = 24  # per-thread scratch of the kernel (EW_MAX_ATTRIBUTES): the previous attribute stocks and sums
 CHECK_TOLERANCE = 1e-10  # self_check: largest difference allowed, as a share of the largest value
 CHECK_SCENARIOS, CHECK_STEPS, CHECK_HISTORY = 67, 23, 2
 
@@ -62,7 +62,7 @@ def _kernel(be: Backend, device: int) -> Any:
 # None marks a pointer. tests/test_kernels.py checks this against the CUDA source.
 KERNEL_ARGS: tuple[tuple[str, Any], ...] = (
     *((f, np.int32) for f in ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort")),
-    *((f, np.int32) for f in ("n_attributes", "n_lags", "single")),
+    *((f, np.int32) for f in ("n_attributes", "n_lags", "single", "installed_base")),
     ("stride", np.int64),
     ("dt", np.float64),
     ("offset", np.float64),
@@ -99,12 +99,13 @@ def free_memory(be: Backend) -> int:
 def batch_size(inputs: kernel.Inputs, free_bytes: int) -> int:
     """Scenarios per batch: the inputs and outputs of a batch fill at most a share of free memory.
 
-    The kernel's per-thread scratch (local memory, about 9 KiB a thread) is reserved by the driver at
+    The kernel's per-thread scratch (local memory, about 17 KiB a thread) is reserved by the driver at
     the first launch, which the self-check makes, so it is already out of `free_bytes`; should a batch
     still not fit, `solve` halves the batch and tries again.
     """
     n, k = inputs.n, inputs.n_attributes
-    outputs = 3 * (3 + 2 * k) if inputs.weights is not None else n * (3 + 2 * k)
+    series = len(kernel.SERIES) + len(kernel.ATTRIBUTE_SERIES) * k
+    outputs = 3 * series if inputs.weights is not None else n * series
     params = sum(a.nbytes for a in (inputs.p1, inputs.p2)) // max(inputs.s, 1)
     per_scenario = 8 * (n * (1 + k) + outputs + 2) + params
     return max(1, min(inputs.s, int(FREE_MEMORY_SHARE * free_bytes) // per_scenario))
@@ -121,6 +122,7 @@ def solve(
     max_batch: int | None = None,
     reduce: tuple[Any, int] | None = None,
     single: bool = False,
+    installed_base: bool = False,
 ) -> CohortFlows:
     """`stockflow.solve` on the GPU (same arguments; `be` is the cupy backend, default rows.be).
 
@@ -130,14 +132,18 @@ def solve(
     be = be or rows.be
     cp = be.xp
     k = 0 if attributes is None else attributes.shape[0]
-    if driver.shape[0] > MAX_STEPS or (reduce is not None and k > MAX_ATTRIBUTES):
+    if driver.shape[0] > MAX_STEPS or k > MAX_ATTRIBUTES:
         # beyond the kernel's per-thread scratch: the array engine, on rows' backend
-        flows = stockflow.solve(driver, stock_driven, rows, attributes, n_history, negative_inflow)
+        flows = stockflow.solve(
+            driver, stock_driven, rows, attributes, n_history, negative_inflow, installed_base=installed_base
+        )
         xp = np if isinstance(flows.inflow, np.ndarray) else cp
         return flows if reduce is None else stockflow.reduce_flows(flows, xp.asarray(reduce[0]), reduce[1], xp)
     on_host = isinstance(driver, np.ndarray)
     xp = np if on_host else cp
-    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, xp, reduce, single)
+    inputs = kernel.prepare(
+        driver, stock_driven, rows, attributes, n_history, negative_inflow, xp, reduce, single, installed_base
+    )
     if not on_host:
         out = kernel.allocate(inputs, cp)
         _launch(be, inputs, out)
@@ -226,7 +232,7 @@ def _difference(want: CohortFlows, got: CohortFlows, be: Backend) -> float:
     if not np.array_equal(be.asnumpy(got.negative_inflow_steps), want.negative_inflow_steps):
         return np.inf
     worst = 0.0
-    for name in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow"):
+    for name in (*kernel.SERIES, *kernel.ATTRIBUTE_SERIES):
         a, b = getattr(want, name), be.asnumpy(getattr(got, name))
         scale = max(float(np.abs(a).max()), 1e-300)
         worst = max(worst, float(np.nan_to_num(np.abs(b - a).max() / scale, nan=np.inf)))

@@ -35,15 +35,16 @@ from .stockflow import CohortFlows, SurvivalRows
 SOURCES = ("cohort.h", "host.cpp")
 FLAGS = ("-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", "-fPIC")
 LINK_FLAGS = ("-shared", "-lm")
-ABI_VERSION = 4
+ABI_VERSION = 5
 MIN_PER_THREAD = 4096  # scenarios; below this one thread is quicker than handing work out
 THREADS_VAR, CACHE_VAR = "EWASTE_THREADS", "EWASTE_CACHE_DIR"
 
 _P = ctypes.POINTER(ctypes.c_double)
 
 
-INTS = ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort", "n_attributes", "n_lags", "single", "pad")
-SCALARS = (*INTS[:-1], "dt", "offset")
+INTS = ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort", "n_attributes", "n_lags", "single")
+INTS += ("installed_base",)
+SCALARS = (*INTS, "dt", "offset")
 ARRAYS = ("p1", "p2", "driver", "attributes")
 
 
@@ -64,7 +65,7 @@ class Result(ctypes.Structure):
     """Mirror of ew::Result in kernels/cohort.h."""
 
     _fields_ = [
-        *((f, _P) for f in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow")),
+        *((f, _P) for f in (*kernel.SERIES, *kernel.ATTRIBUTE_SERIES)),
         ("negative", ctypes.POINTER(ctypes.c_int64)),
         ("first_step", _P),
         ("stride", ctypes.c_int64),
@@ -215,13 +216,16 @@ def solve(
     negative_inflow: str = "correct",
     reduce: tuple[np.ndarray, int] | None = None,
     single: bool = False,
+    installed_base: bool = False,
 ) -> CohortFlows:
     """`stockflow.solve`, computed by the compiled engine (same arguments, same results to ~1e-14).
 
     reduce: (weights (2, N), last): return `stockflow.reduce_flows` of the flows instead, summed as
     the recursion goes, without ever writing the trajectories. single: float32 arithmetic.
     """
-    inputs = kernel.prepare(driver, stock_driven, rows, attributes, n_history, negative_inflow, np, reduce, single)
+    inputs = kernel.prepare(
+        driver, stock_driven, rows, attributes, n_history, negative_inflow, np, reduce, single, installed_base
+    )
     out = kernel.allocate(inputs, np)
     compute(inputs, out)
     return kernel.finish(inputs, out)
@@ -236,7 +240,7 @@ def compute(inputs: kernel.Inputs, out: dict[str, np.ndarray]) -> None:
     arrays = {f: _ptr(getattr(inputs, f)) for f in (*ARRAYS, "weights")}
     problem = Problem(**scalars, stride=inputs.s, **arrays, last=inputs.last)
     result = Result(
-        *(_ptr(out.get(f)) for f in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow")),
+        *(_ptr(out.get(f)) for f in (*kernel.SERIES, *kernel.ATTRIBUTE_SERIES)),
         out["negative"].ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
         _ptr(out["first_step"]),
         inputs.s,

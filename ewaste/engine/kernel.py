@@ -17,6 +17,8 @@ from .lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
 from .stockflow import CohortFlows, SurvivalRows, require_first_step
 
 KINDS = {"fixed": 0, "normal": 1, "foldednormal": 2, "lognormal": 3, "weibull": 4, "tabulated": 5}
+SERIES = ("inflow", "stock", "outflow", "in_service")  # (n, S) each, in ew::Result's order
+ATTRIBUTE_SERIES = ("attr_stock", "attr_outflow", "attr_in_service")  # (K, n, S) each
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Inputs:
     n_attributes: int
     n_lags: int
     single: int  # 1: float32 arithmetic
+    installed_base: int  # 1: the first step's cohort serves that whole step (stockflow.solve)
     s: int  # scenarios
     dt: float  # years per step
     offset: float  # age in steps in the step a cohort enters service
@@ -74,11 +77,12 @@ def prepare(
     xp: Any,
     reduce: tuple[Any, int] | None = None,
     single: bool = False,
+    installed_base: bool = False,
 ) -> Inputs:
     """The kernel's inputs from `stockflow.solve`'s arguments (size-1 axes broadcast to S).
 
     reduce: (weights (2, N), last) for summary mode (see `stockflow.reduce_flows`).
-    single: compute in float32 (the arrays stay float64).
+    single: compute in float32 (the arrays stay float64). installed_base: as in `stockflow.solve`.
     """
     widths = [driver.shape[-1], *(v.shape[-1] for v in rows.params.values())]
     s = max(widths + ([] if attributes is None else [attributes.shape[-1]]))
@@ -97,6 +101,7 @@ def prepare(
         n_attributes=k,
         n_lags=p1.shape[1] if rows.kind == "tabulated" else 0,
         single=int(single),
+        installed_base=int(installed_base),
         s=s,
         dt=float(rows.dt),
         offset=AGE_CONVENTIONS[rows.convention],
@@ -120,15 +125,15 @@ def allocate(inputs: Inputs, xp: Any) -> dict[str, Any]:
     """ew::Result's arrays for the inputs' S scenarios (uninitialised: the kernel writes them all).
 
     In summary mode (inputs.weights set) the trajectories are absent and "summary" holds, for each
-    of the 3 + 2K series (inflow, stock, outflow, attr_stock by attribute, attr_outflow by
-    attribute), three values per scenario: (3 + 2K, 3, S).
+    of the 4 + 3K series (`SERIES`, then `ATTRIBUTE_SERIES` attribute by attribute), three values
+    per scenario: (4 + 3K, 3, S).
     """
     n, k, s = inputs.n, inputs.n_attributes, inputs.s
     out = {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s)}
     if inputs.weights is not None:
-        return out | {"summary": xp.empty((3 + 2 * k, 3, s))}
-    out |= {name: xp.empty((n, s)) for name in ("inflow", "stock", "outflow")}
-    return out | {name: xp.empty((k, n, s)) for name in ("attr_stock", "attr_outflow")}
+        return out | {"summary": xp.empty((len(SERIES) + len(ATTRIBUTE_SERIES) * k, 3, s))}
+    out |= {name: xp.empty((n, s)) for name in SERIES}
+    return out | {name: xp.empty((k, n, s)) for name in ATTRIBUTE_SERIES}
 
 
 def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
@@ -136,16 +141,13 @@ def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
     if inputs.stock_driven and inputs.s:
         require_first_step(float(out["first_step"].min()))
     k = inputs.n_attributes
-    if "summary" in out:  # series in the order of the kernel: inflow, stock, outflow, then by attribute
-        sm = out["summary"]
-        series = {"inflow": sm[0], "stock": sm[1], "outflow": sm[2], "attr_stock": sm[3 : 3 + k]}
-        out = out | series | {"attr_outflow": sm[3 + k :]}
+    if "summary" in out:  # series in the order of the kernel: SERIES, then ATTRIBUTE_SERIES by attribute
+        sm, first = out["summary"], len(SERIES)
+        out = out | {name: sm[i] for i, name in enumerate(SERIES)}
+        out |= {name: sm[first + i * k : first + (i + 1) * k] for i, name in enumerate(ATTRIBUTE_SERIES)}
     return CohortFlows(
-        inflow=out["inflow"],
-        stock=out["stock"],
-        outflow=out["outflow"],
-        attr_stock=out["attr_stock"] if k else None,
-        attr_outflow=out["attr_outflow"] if k else None,
+        **{name: out[name] for name in SERIES},
+        **{name: out[name] if k else None for name in ATTRIBUTE_SERIES},
         negative_inflow_steps=out["negative"],
     )
 

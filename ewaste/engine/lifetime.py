@@ -1,7 +1,7 @@
-"""Lifetime models (the refresh cycle): survival functions S(age) in closed form.
+"""Lifetime models (the refresh cycle): survival S(age) and its integrals over a step, in closed form.
 
-Pure array functions: they run on NumPy and CuPy alike (the backend supplies `erfc`).
-Ages are in years; for tabulated lifetimes the age is a whole number of steps (the lag).
+Pure array functions: they run on NumPy and CuPy alike (the backend supplies `erfc` and
+`gammaincc`). Ages are in years; for tabulated lifetimes the age is a whole number of steps (the lag).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ AGE_CONVENTIONS = {"end": 0.0, "middle": 0.5}
 """Age of a cohort in the step it entered service, in steps (ODYM/flodym `inflow_at`)."""
 
 _SQRT2 = float(np.sqrt(2.0))
+_SQRT2PI = float(np.sqrt(2.0 * np.pi))
 
 
 def survival(kind: str, age: Any, p: dict[str, Any], be: Backend) -> Any:
@@ -63,6 +64,83 @@ def tabulated_survival(lag: Any, cumulative_weights: Any, be: Backend) -> Any:
     xp = be.xp
     j = xp.minimum(lag, cumulative_weights.shape[0] - 1)
     return xp.maximum(1.0 - xp.take_along_axis(cumulative_weights, j, axis=0), 0.0)
+
+
+def tail_integrals(kind: str, age: Any, p: dict[str, Any], be: Backend) -> tuple[Any, Any]:
+    """T(a) = integral of S from a to infinity (years) and U(a) = integral of T from a to infinity
+    (years^2), at ages a >= 0, for a parametric lifetime.
+
+    T(0) is the mean life (of the part of the distribution at positive ages); U(0) is half its second
+    moment. Closed forms: the normal loss functions L1(z) = phi(z) - z Q(z) and L2(z) =
+    ((1 + z^2) Q(z) - z phi(z)) / 2 for (folded) normal lifetimes; E[(X - a)+] and E[(X - a)+^2] / 2
+    through partial moments for lognormal (E[X^r; X > a] = E[X^r] Q(z - r s)) and Weibull
+    (lambda^r Gamma(1 + r/k) Q(1 + r/k, (a/lambda)^k), Q the regularised upper incomplete gamma).
+    """
+    xp = be.xp
+    if kind == "fixed":
+        rest = xp.maximum(p["mean"] - age, 0.0)
+        return rest, 0.5 * rest * rest
+    if kind in ("normal", "foldednormal"):
+        t, u = _normal_tails(age, p["mean"], p["std"], be)
+        if kind == "foldednormal":
+            t2, u2 = _normal_tails(age, -p["mean"], p["std"], be)
+            t, u = t + t2, u + u2
+        return t, u
+    if kind == "lognormal":
+        var = xp.log1p((p["std"] / p["mean"]) ** 2)
+        s = xp.sqrt(var)
+        z = (xp.log(xp.maximum(age, 1e-300)) - xp.log(p["mean"]) + 0.5 * var) / s
+        q0, q1, q2 = (0.5 * be.erfc((z - r * s) / _SQRT2) for r in (0, 1, 2))
+        second = p["mean"] ** 2 + p["std"] ** 2
+        return p["mean"] * q1 - age * q0, 0.5 * (second * q2 - 2.0 * age * p["mean"] * q1 + age * age * q0)
+    if kind == "weibull":
+        k, lam = p["shape"], p["scale"]
+        y = (xp.maximum(age, 0.0) / lam) ** k
+        m1 = lam * xp.exp(be.gammaln(1.0 + 1.0 / k)) * be.gammaincc(1.0 + 1.0 / k, y)
+        m2 = lam * lam * xp.exp(be.gammaln(1.0 + 2.0 / k)) * be.gammaincc(1.0 + 2.0 / k, y)
+        q0 = xp.exp(-y)
+        return m1 - age * q0, 0.5 * (m2 - 2.0 * age * m1 + age * age * q0)
+    raise ValueError(f"unknown lifetime type {kind!r}")
+
+
+def _normal_tails(age: Any, mean: Any, std: Any, be: Backend) -> tuple[Any, Any]:
+    z = (age - mean) / std
+    q = 0.5 * be.erfc(z / _SQRT2)
+    phi = be.xp.exp(-0.5 * z * z) / _SQRT2PI
+    return std * (phi - z * q), 0.5 * std * std * ((1.0 + z * z) * q - z * phi)
+
+
+def average_survival(kind: str, lag: Any, p: dict[str, Any], dt: float, convention: str, be: Backend) -> Any:
+    """Share of a cohort in service on average over the step `lag` whole steps after it entered
+    (lag 0: its entry step), for a parametric lifetime; `lag` is an integer array (a column).
+
+    'end' (ODYM): a cohort enters at the end of its step, so it serves nothing in it; in step k >= 1
+    it serves (T((k - 1) dt) - T(k dt)) / dt. 'middle' (flodym's default): units enter evenly over
+    the step; the double integral of S over entry and service times gives
+    (U((k + 1) dt) - 2 U(k dt) + U((k - 1) dt)) / dt^2 for k >= 1 and (dt T(0) - U(0) + U(dt)) / dt^2
+    for k = 0. Summed over lags, both give the mean life / dt: steady inflow I serves I x mean life.
+    """
+    xp = be.xp
+    lag = lag.astype(xp.float64)
+    before = xp.maximum(lag - 1.0, 0.0) * dt
+    t_before, u_before = tail_integrals(kind, before, p, be)
+    t_now, u_now = tail_integrals(kind, lag * dt, p, be)
+    if convention == "end":
+        return xp.where(lag >= 1, (t_before - t_now) / dt, 0.0)
+    _, u_after = tail_integrals(kind, (lag + 1.0) * dt, p, be)
+    first = (dt * t_now - u_now + u_after) / dt**2  # lag 0: t_now = T(0), u_now = U(0)
+    return xp.where(lag >= 1, (u_after - 2.0 * u_now + u_before) / dt**2, first)
+
+
+def tabulated_average(lag: Any, cumulative_weights: Any, convention: str, be: Backend) -> Any:
+    """Share of a cohort in service on average over the step `lag` steps after it entered, for a
+    tabulated lifetime: survival taken as linear within each step between the table's end-of-step
+    values; in the entry step 'middle' counts half of the first value (units arrive evenly), 'end'
+    nothing (they arrive at its end)."""
+    xp = be.xp
+    now = tabulated_survival(lag, cumulative_weights, be)
+    before = tabulated_survival(xp.maximum(lag - 1, 0), cumulative_weights, be)
+    return xp.where(lag >= 1, 0.5 * (before + now), AGE_CONVENTIONS[convention] * now)
 
 
 def weibull_from_mean_std(mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

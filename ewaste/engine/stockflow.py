@@ -16,12 +16,12 @@ from typing import Any
 
 from ..errors import InputError
 from .arrays import Backend
-from .lifetime import AGE_CONVENTIONS, survival, tabulated_survival
+from .lifetime import AGE_CONVENTIONS, average_survival, survival, tabulated_average, tabulated_survival
 
 NEGATIVE_INFLOW_POLICIES = ("correct", "allow")
 REPLACEMENT_RULES = ("balanced", "wang2024")
 MIN_FIRST_STEP_SURVIVAL = 1e-3  # below this, solving for the inflow amplifies rounding by 1/sf[m,m]
-NOISE = 1e-12  # a negative inflow this small, relative to the largest stock, is rounding
+NOISE = 1e-12  # a negative inflow this small, relative to the largest stock so far, is rounding
 
 
 @dataclass
@@ -43,6 +43,7 @@ class SurvivalRows:
         self._age_steps = self.be.xp.arange(self.n_steps, dtype=self.be.xp.float64)
         self._invariant = self._cohort_invariant()
         self._table = None
+        self._average_table = None
 
     @property
     def _by_age(self) -> Any:
@@ -51,6 +52,40 @@ class SurvivalRows:
             first = {k: v[:1] if self.kind != "tabulated" else v for k, v in self.params.items()}
             self._table = self._evaluate(self._age_steps[:, None], first)
         return self._table
+
+    @property
+    def _average_by_age(self) -> Any:
+        """Average survival over each step by lag (N, S) when it does not change by cohort, else None."""
+        if self._average_table is None and self._invariant:
+            first = {k: v[:1] if self.kind != "tabulated" else v for k, v in self.params.items()}
+            self._average_table = self._average(self._age_steps[:, None], first)
+        return self._average_table
+
+    def _average(self, lag: Any, p: dict[str, Any]) -> Any:
+        """Share of a cohort in service on average over the step `lag` steps after entry (a column)."""
+        lag = lag.astype(int)
+        if self.kind == "tabulated":
+            return tabulated_average(lag, p["cumulative"], self.convention, self.be)
+        return average_survival(self.kind, lag, p, self.dt, self.convention, self.be)
+
+    def average_row(self, m: int) -> Any:
+        """a[m, c] for c = 0..m, shape (m + 1, S): the share of cohort c in service on average over
+        step m (lifetime.average_survival); sum_c x[c] a[m, c] is the average stock over the step."""
+        if self._average_by_age is not None:
+            return self._average_by_age[m::-1]
+        xp = self.be.xp
+        lag = (m - self._age_steps[: m + 1]).astype(int)
+        if self.kind == "tabulated":  # a table per cohort: (N, L, S)
+            cum = self.params["cumulative"]
+            if cum.shape[0] == 1:
+                return self._average(lag[:, None], {"cumulative": cum[0]})
+            rows = xp.arange(m + 1)
+            last = cum.shape[1] - 1
+            now = xp.maximum(1.0 - cum[rows, xp.minimum(lag, last)], 0.0)
+            before = xp.maximum(1.0 - cum[rows, xp.minimum(xp.maximum(lag - 1, 0), last)], 0.0)
+            return xp.where((lag >= 1)[:, None], 0.5 * (before + now), AGE_CONVENTIONS[self.convention] * now)
+        p = {k: v[: m + 1] if v.shape[0] > 1 else v for k, v in self.params.items()}
+        return self._average(lag[:, None], p)
 
     def _cohort_invariant(self) -> bool:
         if self.kind == "tabulated":
@@ -96,8 +131,10 @@ class CohortFlows:
     inflow: Any  # (N, S) driver units put in service in each step
     stock: Any  # (N, S) driver units in service at the end of each step
     outflow: Any  # (N, S) driver units retired in each step
+    in_service: Any  # (N, S) driver units in service on average over each step
     attr_stock: Any  # (K, N, S) sum over cohorts of x[c] * sf[m, c] * a[k, c]; None without attributes
     attr_outflow: Any  # (K, N, S) the same for the outflow; None without attributes
+    attr_in_service: Any  # (K, N, S) the same for the average in service; None without attributes
     negative_inflow_steps: Any  # (S,) steps in which the stock-driven inflow came out negative
 
 
@@ -108,6 +145,7 @@ def solve(
     attributes: Any = None,
     n_history: int = 0,
     negative_inflow: str = "correct",
+    installed_base: bool = False,
 ) -> CohortFlows:
     """Run the cohort recursion over N steps.
 
@@ -120,8 +158,13 @@ def solve(
         same share, persisting) or "allow" (negative inflow returned as it is, as ODYM and flodym
         do by default).
 
+    installed_base: the first step's cohort is the installed base a run starts from (stock-driven,
+        no history): it serves that whole step, so the step's average in service is its stock.
+
     Stock-driven steps solve x[m] = (s[m] - sum_{c<m} sf[m,c] x[c]) / sf[m,m]. The outflow of a
-    step is what left the stock: o[m] = s[m-1] + i[m] - s[m] (s[m-1] before any correction).
+    step is what left the stock: o[m] = s[m-1] + i[m] - s[m] (s[m-1] before any correction). The
+    average in service over step m is sum_c x[c] a[m, c] (`SurvivalRows.average_row`); cohorts
+    retired early by the correction leave evenly over the step, so half of them count.
     """
     xp = rows.be.xp
     n, s = driver.shape[0], _width(driver, attributes, rows)
@@ -129,42 +172,55 @@ def solve(
         require_first_step(rows.diagonal_min())
     x = xp.zeros((n, s))  # cohort sizes, scaled by any early-retirement correction
     entered = xp.zeros((n, s))  # what entered service in each step
-    stock, outflow = xp.zeros((n, s)), xp.zeros((n, s))
+    stock, outflow, in_service = xp.zeros((n, s)), xp.zeros((n, s)), xp.zeros((n, s))
     k = 0 if attributes is None else attributes.shape[0]
-    attr_stock, attr_outflow = xp.zeros((k, n, s)), xp.zeros((k, n, s))
+    attr = {name: xp.zeros((k, n, s)) for name in ("stock", "outflow", "in_service")}
     negative = xp.zeros(s, dtype=xp.int64)
-    noise = NOISE * xp.abs(driver).max(axis=0)  # rounding, on the scale of the scenario's largest stock
+    seen = xp.zeros(s)  # the largest stock so far: what rounding in the cohorts still in service scales with
     for m in range(n):
-        row = rows.row(m)
-        # survivors of earlier cohorts at the end of step m (einsum: no (m, S) temporary)
+        row, avg = rows.row(m), rows.average_row(m)
+        seen = xp.maximum(seen, xp.abs(driver[m]))
+        # survivors of earlier cohorts at the end of step m, and on average over it (einsum: no temporaries)
         old_total = xp.einsum("cs,cs->s", x[:m], row[:m]) if m else xp.zeros(s)
+        old_average = xp.einsum("cs,cs->s", x[:m], avg[:m]) if m else xp.zeros(s)
+        keep = None
         if stock_driven and m >= n_history:
             new = (driver[m] - old_total) / row[m]
+            # rounding, on the scale of the values at hand (stocks up to this step, not later ones)
+            noise = NOISE * xp.maximum(seen, xp.abs(old_total))
             neg = new * row[m] < -noise  # negative beyond rounding counts as negative inflow
             if bool(neg.any()):
                 negative += neg
                 if negative_inflow == "correct":
                     keep = xp.where(neg, driver[m] / xp.where(neg, old_total, 1.0), 1.0)
                     new = xp.where(neg, 0.0, new)
-                    x[:m] *= keep
-                    old_total = old_total * keep
         else:
             new = driver[m] + xp.zeros(s)
+        # the cohorts retired early by the correction leave evenly over the step: half of them serve
+        early = 1.0 if keep is None else keep
+        half = 1.0 if keep is None else 0.5 * (1.0 + keep)
         x[m] = new
         entered[m] = new
-        stock[m] = old_total + new * row[m]
+        stock[m] = old_total * early + new * row[m]
+        first = row[m] if m == 0 and installed_base else avg[m]
+        in_service[m] = old_average * half + new * first
         outflow[m] = (stock[m - 1] if m else 0.0) + new - stock[m]
         if k:
             a = attributes[:, : m + 1]
-            attr_stock[:, m] = xp.einsum("cs,cs,kcs->ks", x[:m], row[:m], a[:, :m])
-            attr_stock[:, m] += new * row[m] * a[:, m]
-            attr_outflow[:, m] = (attr_stock[:, m - 1] if m else 0.0) + new * a[:, m] - attr_stock[:, m]
+            for name, share, scale in (("stock", row, early), ("in_service", avg, half)):
+                attr[name][:, m] = xp.einsum("cs,cs,kcs->ks", x[:m], share[:m], a[:, :m]) * scale
+                attr[name][:, m] += new * (first if name == "in_service" else share[m]) * a[:, m]
+            attr["outflow"][:, m] = (attr["stock"][:, m - 1] if m else 0.0) + new * a[:, m] - attr["stock"][:, m]
+        if keep is not None:
+            x[:m] *= keep
     return CohortFlows(
         inflow=entered,
         stock=stock,
         outflow=outflow,
-        attr_stock=attr_stock if k else None,
-        attr_outflow=attr_outflow if k else None,
+        in_service=in_service,
+        attr_stock=attr["stock"] if k else None,
+        attr_outflow=attr["outflow"] if k else None,
+        attr_in_service=attr["in_service"] if k else None,
         negative_inflow_steps=negative,
     )
 
@@ -179,12 +235,17 @@ def reduce_flows(flows: CohortFlows, weights: Any, last: int, xp: Any) -> Cohort
     def red(a: Any) -> Any:
         return xp.concatenate([xp.einsum("tn,...ns->...ts", weights, a), a[..., last : last + 1, :]], axis=-2)
 
+    def opt(a: Any) -> Any:
+        return None if a is None else red(a)
+
     return CohortFlows(
         inflow=red(flows.inflow),
         stock=red(flows.stock),
         outflow=red(flows.outflow),
-        attr_stock=None if flows.attr_stock is None else red(flows.attr_stock),
-        attr_outflow=None if flows.attr_outflow is None else red(flows.attr_outflow),
+        in_service=red(flows.in_service),
+        attr_stock=opt(flows.attr_stock),
+        attr_outflow=opt(flows.attr_outflow),
+        attr_in_service=opt(flows.attr_in_service),
         negative_inflow_steps=flows.negative_inflow_steps,
     )
 

@@ -3,10 +3,33 @@ flows already reduced over time."""
 
 from __future__ import annotations
 
+import numpy as np
 import xarray as xr
 
-from ..inputs.timeaxis import to_annual
+from ..inputs.timeaxis import STEPS_PER_YEAR
 from .impacts import impacts
+
+
+def to_annual(da: xr.DataArray, kind: str) -> xr.DataArray:
+    """A per-step variable by calendar year: flows summed, averages averaged over the year's steps,
+    stocks and ratios taken at the year's end.
+
+    NaN is not skipped: a flow or an average with a NaN step is NaN for its year, a stock is the value
+    of the year's last step whatever it is. With annual steps the steps are the years.
+    """
+    if np.unique(da["year"].values).size == da.sizes["time"]:
+        out = da.drop_vars([c for c in da.coords if "time" in da[c].dims]).rename(time="year")
+        out = out.assign_coords(year=("year", da["year"].values, da["year"].attrs))
+    else:
+        grouped = da.groupby("year")
+        if kind == "flow":
+            out = grouped.sum("time", skipna=False)
+        elif kind == "average":
+            out = grouped.mean("time", skipna=False)
+        else:
+            out = grouped.last(skipna=False)
+    out.attrs = dict(da.attrs)
+    return out
 
 
 def aggregate(res: xr.Dataset, target: int) -> xr.Dataset:
@@ -95,8 +118,11 @@ def fast_summary(flows: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
     for name, da in flows.data_vars.items():
         if "reduction" not in da.dims:
             summed[name] = da
-        elif name.startswith(("inflow_", "outflow_")) or name == "stock_power":  # energy sums power
+        elif name.startswith(("inflow_", "outflow_")) or name == "in_service_power":  # energy sums power
             summed[name] = da.isel(reduction=[0, 1]).rename(reduction="time")
+        elif name.startswith("in_service_"):  # averages: the mean over the target year's steps, in both slots
+            steps = STEPS_PER_YEAR[grid.attrs["step"]]
+            summed[name] = xr.concat([da.isel(reduction=0, drop=True) / steps] * 2, dim="time")
         else:  # stocks and ratios: the value at the end of the target year, in both slots
             summed[name] = xr.concat([da.isel(reduction=2, drop=True)] * 2, dim="time")
     res = impacts(summed, grid)

@@ -19,7 +19,9 @@ from ..inputs.timeaxis import STEPS_PER_YEAR
 from ..inputs.validate import DRIVER_VAR, NON_SCENARIO_DIMS
 
 PCB = "circuit_boards"
+IN_SERVICE = ("units", "power")  # attributes whose average in service over each step the results use
 BALANCE_RTOL = {"float64": 1e-9, "float32": 1e-5}  # by the precision of the engine's arithmetic
+LOCAL_FLOOR = 1e-6  # a step's stock checked relative to itself, or to this share of the largest stock so far
 
 
 def _scenario_dims(*arrays: xr.DataArray) -> list[str]:
@@ -60,10 +62,11 @@ def _driver(g: xr.Dataset, driver: str, per_unit: xr.DataArray, template: xr.Dat
     out = _to_engine(given.broadcast_like(template), template, 0, xp)  # a constant holds every step
     if "history" in g.dims and "inflow_history" in g:
         first_k = per_unit.isel(time=0, drop=True) if "time" in per_unit.dims else per_unit
-        hist = (g["inflow_history"] * dt * first_k).rename(history="time")
-        hist = hist.assign_coords(time=template["time"].values[: g.sizes["history"]])
-        tmpl = template.isel(time=slice(0, g.sizes["history"]))
-        out = xp.concatenate([_to_engine(hist, tmpl, 0, xp), out])
+        # the history has its own length, which may exceed the modelled steps: no time coordinates borrowed
+        dims = [d for d in template.dims if d != "time"]
+        hist = (g["inflow_history"] * dt * first_k).broadcast_like(template.isel(time=0, drop=True))
+        hist = hist.transpose("history", *dims).values.reshape(g.sizes["history"], -1)
+        out = xp.concatenate([xp.asarray(hist), out])
     return out
 
 
@@ -142,17 +145,21 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
     # Attributes that change by cohort scale the inflow step by step: those fleets reduce at the end.
     in_engine_reduce = reduce and not stacked
     args = (drv, stock_driven, rows, attrs, n_hist, g.attrs["negative_inflow"])
+    source = g.attrs.get("grid_file") or g.attrs.get("scenario_file")
+    options = {"single": True} if be.precision == "float32" else {}  # only the compiled engines take it
+    # a run that starts from an installed base (stock, capacity or the wang2024 rule, without history)
+    options["installed_base"] = (driver != "inflow") and n_hist == 0
+    summed = in_engine_reduce and compiled is not None  # summed as it goes: no trajectory is held
     try:
-        single = {"single": True} if be.precision == "float32" else {}  # only the compiled engines take it
-        if in_engine_reduce and compiled:  # summed as it goes: no trajectory is held
-            flows = compiled(*args, reduce=(weights, last), **single)
-            _check_reduced(flows, drv, stock_driven, last, fleet, be)
+        if summed:
+            flows = compiled(*args, reduce=(weights, last), **options)
         else:
-            flows = (compiled or solve)(*args, **single)
-            _check_fleet(flows, drv, stock_driven, n_hist, fleet, be)
-            flows = reduce_flows(flows, xp.asarray(weights), last, xp) if in_engine_reduce else flows
+            flows = (compiled or solve)(*args, **options)
     except InputError as exc:
-        raise InputError(g.attrs.get("scenario_file"), f"fleets.{fleet}.lifetime", exc.message) from None
+        raise InputError(source, f"fleets.{fleet}.lifetime", exc.message) from None
+    _check_flows(flows, drv if stock_driven else None, n_hist, last if summed else None, f"fleets.{fleet}", be, source)
+    if in_engine_reduce and not summed:
+        flows = reduce_flows(flows, xp.asarray(weights), last, xp)
     if wang:  # negative purchases are kept, as in the authors' code, and counted
         flows.negative_inflow_steps = flows.negative_inflow_steps + (drv < 0).sum(axis=0)
     if in_engine_reduce:
@@ -165,14 +172,16 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
 
     out = {}
     for name, w in per_driver.items():
-        if name in in_engine:
-            for part, arrays in (("stock", flows.attr_stock), ("outflow", flows.attr_outflow)):
-                pieces = [wrap(arrays[i]) for i, (nm, _) in enumerate(stacked) if nm == name]
+        parts = {"stock": (flows.stock, flows.attr_stock), "outflow": (flows.outflow, flows.attr_outflow)}
+        if name in IN_SERVICE:
+            parts["in_service"] = (flows.in_service, flows.attr_in_service)
+        for part, (total, by_attribute) in parts.items():
+            if name in in_engine:
+                pieces = [wrap(by_attribute[i]) for i, (nm, _) in enumerate(stacked) if nm == name]
                 extra = _extra_dim(w)
                 out[f"{part}_{name}"] = xr.concat(pieces, dim=w[extra]) if extra else pieces[0]
-        else:
-            out[f"stock_{name}"] = wrap(flows.stock) * w
-            out[f"outflow_{name}"] = wrap(flows.outflow) * w
+            else:
+                out[f"{part}_{name}"] = wrap(total) * w
         out[f"inflow_{name}"] = wrap(flows.inflow) * w
     if driver == "capacity":
         out["installed_capacity"] = wrap(flows.stock)
@@ -200,20 +209,6 @@ def _reduction(g: xr.Dataset, n_hist: int) -> tuple[np.ndarray, int]:
     return weights, n_hist + int(np.nonzero(year == target)[0][-1])
 
 
-def _check_reduced(flows: Any, drv: Any, stock_driven: bool, last: int, fleet: str, be: Backend) -> None:
-    """What can be checked without trajectories: finite values and, stock-driven, the stock reached.
-
-    The stock balance holds by construction in the compiled engine (outflow = s[m-1] + i[m] - s[m]).
-    """
-    xp = be.xp
-    worst = 0.0 if bool(xp.isfinite(flows.stock).all() & xp.isfinite(flows.outflow).all()) else np.inf
-    if stock_driven:
-        scale = xp.maximum(xp.abs(drv).max(axis=0), 1e-300)
-        worst = max(worst, float(xp.nan_to_num(xp.abs(flows.stock[2] - drv[last]) / scale, nan=xp.inf).max()))
-    if not worst <= BALANCE_RTOL[be.precision]:
-        raise BalanceError(f"fleet {fleet}: stock balance violated; check the inputs for values that overflow")
-
-
 def _extra_dim(w: xr.DataArray) -> str | None:
     return next((d for d in w.dims if d in ("material", "metal")), None)
 
@@ -227,19 +222,43 @@ def _select(w: xr.DataArray, label: Any) -> xr.DataArray:
     return w if label is None else w.sel({_extra_dim(w): label})
 
 
-def _check_fleet(flows: Any, drv: Any, stock_driven: bool, n_hist: int, fleet: str, be: Backend) -> None:
-    """Stock balance s[m] - s[m-1] = i[m] - o[m] and, for stock-driven steps, stock = the given stock."""
+def _check_flows(
+    flows: Any, given: Any, n_hist: int, last: int | None, field: str, be: Backend, source: str | None
+) -> None:
+    """Stock balance s[m] - s[m-1] = i[m] - o[m] (by construction where only summary values exist: then
+    the values must be finite) and, stock-driven (`given` the stock), the stock reached step by step,
+    relative to each step's own stock (floored at LOCAL_FLOOR of the largest stock so far). `last`:
+    the step whose stock a summary-mode result holds.
+
+    Raises BalanceError in float64 (a model bug, or values that overflow) and InputError in float32,
+    whose arithmetic cannot keep its stated error on these inputs.
+    """
     xp = be.xp
-    worst = check_balance(flows.stock, flows.inflow, flows.outflow, xp)
-    if stock_driven:
-        given, got = drv[n_hist:], flows.stock[n_hist:]
-        scale = xp.maximum(xp.abs(given).max(axis=0), 1e-300)
-        worst = max(worst, float(xp.nan_to_num(xp.abs(got - given).max(axis=0) / scale, nan=xp.inf).max()))
-    if not worst <= BALANCE_RTOL[be.precision]:
-        raise BalanceError(
-            f"fleet {fleet}: stock balance violated (relative error {worst:.3g}); "
-            "check the inputs for values that overflow"
+    if last is None:
+        worst = check_balance(flows.stock, flows.inflow, flows.outflow, xp)
+    else:
+        worst = 0.0 if bool(xp.isfinite(flows.stock).all() & xp.isfinite(flows.outflow).all()) else np.inf
+    if given is not None:
+        seen = np.maximum.accumulate(np.abs(be.asnumpy(given[n_hist:])), axis=0)
+        scale = np.maximum(np.maximum(np.abs(be.asnumpy(given[n_hist:])), LOCAL_FLOOR * seen), 1e-300)
+        if last is None:
+            error = np.abs(be.asnumpy(flows.stock[n_hist:] - given[n_hist:])) / scale
+        else:
+            error = np.abs(be.asnumpy(flows.stock[2] - given[last])) / scale[last - n_hist]
+        worst = max(worst, float(np.nan_to_num(error, nan=np.inf).max(initial=0.0)))
+    tolerance = BALANCE_RTOL[be.precision]
+    if worst <= tolerance:
+        return
+    if be.precision == "float32":
+        raise InputError(
+            source,
+            "--precision",
+            f"float32 arithmetic misses the stock of {field} by {worst:.2g} of a step's stock, more than its "
+            f"stated error of {tolerance:g}: run this scenario in float64",
         )
+    raise BalanceError(
+        f"{field}: stock balance violated (relative error {worst:.3g}); check the inputs for values that overflow"
+    )
 
 
 def _cohort_weights(g: xr.Dataset) -> dict[str, xr.DataArray]:

@@ -1,0 +1,146 @@
+"""Units in service on average over each step (what energy uses), against closed forms and quadrature;
+the float32 negative-inflow threshold; the circuit-board ledger."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.stats
+from conftest import evaluate_dict, run_engine
+
+HOURS = 8760.0
+
+# steady inflow I for long enough: the average in service is I x the mean life (Little's law)
+LIFETIMES = {
+    "fixed": ({"mean": 1.4}, 1.4),
+    "normal": ({"mean": 3.0, "std": 0.9}, None),  # mean of the part at positive ages: computed below
+    "foldednormal": ({"mean": 1.0, "std": 1.5}, None),
+    "lognormal": ({"mean": 2.5, "std": 1.5}, 2.5),
+    "weibull": ({"shape": 1.7, "scale": 3.5}, 3.5 * math.gamma(1 + 1 / 1.7)),
+}
+
+
+def positive_mean(kind: str, p: dict) -> float:
+    """Mean life counting only ages >= 0 (units at negative ages of a normal leave at once)."""
+    if kind == "normal":
+        d = scipy.stats.norm(p["mean"], p["std"])
+        return scipy.integrate.quad(d.sf, 0, np.inf)[0]
+    if kind == "foldednormal":
+        d = scipy.stats.foldnorm(p["mean"] / p["std"], scale=p["std"])
+        return d.mean()
+    return LIFETIMES[kind][1]
+
+
+def survival(kind: str, p: dict):
+    """S(a) from scipy.stats (independent of ewaste's closed forms), as a function of the age."""
+    if kind == "fixed":
+        return lambda a: float(a < p["mean"])
+    if kind == "normal":
+        d = scipy.stats.norm(p["mean"], p["std"])
+    elif kind == "foldednormal":
+        d = scipy.stats.foldnorm(p["mean"] / p["std"], scale=p["std"])
+    elif kind == "lognormal":
+        s2 = math.log1p((p["std"] / p["mean"]) ** 2)
+        d = scipy.stats.lognorm(math.sqrt(s2), scale=p["mean"] * math.exp(-s2 / 2))
+    else:
+        d = scipy.stats.weibull_min(p["shape"], scale=p["scale"])
+    return lambda a: float(d.sf(a))
+
+
+@pytest.mark.parametrize("kind", sorted(LIFETIMES))
+@pytest.mark.parametrize("convention", ["end", "middle"])
+@pytest.mark.parametrize("dt", [1.0, 0.25, 1 / 12])
+def test_steady_inflow_serves_inflow_times_mean_life(each_engine, kind, convention, dt):
+    params, _ = LIFETIMES[kind]
+    years = 60 if kind == "lognormal" else 30
+    n = int(round(years / dt))
+    rate = 1000.0  # units a year
+    f = run_engine(kind, params, np.full(n, rate * dt), convention=convention, dt=dt)
+    want = rate * positive_mean(kind, params)
+    tol = 2e-4 if kind == "lognormal" else 1e-9  # the lognormal's tail beyond 60 years
+    assert f.in_service[-1, 0] == pytest.approx(want, rel=tol)
+
+
+@pytest.mark.parametrize("kind", sorted(LIFETIMES))
+@pytest.mark.parametrize("convention", ["end", "middle"])
+def test_average_over_a_step_is_the_integral_of_survival(kind, convention):
+    """One cohort: its average in service in each step, by numerical integration over entry times
+    (spread evenly over the step for 'middle', at its end for 'end') and service times."""
+    params, _ = LIFETIMES[kind]
+    dt, n = 0.5, 10
+    sf = survival(kind, params)
+    inflow = np.zeros(n)
+    inflow[0] = 1.0
+    got = run_engine(kind, params, inflow, convention=convention, dt=dt).in_service[:, 0]
+    for k in range(n):
+        lo, hi = k * dt, (k + 1) * dt
+        if convention == "end":  # enters at dt; in service from then on
+            want = scipy.integrate.quad(lambda t: sf(t - dt), max(lo, dt), hi)[0] / dt
+            want = want if hi > dt else 0.0
+        else:  # enters at u in [0, dt), evenly
+
+            def inner(t):
+                top = min(t, dt)
+                jump = [t - params["mean"]] if kind == "fixed" and 0 < t - params["mean"] < top else None
+                return scipy.integrate.quad(lambda u: sf(t - u), 0.0, top, points=jump)[0]
+
+            want = scipy.integrate.quad(inner, lo, hi, limit=200)[0] / dt**2
+        assert got[k] == pytest.approx(want, abs=1e-7), k
+
+
+def test_issue_cases_energy_uses_the_average_in_service():
+    """Annual steps, 'middle', 1000 units/yr, 1 kW, utilisation 1, PUE 1: fixed 0.4 yr serves 400
+    units on average (0.003504 TWh/yr), not 0 at the end of the year; fixed 1.4 yr 1400 units
+    (0.012264 TWh/yr), not 1000; quarterly steps with 0.4 yr 400, not 500."""
+    for life, step, units in ((0.4, "year", 400.0), (1.4, "year", 1400.0), (0.4, "quarter", 400.0)):
+        raw = {
+            "scenario": {"start_year": 2020, "end_year": 2030, "step": step, "age_convention": "middle"},
+            "fleets": {
+                "s": {
+                    "driver": "inflow",
+                    "inflow": 1000,
+                    "lifetime": {"type": "fixed", "mean": life},
+                    "mass": 1,
+                    "power": 1,
+                    "utilisation": 1,
+                }
+            },
+            "energy": {"pue": 1, "grid_intensity": 100},
+        }
+        res = evaluate_dict(raw).sel(fleet="s")
+        assert float(res["in_service_units_annual"].sel(year=2030)) == pytest.approx(units, rel=1e-12)
+        assert float(res["energy_target"]) == pytest.approx(units * HOURS * 1e-9, rel=1e-12)
+        assert float(res["emissions_target"]) == pytest.approx(units * HOURS * 100 * 1e-12, rel=1e-12)
+        stock_end = {(0.4, "year"): 0.0, (1.4, "year"): 1000.0, (0.4, "quarter"): 500.0}[(life, step)]
+        assert float(res["stock_units_target"]) == pytest.approx(stock_end, abs=1e-9)  # kept as its own output
+
+
+def test_first_year_of_a_short_life_by_hand():
+    """Fixed 0.4 yr, 'middle', 1000 units bought evenly over 2020: in 2020 the average in service is
+    1000 x (integral over t of min(t, 0.4)) = 1000 x (0.08 + 0.4 x 0.6) = 320, in 2021 the rest, 80."""
+    f = run_engine("fixed", {"mean": 0.4}, [1000.0, 0.0, 0.0], convention="middle")
+    assert f.in_service[:, 0] == pytest.approx([320.0, 80.0, 0.0], abs=1e-9)
+    g = run_engine("fixed", {"mean": 0.4}, [1000.0, 0.0, 0.0], convention="end")
+    assert g.in_service[:, 0] == pytest.approx([0.0, 400.0, 0.0], abs=1e-9)
+
+
+def test_stock_driven_steady_state_serves_inflow_times_mean_life(each_engine):
+    """A constant installed base: the inflow settles at stock / sum of survival, and the average in
+    service at inflow x mean life (both conventions, quarterly steps)."""
+    kind, params = "weibull", {"shape": 2.0, "scale": 3.0}
+    dt, n = 0.25, 200
+    for convention in ("end", "middle"):
+        f = run_engine(kind, params, np.full(n, 5000.0), stock_driven=True, convention=convention, dt=dt)
+        rate = f.inflow[-1, 0] / dt
+        assert f.in_service[-1, 0] == pytest.approx(rate * 3.0 * math.gamma(1.5), rel=1e-9)
+
+
+def test_correction_retires_early_over_the_step(each_engine):
+    """Fixed 10 yr, 'end', stock 1000 then 400: the 600 retired early leave evenly over step 1, so
+    on average 400 + 600 / 2 = 700 serve in it (the cohort entered at the end of step 0)."""
+    f = run_engine("fixed", {"mean": 10.0}, [1000.0, 400.0, 400.0], stock_driven=True, convention="end")
+    assert f.in_service[:, 0] == pytest.approx([0.0, 700.0, 400.0], abs=1e-9)
+    assert f.outflow[:, 0] == pytest.approx([0.0, 600.0, 0.0], abs=1e-9)
