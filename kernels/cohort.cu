@@ -19,14 +19,15 @@ extern "C" __global__ void cohort_solve(int n, int n_history, int stock_driven, 
                                         const double* attributes, const double* weights, long long last,
                                         double* inflow, double* stock, double* outflow, double* in_service,
                                         double* attr_stock, double* attr_outflow, double* attr_in_service,
-                                        long long* negative, double* first_step, double* summary) {
+                                        long long* negative, double* first_step, double* stock_error,
+                                        double* summary) {
   const int64_t s = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (s >= stride || n > EW_MAX_STEPS || n_attributes > EW_MAX_ATTRIBUTES) return;
   const ew::Problem p = {n,      n_history, stock_driven,   correct, kind, by_cohort, n_attributes,
                          n_lags, single,    installed_base, stride,  dt,   offset,    p1,
                          p2,     driver,    attributes,     weights, last};
-  const ew::Result r = {inflow,          stock,    outflow,           in_service, attr_stock, attr_outflow,
-                        attr_in_service, (int64_t*)negative, first_step, stride,     summary};
+  const ew::Result r = {inflow,          stock,    outflow,           in_service, attr_stock,  attr_outflow,
+                        attr_in_service, (int64_t*)negative, first_step, stock_error, stride,      summary};
   double x[EW_MAX_STEPS];
   double sf[2 * EW_MAX_STEPS];
   double av[EW_MAX_STEPS];

@@ -36,6 +36,10 @@ using std::sqrt;
 
 namespace ew {
 
+// A step's stock is checked relative to itself, or to this share of the largest stock so far
+// (ewaste/engine/stockflow.py LOCAL_FLOOR).
+#define EW_LOCAL_FLOOR 1e-6
+
 // TABLE: survival by age given as a table (tabulated lifetimes), read from p1.
 enum Lifetime { FIXED = 0, NORMAL = 1, FOLDEDNORMAL = 2, LOGNORMAL = 3, WEIBULL = 4, TABLE = 5 };
 
@@ -72,6 +76,7 @@ struct Result {
   double* attr_in_service;  // (K, n, S) sum over cohorts of x[c] * av[m, c] * a[k, c]
   int64_t* negative;        // (S,) steps whose stock-driven inflow came out negative
   double* first_step;       // (S,) smallest share of a cohort surviving the step it enters, sf[m, m]
+  double* stock_error;      // (S,) stock-driven: largest |stock - given| over the step's own stock (floored)
   int64_t stride;           // elements between steps in the output arrays (S, or a block's width)
   // Summary mode when not null: no trajectories, but for each series q (inflow, stock, outflow,
   // in_service, then attr_stock, attr_outflow and attr_in_service by attribute) three values per
@@ -263,10 +268,12 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
   constexpr bool direct = sizeof(T) == sizeof(float);
   T* sf_prev = sf + n * W;  // by cohort, direct: the previous step's row
   T prev[W], tot[W], avg[W], keep[W], half[W], fresh[W], tot_a[W], avg_a[W], seen[W], ret[W], ret_a[W];
+  double error[W];
   int64_t negative[W];
   EW_SIMD for (int j = 0; j < W; ++j) {
     prev[j] = 0.0;
     seen[j] = 0.0;
+    error[j] = 0.0;
     negative[j] = 0;
   }
   // rounding, on the scale of the values at hand: the stocks so far, not later ones (float32: rounding
@@ -355,6 +362,10 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
       }
       x[m * W + j] = fresh[j];
       prev[j] = now;
+      if (solve_inflow) {  // the stock reached, against the step's own (or LOCAL_FLOOR of the largest so far)
+        const double scale = fmax(fmax(fabs(given[j]), EW_LOCAL_FLOOR * double(seen[j])), 1e-300);
+        error[j] = fmax(error[j], fabs(double(now) - given[j]) / scale);
+      }
     }
     for (int k = 0; k < K; ++k) {  // attributes: sums over the cohorts before any correction
       const double* a = p.attributes + (int64_t)k * n * S + s0;  // a[c * S + j]: cohort c, lane j
@@ -402,7 +413,10 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
       }
     }
   }
-  EW_SIMD for (int j = 0; j < W; ++j) r.negative[o0 + j] = negative[j];
+  EW_SIMD for (int j = 0; j < W; ++j) {
+    r.negative[o0 + j] = negative[j];
+    r.stock_error[o0 + j] = error[j];
+  }
   if (summary) {
     for (int i = 0; i < n_series(K) * 3; ++i) {
       EW_SIMD for (int j = 0; j < W; ++j) r.summary[i * R + o0 + j] = acc[i * W + j];

@@ -54,6 +54,7 @@ void solve_block(const ew::Problem& p, const ew::Result& r, int64_t s, Scratch& 
                             o + (4 + 2 * k) * n * W,
                             t.negative.data(),
                             o + (4 + 3 * k) * n * W,
+                            o + (4 + 3 * k) * n * W + W,
                             W,
                             nullptr};
   ew::solve<W>(p, local, s, 0, t.x.data(), t.sf.data(), t.av.data(), t.acc.data());
@@ -66,6 +67,7 @@ void solve_block(const ew::Problem& p, const ew::Result& r, int64_t s, Scratch& 
   }
   memcpy(r.negative + s, t.negative.data(), sizeof(int64_t) * W);
   memcpy(r.first_step + s, local.first_step, sizeof(double) * W);
+  memcpy(r.stock_error + s, local.stock_error, sizeof(double) * W);
 }
 }  // namespace
 
@@ -84,7 +86,7 @@ extern "C" int ew_solve_range(const ew::Problem* p, const ew::Result* r, int64_t
     t.sf.resize(2 * n * BLOCK);
     t.av.resize(n * BLOCK);
     t.acc.resize(ew::acc_size(p->n_attributes) * BLOCK);
-    t.out.resize((4 + 3 * k) * n * BLOCK + BLOCK);
+    t.out.resize((4 + 3 * k) * n * BLOCK + 2 * BLOCK);
     t.negative.resize(BLOCK);
     int64_t s = begin;
     for (; s + BLOCK <= end; s += BLOCK) solve_block<BLOCK>(*p, *r, s, t);
@@ -101,4 +103,4 @@ extern "C" int ew_solve_range(const ew::Problem* p, const ew::Result* r, int64_t
   return status;
 }
 
-extern "C" int ew_abi_version() { return 5; }
+extern "C" int ew_abi_version() { return 6; }

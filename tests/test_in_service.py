@@ -144,3 +144,63 @@ def test_correction_retires_early_over_the_step(each_engine):
     f = run_engine("fixed", {"mean": 10.0}, [1000.0, 400.0, 400.0], stock_driven=True, convention="end")
     assert f.in_service[:, 0] == pytest.approx([0.0, 700.0, 400.0], abs=1e-9)
     assert f.outflow[:, 0] == pytest.approx([0.0, 600.0, 0.0], abs=1e-9)
+
+
+FALLING = {
+    "scenario": {"start_year": 2020, "end_year": 2030},
+    "fleets": {
+        "s": {
+            "driver": "stock",
+            "stock": {"2020": 1000, "2021": 400, "2022": 1000, "2030": 1e9, "interpolation": "log"},
+            "lifetime": {"type": "fixed", "mean": 10},
+            "mass": 1,
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32"])
+def test_float32_sees_a_negative_inflow_next_to_a_much_larger_stock(precision):
+    """1000 -> 400 units in 2021 (a stock growing to 1e9 by 2030): 600 retired early in 2021, one
+    negative-inflow step, and the 400 left retire at 10 years, in 2030 - in float32 as in float64
+    (the threshold scales with the stocks so far, and float32 outflows are summed retirements)."""
+    import copy
+
+    import ewaste
+    from ewaste.engine import host
+    from ewaste.inputs.scenario import scenario_to_grid
+    from ewaste.inputs.validate import validate
+
+    if not host.status()[0]:
+        pytest.skip("float32 needs the compiled CPU engine")
+    grid = validate(scenario_to_grid(copy.deepcopy(FALLING), "f.toml"), "f.toml")
+    res = ewaste.evaluate(grid, backend="cpu", precision=precision).sel(fleet="s")
+    out = res["outflow_units_annual"]
+    assert float(out.sel(year=2021)) == pytest.approx(600.0, rel=1e-5)
+    assert float(out.sel(year=2030)) == pytest.approx(400.0, rel=1e-5)
+    assert float(res["ewaste_generated_annual"].sel(year=2021)) == pytest.approx(0.6, rel=1e-5)
+    assert int(res["negative_inflow_steps"]) == 1
+
+
+def test_float32_refused_where_it_cannot_keep_its_error(tmp_path):
+    """1e9 units, then 100 with negative inflow allowed: the survivors (1e9) dwarf the stock kept, so
+    float32's rounding (1e-7 of 1e9 = 100) is the size of the stock itself: exit 2, one line naming
+    --precision; float64 runs."""
+    import subprocess
+    import sys
+
+    from ewaste.engine import host
+
+    if not host.status()[0]:
+        pytest.skip("float32 needs the compiled CPU engine")
+    path = tmp_path / "fall.toml"
+    path.write_text(
+        '[scenario]\nstart_year = 2020\nend_year = 2022\nnegative_inflow = "allow"\n'
+        '[fleets.s]\ndriver = "stock"\nstock = { 2020 = 1e9, 2021 = 100, 2022 = 100 }\n'
+        'lifetime = { type = "fixed", mean = 10 }\nmass = 1\n'
+    )
+    run = [sys.executable, "-m", "ewaste.cli", "run", str(path), "--backend", "cpu", "-q"]
+    bad = subprocess.run([*run, "--precision", "float32"], capture_output=True, text=True)
+    assert bad.returncode == 2, bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1 and "--precision" in bad.stderr and "float64" in bad.stderr
+    assert subprocess.run(run, capture_output=True, text=True).returncode == 0

@@ -28,7 +28,7 @@ from .stockflow import CohortFlows, SurvivalRows
 MAX_STEPS = 512  # per-thread scratch of the kernel (EW_MAX_STEPS); longer runs use the array engine
 THREADS_PER_BLOCK = 128
 FREE_MEMORY_SHARE = 0.5  # of the device's free memory, for one batch's arrays
-OUTPUTS = (*kernel.SERIES, *kernel.ATTRIBUTE_SERIES, "negative", "first_step", "summary")
+OUTPUTS = (*kernel.SERIES, *kernel.ATTRIBUTE_SERIES, "negative", "first_step", "stock_error", "summary")
 MAX_ATTRIBUTES = 24  # per-thread scratch of the kernel (EW_MAX_ATTRIBUTES): the previous attribute stocks and sums
 CHECK_TOLERANCE = 1e-10  # self_check: largest difference allowed, as a share of the largest value
 CHECK_SCENARIOS, CHECK_STEPS, CHECK_HISTORY = 67, 23, 2

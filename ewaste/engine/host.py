@@ -35,7 +35,7 @@ from .stockflow import CohortFlows, SurvivalRows
 SOURCES = ("cohort.h", "host.cpp")
 FLAGS = ("-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", "-fPIC")
 LINK_FLAGS = ("-shared", "-lm")
-ABI_VERSION = 5
+ABI_VERSION = 6
 MIN_PER_THREAD = 4096  # scenarios; below this one thread is quicker than handing work out
 THREADS_VAR, CACHE_VAR = "EWASTE_THREADS", "EWASTE_CACHE_DIR"
 
@@ -68,6 +68,7 @@ class Result(ctypes.Structure):
         *((f, _P) for f in (*kernel.SERIES, *kernel.ATTRIBUTE_SERIES)),
         ("negative", ctypes.POINTER(ctypes.c_int64)),
         ("first_step", _P),
+        ("stock_error", _P),
         ("stride", ctypes.c_int64),
         ("summary", _P),
     ]
@@ -243,6 +244,7 @@ def compute(inputs: kernel.Inputs, out: dict[str, np.ndarray]) -> None:
         *(_ptr(out.get(f)) for f in (*kernel.SERIES, *kernel.ATTRIBUTE_SERIES)),
         out["negative"].ctypes.data_as(ctypes.POINTER(ctypes.c_int64)),
         _ptr(out["first_step"]),
+        _ptr(out["stock_error"]),
         inputs.s,
         _ptr(out.get("summary")),
     )

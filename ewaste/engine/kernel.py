@@ -129,7 +129,7 @@ def allocate(inputs: Inputs, xp: Any) -> dict[str, Any]:
     per scenario: (4 + 3K, 3, S).
     """
     n, k, s = inputs.n, inputs.n_attributes, inputs.s
-    out = {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s)}
+    out = {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s), "stock_error": xp.empty(s)}
     if inputs.weights is not None:
         return out | {"summary": xp.empty((len(SERIES) + len(ATTRIBUTE_SERIES) * k, 3, s))}
     out |= {name: xp.empty((n, s)) for name in SERIES}
@@ -149,6 +149,7 @@ def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
         **{name: out[name] for name in SERIES},
         **{name: out[name] if k else None for name in ATTRIBUTE_SERIES},
         negative_inflow_steps=out["negative"],
+        stock_error=out["stock_error"],
     )
 
 

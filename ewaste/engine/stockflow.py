@@ -22,6 +22,7 @@ NEGATIVE_INFLOW_POLICIES = ("correct", "allow")
 REPLACEMENT_RULES = ("balanced", "wang2024")
 MIN_FIRST_STEP_SURVIVAL = 1e-3  # below this, solving for the inflow amplifies rounding by 1/sf[m,m]
 NOISE = 1e-12  # a negative inflow this small, relative to the largest stock so far, is rounding
+LOCAL_FLOOR = 1e-6  # a step's stock is checked relative to itself, or to this share of the largest so far
 
 
 @dataclass
@@ -136,6 +137,7 @@ class CohortFlows:
     attr_outflow: Any  # (K, N, S) the same for the outflow; None without attributes
     attr_in_service: Any  # (K, N, S) the same for the average in service; None without attributes
     negative_inflow_steps: Any  # (S,) steps in which the stock-driven inflow came out negative
+    stock_error: Any = None  # (S,) stock-driven: largest |stock - given| over the step's own stock (floored)
 
 
 def solve(
@@ -176,6 +178,7 @@ def solve(
     k = 0 if attributes is None else attributes.shape[0]
     attr = {name: xp.zeros((k, n, s)) for name in ("stock", "outflow", "in_service")}
     negative = xp.zeros(s, dtype=xp.int64)
+    error = xp.zeros(s)
     seen = xp.zeros(s)  # the largest stock so far: what rounding in the cohorts still in service scales with
     for m in range(n):
         row, avg = rows.row(m), rows.average_row(m)
@@ -205,6 +208,9 @@ def solve(
         first = row[m] if m == 0 and installed_base else avg[m]
         in_service[m] = old_average * half + new * first
         outflow[m] = (stock[m - 1] if m else 0.0) + new - stock[m]
+        if stock_driven and m >= n_history:  # the stock reached, against the step's own
+            scale = xp.maximum(xp.maximum(xp.abs(driver[m]), LOCAL_FLOOR * seen), 1e-300)
+            error = xp.maximum(error, xp.abs(stock[m] - driver[m]) / scale)
         if k:
             a = attributes[:, : m + 1]
             for name, share, scale in (("stock", row, early), ("in_service", avg, half)):
@@ -222,6 +228,7 @@ def solve(
         attr_outflow=attr["outflow"] if k else None,
         attr_in_service=attr["in_service"] if k else None,
         negative_inflow_steps=negative,
+        stock_error=error,
     )
 
 
@@ -247,6 +254,7 @@ def reduce_flows(flows: CohortFlows, weights: Any, last: int, xp: Any) -> Cohort
         attr_outflow=opt(flows.attr_outflow),
         attr_in_service=opt(flows.attr_in_service),
         negative_inflow_steps=flows.negative_inflow_steps,
+        stock_error=flows.stock_error,
     )
 
 

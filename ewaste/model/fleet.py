@@ -21,7 +21,6 @@ from ..inputs.validate import DRIVER_VAR, NON_SCENARIO_DIMS
 PCB = "circuit_boards"
 IN_SERVICE = ("units", "power")  # attributes whose average in service over each step the results use
 BALANCE_RTOL = {"float64": 1e-9, "float32": 1e-5}  # by the precision of the engine's arithmetic
-LOCAL_FLOOR = 1e-6  # a step's stock checked relative to itself, or to this share of the largest stock so far
 
 
 def _scenario_dims(*arrays: xr.DataArray) -> list[str]:
@@ -157,7 +156,7 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
             flows = (compiled or solve)(*args, **options)
     except InputError as exc:
         raise InputError(source, f"fleets.{fleet}.lifetime", exc.message) from None
-    _check_flows(flows, drv if stock_driven else None, n_hist, last if summed else None, f"fleets.{fleet}", be, source)
+    _check_flows(flows, stock_driven, summed, f"fleets.{fleet}", be, source)
     if in_engine_reduce and not summed:
         flows = reduce_flows(flows, xp.asarray(weights), last, xp)
     if wang:  # negative purchases are kept, as in the authors' code, and counted
@@ -223,29 +222,22 @@ def _select(w: xr.DataArray, label: Any) -> xr.DataArray:
 
 
 def _check_flows(
-    flows: Any, given: Any, n_hist: int, last: int | None, field: str, be: Backend, source: str | None
+    flows: Any, stock_driven: bool, summed: bool, field: str, be: Backend, source: str | None
 ) -> None:
-    """Stock balance s[m] - s[m-1] = i[m] - o[m] (by construction where only summary values exist: then
-    the values must be finite) and, stock-driven (`given` the stock), the stock reached step by step,
-    relative to each step's own stock (floored at LOCAL_FLOOR of the largest stock so far). `last`:
-    the step whose stock a summary-mode result holds.
+    """Stock balance s[m] - s[m-1] = i[m] - o[m] (by construction where only summary values exist:
+    then the values must be finite) and, stock-driven, the stock reached in every step, relative to
+    that step's own stock (the engine's `stock_error`).
 
     Raises BalanceError in float64 (a model bug, or values that overflow) and InputError in float32,
     whose arithmetic cannot keep its stated error on these inputs.
     """
     xp = be.xp
-    if last is None:
-        worst = check_balance(flows.stock, flows.inflow, flows.outflow, xp)
-    else:
+    if summed:
         worst = 0.0 if bool(xp.isfinite(flows.stock).all() & xp.isfinite(flows.outflow).all()) else np.inf
-    if given is not None:
-        seen = np.maximum.accumulate(np.abs(be.asnumpy(given[n_hist:])), axis=0)
-        scale = np.maximum(np.maximum(np.abs(be.asnumpy(given[n_hist:])), LOCAL_FLOOR * seen), 1e-300)
-        if last is None:
-            error = np.abs(be.asnumpy(flows.stock[n_hist:] - given[n_hist:])) / scale
-        else:
-            error = np.abs(be.asnumpy(flows.stock[2] - given[last])) / scale[last - n_hist]
-        worst = max(worst, float(np.nan_to_num(error, nan=np.inf).max(initial=0.0)))
+    else:
+        worst = check_balance(flows.stock, flows.inflow, flows.outflow, xp)
+    if stock_driven and flows.stock_error.size:
+        worst = max(worst, float(np.nan_to_num(be.asnumpy(flows.stock_error), nan=np.inf).max()))
     tolerance = BALANCE_RTOL[be.precision]
     if worst <= tolerance:
         return
