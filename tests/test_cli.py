@@ -116,7 +116,7 @@ BAD_CASES = {
     ),
     "negative lifetime": (
         GOOD.replace("mean = 3", "mean = -3"),
-        r"fleets\.servers\.lifetime_mean: value -3 below the minimum",
+        r"fleets\.servers\.lifetime\.mean: value -3 below the minimum",
     ),
     "nan": (GOOD.replace("mass = 100", "mass = nan"), r"fleets\.servers\.mass: value nan is not a finite number"),
     "mismatched dims": (
@@ -231,7 +231,7 @@ def test_netcdf_grid_with_wrong_units_and_dims(good: Path, tmp_path: Path):
     bad["mass"].attrs["units"] = "furlong"
     bad.to_netcdf(tmp_path / "units.nc")
     out = ewaste("run", str(tmp_path / "units.nc"))
-    assert out.returncode == 2 and "units.nc: mass: units 'furlong' not accepted" in out.stderr
+    assert out.returncode == 2 and "units.nc: fleets.*.mass: units 'furlong' not accepted" in out.stderr
     bad = grid.copy()
     bad["collection_rate"] = grid["mass"].copy(data=np.full(grid["mass"].shape, 0.5)).assign_attrs(units="1")
     bad.to_netcdf(tmp_path / "dims.nc")

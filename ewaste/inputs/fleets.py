@@ -35,6 +35,7 @@ FLEET_KEYS = {
 LIFETIME_KEYS = {"type", "mean", "std", "shape", "scale", "weights"}
 OTHER = "other"
 
+
 def _composition(raw: Any, ctx: Context, field: str) -> xr.DataArray:
     comp = named_table(raw, table()["composition"], ctx, field)
     total = comp.sum("material")
@@ -75,6 +76,10 @@ def _lifetime(raw: Any, ctx: Context, field: str) -> tuple[str, dict[str, xr.Dat
             raise ctx.fail(f"{field}.std", "std/mean too small for a Weibull lifetime (below about 0.013)")
         if shape.min() < limits.min * (1 + 1e-6):
             raise ctx.fail(f"{field}.std", "std/mean too large for a Weibull lifetime")
+        if scale.min() < table()["lifetime_scale"].min:
+            raise ctx.fail(
+                field, f"mean and std give a Weibull scale of {scale.min():.3g} yr, below the minimum 1e-06 yr"
+            )
         return kind, {"shape": mean.copy(data=shape), "scale": mean.copy(data=scale)}
     if given != needed:
         missing, extra = needed - given, given - needed
@@ -142,6 +147,9 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
         out["pcb_metal_content"] = named_table(
             raw["pcb_metal_content"], table()["pcb_metal_content"], ctx, f"{field}.pcb_metal_content"
         )
+    for key in ("description", "capacity_unit"):
+        if not isinstance(raw.get(key, ""), str):
+            raise ctx.fail(f"{field}.{key}", f"expected text, got {raw[key]!r}")
     strings = {
         "driver": xr.DataArray(driver),
         "lifetime_type": xr.DataArray(kind),
@@ -202,4 +210,3 @@ def _choice(raw: Any, allowed: tuple[str, ...], ctx: Context, field: str) -> xr.
         return xr.DataArray(values)
     parts = [xr.DataArray(v) for v in values]
     return stack(parts, dim, ctx, field, list(values) if dim is None else None)
-

@@ -8,20 +8,36 @@ names the file and the TOML path the user wrote. See docs/scenario-format.md.
 from __future__ import annotations
 
 import difflib
-import tomllib
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from ..errors import InputError
-from .timeaxis import history_coords, interpolate_series, parse_period, time_coords
-from .variables import Variable, reserved_names
+from .names import check_dim_name, check_sweep_sizes
+from .series import overlapping, step_totals
+from .timeaxis import history_coords, interpolate_series, parse_period, step_length, time_coords
+from .variables import Variable
 
-SPEC_KEYS = {"value", "values", "dim", "units", "interpolation"}
+SPEC_KEYS = {"value", "values", "dim", "units", "interpolation", "basis"}
+SERIES_OPTIONS = ("interpolation", "basis")  # keys a series table may hold besides its periods
 INTERPOLATIONS = ("linear", "log", "step")
+BASES = ("rate", "total")
+FLOWS = ("inflow", "inflow_history")  # the parameters whose values may be totals per period
 STOCK_LIKE = {"stock", "demand"}  # read at the end of the step
+FIRST_YEAR, LAST_YEAR = 1900, 2300  # the years a scenario may model, and its series name
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How the values of one parameter are written: interpolation, basis, units and their factor."""
+
+    interpolation: str = "linear"
+    basis: str = "rate"
+    units: str | None = None
+    factor: float = 1.0
+
 
 def suggest(key: str, allowed: set[str] | list[str]) -> str:
     near = difflib.get_close_matches(key, sorted(allowed), n=1)
@@ -59,44 +75,75 @@ def number(raw: Any, ctx: Context, field: str) -> float:
     return value
 
 
-def _plain(raw: Any, var: Variable, ctx: Context, field: str, interpolation: str, factor: float) -> xr.DataArray:
-    """A scalar or a series keyed by periods, converted to canonical units by `factor`."""
-    if isinstance(raw, dict):
-        periods, values = [], []
-        for key, val in raw.items():
-            if key == "interpolation":
-                continue
-            period = parse_period(key)
-            if period is None:
-                raise ctx.fail(
-                    f"{field}.{key}", "a series is keyed by years (2025), quarters (2025Q3) or months (2025-07)"
-                )
-            periods.append(period)
-            values.append(number(val, ctx, f"{field}.{key}") * factor)
-        if not periods:
-            raise ctx.fail(field, "empty series")
-        method = raw.get("interpolation", interpolation)
-        if not isinstance(method, str) or method not in INTERPOLATIONS:
+def _plain(raw: Any, var: Variable, ctx: Context, field: str, spec: Spec) -> xr.DataArray:
+    """A scalar or a series keyed by periods, converted to canonical units by `spec.factor`."""
+    if not isinstance(raw, dict):
+        if var.read_by == "history":
             raise ctx.fail(
-                f"{field}.interpolation", f"unknown interpolation {method!r}" + suggest(method, INTERPOLATIONS)
+                field, "an inflow history is a series keyed by years before the start year, e.g. { 2018 = 100 }"
             )
-        if method == "log" and min(values) <= 0:
-            raise ctx.fail(field, "log interpolation needs values above zero")
-        starts, lengths = np.array(periods).T
+        if _options({}, var, ctx, field, spec).basis == "total":
+            raise ctx.fail(field, "a total belongs to a period: give a series keyed by periods, e.g. { 2025 = 400 }")
+        return xr.DataArray(number(raw, ctx, field) * spec.factor)
+    spec = _options(raw, var, ctx, field, spec)
+    periods, values = [], []
+    for key, val in raw.items():
+        if key in SERIES_OPTIONS:
+            continue
+        period = parse_period(key)
+        if period is not None and not FIRST_YEAR <= period[0] <= LAST_YEAR:
+            raise ctx.fail(f"{field}.{key}", f"a period between {FIRST_YEAR} and {LAST_YEAR}")
+        if period is None:
+            raise ctx.fail(f"{field}.{key}", "a series is keyed by years (2025), quarters (2025Q3) or months (2025-07)")
+        periods.append(period)
+        values.append(number(val, ctx, f"{field}.{key}") * spec.factor)
+    if not periods:
+        raise ctx.fail(field, "empty series")
+    if spec.interpolation == "log" and min(values) <= 0:
+        raise ctx.fail(field, "log interpolation needs values above zero")
+    starts, lengths = np.array(periods).T
+    if spec.basis == "total":
+        clash = overlapping(starts, lengths)
+        if clash is not None:
+            keys = [k for k in raw if k not in SERIES_OPTIONS]
+            raise ctx.fail(
+                field, f"periods {keys[clash[0]]} and {keys[clash[1]]} overlap: a total is given once for a period"
+            )
+    else:
         at = 1.0 if var.name in STOCK_LIKE else 0.5
         points = np.round(starts + lengths * at, 9)
         if len(set(points)) != len(points):
             raise ctx.fail(field, "two keys of the series fall on the same point in time (e.g. 2025 and 2025Q4)")
-        return _series(starts, lengths, np.array(values), var, ctx, field, method)
-    if var.read_by == "history":
-        raise ctx.fail(field, "an inflow history is a series keyed by years before the start year, e.g. { 2018 = 100 }")
-    return xr.DataArray(number(raw, ctx, field) * factor)
+    return _series(starts, lengths, np.array(values), var, ctx, field, spec)
+
+
+def _options(raw: dict, var: Variable, ctx: Context, field: str, spec: Spec) -> Spec:
+    """The series' own `interpolation` and `basis` (over those of its full form), checked."""
+    spec = replace(spec, **{k: raw[k] for k in SERIES_OPTIONS if k in raw})
+    if not isinstance(spec.interpolation, str) or spec.interpolation not in INTERPOLATIONS:
+        raise ctx.fail(
+            f"{field}.interpolation",
+            f"unknown interpolation {spec.interpolation!r}" + suggest(str(spec.interpolation), INTERPOLATIONS),
+        )
+    if not isinstance(spec.basis, str) or spec.basis not in BASES:
+        raise ctx.fail(f"{field}.basis", f"unknown basis {spec.basis!r}" + suggest(str(spec.basis), BASES))
+    if spec.basis == "total" and var.name not in FLOWS:
+        raise ctx.fail(
+            f"{field}.basis",
+            f'basis = "total" is for flows ({", ".join(FLOWS)}), whose values add up over a period',
+        )
+    if spec.basis == "total" and spec.units is not None:
+        raise ctx.fail(
+            f"{field}.units", 'a total is a number of units in its period: give no units with basis = "total"'
+        )
+    return spec
 
 
 def _series(
-    starts: np.ndarray, lengths: np.ndarray, values: np.ndarray, var: Variable, ctx: Context, field: str, method: str
+    starts: np.ndarray, lengths: np.ndarray, values: np.ndarray, var: Variable, ctx: Context, field: str, spec: Spec
 ) -> xr.DataArray:
     step, start = ctx.meta["step"], ctx.meta["start_year"]
+    method, dt = spec.interpolation, step_length(step)
     if var.read_by == "history":
         if (starts + lengths).max() > start + 1e-9:
             raise ctx.fail(field, f"an inflow history ends before the start year {start}")
@@ -104,26 +151,38 @@ def _series(
         ctx.history_years = max(ctx.history_years, years)
         coords = history_coords(years, start, step)
         t = coords["history"][1]
-        keep = t >= starts.min() - 1e-9
-        vals = np.where(keep, interpolate_series(starts, lengths, values, t, step, method), 0.0)
+        if spec.basis == "total":  # nothing before the first period; totals kept period by period
+            vals = step_totals(starts, lengths, values, t, dt, method, zero_before_first=True) / dt
+        else:
+            keep = t >= starts.min() - 1e-9
+            vals = np.where(keep, interpolate_series(starts, lengths, values, t, step, method), 0.0)
         return xr.DataArray(vals, dims="history", coords={"history": coords["history"]})
     if var.read_by == "none":
         raise ctx.fail(field, "this parameter cannot vary over time")
-    at = "end" if var.name in STOCK_LIKE else "middle"
-    vals = interpolate_series(starts, lengths, values, ctx.coords["time"][1], step, method, at)
-    return xr.DataArray(vals, dims="time", coords={"time": ctx.coords["time"][1]})
+    t = ctx.coords["time"][1]
+    if spec.basis == "total":
+        vals = step_totals(starts, lengths, values, t, dt, method) / dt  # units per step -> units per year
+    else:
+        vals = interpolate_series(
+            starts, lengths, values, t, step, method, "end" if var.name in STOCK_LIKE else "middle"
+        )
+    return xr.DataArray(vals, dims="time", coords={"time": t})
 
 
 def parse_parameter(raw: Any, var: Variable, ctx: Context, field: str) -> xr.DataArray:
-    """Parse one parameter (scalar, series or sweep) into canonical units."""
-    units, interpolation, dim, values = None, "linear", None, None
+    """Parse one parameter (scalar, series or sweep) into canonical units.
+
+    Raises InputError naming `ctx.source` and the TOML path of the value at fault.
+    """
+    spec, dim, values = Spec(), None, None
     if isinstance(raw, dict) and set(raw) & {"value", "values"}:
         check_keys(raw, SPEC_KEYS, ctx.source, field)
         if {"value", "values"} <= set(raw):
             raise ctx.fail(field, "give either value (one value or series) or values (a sweep), not both")
-        units = raw.get("units")
-        interpolation = raw.get("interpolation", "linear")
+        spec = Spec(raw.get("interpolation", "linear"), raw.get("basis", "rate"), raw.get("units"))
         dim = raw.get("dim")
+        if "dim" in raw and "values" not in raw:
+            raise ctx.fail(f"{field}.dim", "a dimension belongs to a sweep: give values = [...]")
         if "values" in raw:
             values = raw["values"]
             if not isinstance(values, list):
@@ -132,13 +191,13 @@ def parse_parameter(raw: Any, var: Variable, ctx: Context, field: str) -> xr.Dat
             raw = raw["value"]
     elif isinstance(raw, list):
         values = raw
-    factor = _factor(units, var, ctx, field)
+    spec = replace(spec, factor=_factor(spec.units, var, ctx, field))
     if values is None:
-        return _plain(raw, var, ctx, field, interpolation, factor)
+        return _plain(raw, var, ctx, field, spec)
     parts = [
         parse_parameter(v, var, ctx, f"{field}[{i}]")  # a sweep nested in a sweep: another dimension
         if isinstance(v, dict) and "values" in v
-        else _plain(v, var, ctx, f"{field}[{i}]", interpolation, factor)
+        else _plain(v, var, ctx, f"{field}[{i}]", spec)
         for i, v in enumerate(values)
     ]
     auto = [float(p) for p in parts] if dim is None and all(p.ndim == 0 for p in parts) else None
@@ -149,13 +208,21 @@ def stack(
     parts: list[xr.DataArray], dim: str | None, ctx: Context, field: str, auto_labels: list | None = None
 ) -> xr.DataArray:
     """Sweep values along a dimension: named (labels from [dimensions], or 0..n-1) or automatic
-    (named after the field, labelled by the values themselves)."""
+    (named after the field, labelled by the values themselves).
+
+    Raises InputError for a bad dimension name, a count of values that does not match the
+    dimension, or more sweep dimensions or grid points than a grid can hold (names.py).
+    """
     if not parts:
         raise ctx.fail(field, "a sweep needs at least one value")
     if dim is not None and not isinstance(dim, str):
         raise ctx.fail(f"{field}.dim", "a dimension name is text")
-    name = dim or field.replace("fleets.", "").replace(".", "_").replace("[", "_").replace("]", "")
-    check_dim_name(name, ctx.source, f"{field}.dim")
+    if dim is None:
+        name = field.replace("fleets.", "").replace(".", "_").replace("[", "_").replace("]", "")
+        check_dim_name(name, ctx.source, field, f'; give dim = "NAME" to name the sweep of {field}')
+    else:
+        name = dim
+        check_dim_name(name, ctx.source, f"{field}.dim")
     if name in ctx.dimensions:
         labels = ctx.dimensions[name]
         if len(labels) != len(parts):
@@ -169,15 +236,10 @@ def stack(
     seen = ctx.dim_lengths.setdefault(name, (len(parts), field))
     if seen[0] != len(parts):
         raise ctx.fail(field, f"{len(parts)} values along dimension {name!r}, but {seen[1]} gives {seen[0]}")
+    check_sweep_sizes({d: n for d, (n, _) in ctx.dim_lengths.items()}, ctx.source, field)
     return xr.concat(
         parts, dim=xr.DataArray(labels, dims=name, name=name), coords="minimal", join="outer", fill_value=0.0
     ).assign_coords({name: xr.DataArray(labels, dims=name, attrs={"long_name": f"sweep of {field}"})})
-
-
-def check_dim_name(name: str, source: str, field: str) -> None:
-    """A sweep dimension may not take a name the grid or the results already use."""
-    if not isinstance(name, str) or not name or name in reserved_names():
-        raise InputError(source, field, f"{name!r} cannot name a dimension: the grid or the results use it")
 
 
 def _factor(units: str | None, var: Variable, ctx: Context, field: str) -> float:
@@ -202,17 +264,3 @@ def named_table(raw: Any, var: Variable, ctx: Context, field: str) -> xr.DataArr
     parts = [parse_parameter(v, var, ctx, f"{field}.{k}") for k, v in raw.items()]
     labels = xr.DataArray(list(raw), dims=var.extra_dim, name=var.extra_dim)
     return xr.concat(parts, dim=labels, coords="minimal")
-
-
-def read_toml(path: str | Path) -> dict:
-    """Read a TOML file; syntax errors and unreadable files become InputError."""
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(str(path), None, "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), None, f"cannot read file ({exc.__class__.__name__})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(str(path), None, f"TOML syntax error: {exc}") from None
-

@@ -9,16 +9,18 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from ..engine.lifetime import AGE_CONVENTIONS
 from ..engine.stockflow import NEGATIVE_INFLOW_POLICIES
 from ..errors import InputError
 from ..version import __version__
+from .defaults import ATTR, UNUSED, fill_globals, fleet_default
 from .fleets import fleet
-from .parameters import Context, check_dim_name, check_keys, named_table, parse_parameter, read_toml, suggest
+from .names import check_dim_name
+from .parameters import Context, check_keys, named_table, parse_parameter, suggest
 from .timeaxis import STEPS_PER_YEAR, history_coords
+from .tomlfile import check_nesting, read_toml
 from .validate import validate
 from .variables import cf_attrs, table
 
@@ -41,6 +43,7 @@ SECTIONS = {
     "energy": {"pue", "grid_intensity"},
 }
 
+
 def _meta(raw: dict, source: str) -> dict:
     meta = {
         "name": Path(source).stem,
@@ -58,6 +61,11 @@ def _meta(raw: dict, source: str) -> dict:
         raise InputError(source, "scenario", "expected a table")
     check_keys(section, SECTIONS["scenario"], source, "scenario")
     meta.update(section)
+    for key in ("name", "description"):
+        if not isinstance(meta[key], str):
+            raise InputError(source, f"scenario.{key}", f"expected text, got {meta[key]!r}")
+    if not isinstance(meta["sources"], list) or not all(isinstance(s, str) for s in meta["sources"]):
+        raise InputError(source, "scenario.sources", 'expected a list of strings, e.g. ["de Vries (2023)"]')
     for key in ("start_year", "end_year"):
         if isinstance(meta[key], bool) or not isinstance(meta[key], int) or not 1900 <= meta[key] <= 2300:
             raise InputError(source, f"scenario.{key}", f"expected a year between 1900 and 2300, got {meta[key]!r}")
@@ -122,7 +130,12 @@ def _sources(raw: dict, source: str) -> dict[str, str]:
 
 
 def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
-    """Build the scenario grid from a parsed scenario file."""
+    """Build the scenario grid from a parsed scenario file: every value a run reads, in canonical
+    units, with the defaults used recorded in the attribute `defaults_used` (JSON).
+
+    Raises InputError naming `source` and the TOML path at fault.
+    """
+    check_nesting(raw, source)
     for key in raw:
         if key not in SECTIONS:
             raise InputError(source, key, "unknown section" + suggest(key, set(SECTIONS)))
@@ -144,13 +157,15 @@ def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
         if not name.replace("_", "").replace("-", "").isalnum():
             raise InputError(source, f"fleets.{name}", "a fleet name is letters, digits, '_' and '-'")
     fleets = {name: fleet(name, body, ctx) for name, body in fleets_raw.items()}
-    materials = sorted(
-        {m for v, _ in fleets.values() if "composition" in v for m in v["composition"]["material"].values}
-    )
     metals = sorted(
         {m for v, _ in fleets.values() if "pcb_metal_content" in v for m in v["pcb_metal_content"]["metal"].values}
     )
-    grid = _assemble(fleets, _global(raw, ctx, materials, metals), ctx)
+    used: dict = {}
+    data = _fleet_variables(fleets, used)
+    materials = sorted(str(m) for m in data["composition"]["material"].values)
+    globals_ = _global(raw, ctx, materials, metals)
+    fill_globals(globals_, materials, metals, used)
+    grid = _assemble(data, globals_, ctx)
     ctx.sources.update(_sources(raw, source))
     for name in dims:
         if name not in grid.dims:
@@ -169,33 +184,43 @@ def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
             "scenario_file": Path(source).name,
             "scenario_sha256": text_hash,
             "history": f"built by ewaste {__version__} from {Path(source).name}",
-            "ewaste_grid_version": 1,
+            "ewaste_grid_version": 2,
             "parameter_sources": json.dumps(ctx.sources),
+            ATTR: json.dumps(used),
         }
     )
     return grid
 
 
-def _assemble(fleets: dict, globals_: dict[str, xr.DataArray], ctx: Context) -> xr.Dataset:
+def _fleet_variables(fleets: dict, used: dict) -> dict[str, xr.DataArray]:
+    """Each fleet variable over `fleet`: what the fleet gives, else its default (recorded in `used`),
+    else UNUSED where the fleet does not read it (another driver's data or lifetime's parameters)."""
     names = list(fleets)
-    fleet_vars = sorted({k for v, _ in fleets.values() for k in v})
+    fleet_vars = sorted({k for v, _ in fleets.values() for k in v} | {"power", "utilisation", "composition"})
     data: dict[str, xr.DataArray] = {}
     for var in fleet_vars:
-        parts = [fleets[f][0].get(var, xr.DataArray(np.nan)) for f in names]
-        fill = 0.0 if var in ("composition", "pcb_metal_content", "lifetime_weights") else np.nan
+        parts = []
+        for name in names:
+            given = fleets[name][0]
+            default = None if var in given else fleet_default(var)
+            if default is not None and default[1] is not None:
+                used.setdefault(var, default[1])["where"].append(name)
+            parts.append(given[var] if var in given else default[0] if default else xr.DataArray(UNUSED))
         data[var] = xr.concat(
-            parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer", fill_value=fill
+            parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer", fill_value=0.0
         )
     for var in fleets[names[0]][1]:
         data[var] = xr.concat(
             [fleets[f][1][var] for f in names], dim=xr.DataArray(names, dims="fleet"), coords="minimal"
         )
-    data.update(globals_)
-    grid = xr.Dataset(data).assign_coords(fleet=names, **{k: v for k, v in ctx.coords.items()})
+    return data
+
+
+def _assemble(data: dict[str, xr.DataArray], globals_: dict[str, xr.DataArray], ctx: Context) -> xr.Dataset:
+    names = [str(f) for f in data["mass"]["fleet"].values]
+    grid = xr.Dataset({**data, **globals_}).assign_coords(fleet=names, **{k: v for k, v in ctx.coords.items()})
     if ctx.history_years:
         grid = grid.assign_coords(history_coords(ctx.history_years, ctx.meta["start_year"], ctx.meta["step"]))
-        if "inflow_history" in grid:
-            grid["inflow_history"] = grid["inflow_history"].fillna(0.0)
     for dim, labels in ctx.dimensions.items():
         if dim in grid.dims:
             grid = grid.assign_coords({dim: xr.DataArray(labels, dims=dim, attrs={"long_name": f"[dimensions] {dim}"})})
@@ -215,4 +240,3 @@ def load_scenario(path: str | Path) -> xr.Dataset:
     except (TypeError, ValueError) as exc:  # a value of a shape no check above foresaw
         raise InputError(str(path), None, f"malformed scenario: {exc}") from None
     return validate(grid, str(path))
-

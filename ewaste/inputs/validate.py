@@ -1,4 +1,10 @@
-"""The scenario grid's rules: which dimensions are sweeps, and validation against the variables table."""
+"""The scenario grid's rules: which dimensions are sweeps, and validation against the variables table.
+
+Validation is shared by `ewaste validate`, `ewaste run` and `ewaste.evaluate`: every check that can
+fail a run without running it is here (values, units, dimensions and their names, sizes, the
+solvability of stock-driven fleets), so a grid that validates runs, and one that does not is refused
+with the same one line by every command.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +13,11 @@ import difflib
 import numpy as np
 import xarray as xr
 
+from ..engine.arrays import NUMPY
 from ..engine.lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
-from ..engine.stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES
+from ..engine.stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES, SurvivalRows, require_first_step
 from ..errors import InputError
+from .names import check_sweep_sizes, dim_name_problem, toml_path
 from .timeaxis import STEPS_PER_YEAR, time_coords
 from .variables import table
 
@@ -18,14 +26,6 @@ NON_SCENARIO_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
 STRING_VARS = {"driver", "lifetime_type", "description", "capacity_unit", "replacement"}
 DRIVER_VAR = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 REQUIRED_ATTRS = ("start_year", "end_year", "step", "target_year", "age_convention", "negative_inflow")
-
-
-def _field(var: str, fleet: str | None = None) -> str:
-    scope = table()[var].scope if var in table() else "fleet"
-    if scope == "fleet" and fleet is not None:
-        return f"fleets.{fleet}.{var}"
-    section = "energy" if var in ("pue", "grid_intensity") else "recycling"
-    return var if scope == "fleet" else f"{section}.{var}"
 
 
 def _check_attrs(grid: xr.Dataset, source: str) -> xr.Dataset:
@@ -53,13 +53,53 @@ def _check_attrs(grid: xr.Dataset, source: str) -> xr.Dataset:
     return grid.assign_coords(coords)
 
 
-def _check_variable(grid: xr.Dataset, name: str, source: str) -> None:
+def uses(driver: str, kind: str, var: str) -> bool:
+    """Whether a fleet with this driver and lifetime type reads grid variable `var`."""
+    if var in ("inflow", "stock", "demand"):
+        return DRIVER_VAR[driver] == var
+    if var == "capacity_per_unit":
+        return driver == "capacity"
+    if var.startswith("lifetime_"):
+        return var.removeprefix("lifetime_") in LIFETIME_TYPES[kind]
+    return True
+
+
+def _label(da: xr.DataArray, dim: str, i: int) -> str:
+    """The label of position `i` along `dim`: a step by its period (2025, 2025Q3), else its coordinate."""
+    if dim == "time" and "period" in da.coords:
+        return str(da["period"].values[i])
+    if dim not in da.coords:
+        return str(i)
+    value = da[dim].values[i]
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value)
+
+
+def _first(da: xr.DataArray, bad: np.ndarray) -> dict[str, str]:
+    """Coordinates (dim -> label) of the first True of `bad`, an array over `da`'s dimensions."""
+    index = np.unravel_index(int(np.argmax(bad)), bad.shape) if bad.ndim else ()
+    return {str(d): _label(da, str(d), int(i)) for d, i in zip(da.dims, index, strict=True)}
+
+
+def _path(name: str, at: dict[str, str]) -> str:
+    """The TOML path of variable `name` at coordinates `at` (its fleet and material or metal)."""
+    extra = table()[name].extra_dim
+    return toml_path(name, at.get("fleet"), at.get(extra) if extra in ("material", "metal") else None)
+
+
+def _check_variable(grid: xr.Dataset, name: str, source: str, used: np.ndarray) -> None:
+    """Units (converted to canonical), dimensions, NaN and infinities, and the range where it is read.
+
+    `used`: per fleet, whether the fleet reads the variable (fleet parameters only).
+    """
     var = table()[name]
     da = grid[name]
+    whole = toml_path(name)  # the variable as a whole: fleets.*.NAME for fleet parameters
+    if da.dtype.kind not in "biuf":
+        raise InputError(source, whole, f"expected numbers, got values of type {da.dtype}")
     units = da.attrs.get("units")
     if not var.units.startswith("capacity") and units != var.units:
         if units is None or var.factor(units) is None:
-            raise InputError(source, _field(name), f"units {units!r} not accepted; expected {var.units!r}")
+            raise InputError(source, whole, f"units {units!r} not accepted; expected {var.units!r}")
         grid[name] = da * var.factor(units)
         grid[name].attrs.update(da.attrs, units=var.units)
         da = grid[name]
@@ -68,38 +108,42 @@ def _check_variable(grid: xr.Dataset, name: str, source: str) -> None:
     allowed |= {"time"} if var.read_by in ("time", "cohort") else set()
     allowed |= {"history"} if var.read_by == "history" else set()
     for dim in set(da.dims) & NON_SCENARIO_DIMS - allowed:
-        raise InputError(source, _field(name), f"has dimension {dim!r}, which this parameter cannot vary over")
-    if var.scope == "fleet" and "fleet" not in da.dims:
-        raise InputError(source, _field(name), "needs a 'fleet' dimension")
-    values = da.values
-    if np.isinf(values).any():
-        raise InputError(source, _field(name), "infinite value")
-    if var.scope == "global" and var.extra_dim is None and np.isnan(values).any():
-        raise InputError(source, _field(name), "NaN value")
-    finite = values[~np.isnan(values)]
-    if finite.size and finite.min() < var.min:
-        raise InputError(
-            source,
-            _field(name, _worst_fleet(da, da < var.min)),
-            f"value {finite.min():.6g} below the minimum {var.min:g}{_unit(var.units)}",
+        raise InputError(source, whole, f"has dimension {dim!r}, which this parameter cannot vary over")
+    needed = ["fleet"] if var.scope == "fleet" else []
+    needed += [var.extra_dim] if var.extra_dim else []
+    needed += ["history"] if var.read_by == "history" else []
+    for dim in needed:
+        if dim not in da.dims:
+            raise InputError(source, whole, f"needs a {dim!r} dimension")
+    values = np.asarray(da.values, dtype=float)
+    for bad, what in ((np.isnan(values), "NaN"), (np.isinf(values), "infinite value")):
+        if bad.any():
+            at = _first(da, bad)
+            raise InputError(
+                source,
+                _path(name, at),
+                f"{what} at {', '.join(f'{d}={v}' for d, v in at.items())}: a value given must be a number",
+            )
+    read = values
+    if var.scope == "fleet":
+        mask = np.moveaxis(
+            np.asarray(used, dtype=bool).reshape((-1,) + (1,) * (values.ndim - 1)), 0, da.dims.index("fleet")
         )
-    if finite.size and finite.max() > var.max:
-        raise InputError(
-            source,
-            _field(name, _worst_fleet(da, da > var.max)),
-            f"value {finite.max():.6g} above the maximum {var.max:g}{_unit(var.units)}",
-        )
+        read = np.where(mask, values, np.nan)
+    for worst, beyond, limit, word in (
+        (np.nanmin, np.less, var.min, "below the minimum"),
+        (np.nanmax, np.greater, var.max, "above the maximum"),
+    ):
+        bad = beyond(np.nan_to_num(read, nan=limit), limit)
+        if bad.any():
+            value = float(worst(np.where(bad, read, np.nan)))
+            raise InputError(
+                source, _path(name, _first(da, read == value)), f"value {value:.6g} {word} {limit:g}{_unit(var.units)}"
+            )
 
 
 def _unit(units: str) -> str:
     return "" if units == "1" else f" {units}"
-
-
-def _worst_fleet(da: xr.DataArray, bad: xr.DataArray) -> str | None:
-    if "fleet" not in da.dims:
-        return None
-    any_bad = bad.any([d for d in bad.dims if d != "fleet"])
-    return str(da["fleet"].values[int(np.argmax(any_bad.values))])
 
 
 def _needed(driver: str, lifetime: str) -> list[str]:
@@ -109,11 +153,13 @@ def _needed(driver: str, lifetime: str) -> list[str]:
     return [DRIVER_VAR[driver], *extra, *life, "mass"]
 
 
-def _check_fleets(grid: xr.Dataset, source: str) -> None:
+def _kinds(grid: xr.Dataset, source: str) -> list[tuple[str, str]]:
+    """Each fleet's driver and lifetime type, checked."""
     for name in ("driver", "lifetime_type"):
         if name not in grid or grid[name].dims != ("fleet",):
-            raise InputError(source, name, "not a scenario grid: needs a string variable over 'fleet'")
-    for i, fleet in enumerate(grid["fleet"].values):
+            raise InputError(source, "fleets", f"not a scenario grid: needs the text variable {name!r} over 'fleet'")
+    kinds = []
+    for i, fleet in enumerate(map(str, grid["fleet"].values)):
         driver, kind = str(grid["driver"].values[i]), str(grid["lifetime_type"].values[i])
         if driver not in DRIVER_VAR:
             raise InputError(source, f"fleets.{fleet}.driver", f"unknown driver {driver!r}")
@@ -121,52 +167,96 @@ def _check_fleets(grid: xr.Dataset, source: str) -> None:
             raise InputError(source, f"fleets.{fleet}.lifetime.type", f"unknown lifetime type {kind!r}")
         for var in _needed(driver, kind):
             if var not in grid:
+                article = "an" if driver[0] in "aeiou" else "a"
                 raise InputError(
-                    source,
-                    _field(var, fleet),
-                    f"missing (required by {'an' if driver[0] in 'aeiou' else 'a'} {driver}-driven fleet)",
+                    source, toml_path(var, fleet), f"missing (required by {article} {driver}-driven fleet)"
                 )
-            if np.isnan(grid[var].isel(fleet=i).values).any():
-                raise InputError(source, _field(var, fleet), "NaN value")
-        rules = set(np.unique(grid["replacement"].isel(fleet=i).values)) if "replacement" in grid else set()
-        if rules - set(REPLACEMENT_RULES):
-            raise InputError(
-                source, f"fleets.{fleet}.replacement", f"unknown rule(s) {sorted(rules - set(REPLACEMENT_RULES))}"
-            )
-        if (
-            "wang2024" in rules
-            and kind == "tabulated"
-            and bool((grid["lifetime_weights"].isel(fleet=i, lag=0) != 0).any())
-        ):
-            raise InputError(
-                source,
-                f"fleets.{fleet}.lifetime.weights",
-                "the wang2024 rule retires nothing in the "
-                "step a unit enters service: the first weight (lag 0) must be 0",
-            )
-        if "wang2024" in rules and (driver != "capacity" or kind != "tabulated" or "history" in grid.dims):
-            raise InputError(
-                source,
-                f"fleets.{fleet}.replacement",
-                "the wang2024 rule needs a capacity-driven fleet with a tabulated lifetime and no inflow history",
-            )
-        if kind == "tabulated":
-            total = float(grid["lifetime_weights"].isel(fleet=i).sum("lag").max())
-            if total > 1 + 1e-6:
-                raise InputError(
-                    source, _field("lifetime_weights", fleet), f"retirement shares sum to {total:.6g}, more than 1"
-                )
-    if "composition" in grid:
-        total = float(grid["composition"].sum("material").max())
+        kinds.append((driver, kind))
+    return kinds
+
+
+def _check_fleet(grid: xr.Dataset, i: int, driver: str, kind: str, source: str) -> None:
+    """Replacement rule, tabulated shares, composition, and whether a stock-driven fleet can be solved."""
+    fleet = str(grid["fleet"].values[i])
+    rules = set(map(str, np.unique(grid["replacement"].isel(fleet=i).values))) if "replacement" in grid else set()
+    if rules - set(REPLACEMENT_RULES):
+        raise InputError(
+            source, f"fleets.{fleet}.replacement", f"unknown rule(s) {sorted(rules - set(REPLACEMENT_RULES))}"
+        )
+    weights = grid["lifetime_weights"].isel(fleet=i) if kind == "tabulated" else None
+    if "wang2024" in rules and weights is not None and bool((weights.isel(lag=0) != 0).any()):
+        raise InputError(
+            source,
+            f"fleets.{fleet}.lifetime.weights",
+            "the wang2024 rule retires nothing in the step a unit enters service: the first weight (lag 0) must be 0",
+        )
+    if "wang2024" in rules and (driver != "capacity" or kind != "tabulated" or "history" in grid.dims):
+        raise InputError(
+            source,
+            f"fleets.{fleet}.replacement",
+            "the wang2024 rule needs a capacity-driven fleet with a tabulated lifetime and no inflow history",
+        )
+    if weights is not None:
+        total = float(weights.sum("lag").max())
         if total > 1 + 1e-6:
-            raise InputError(source, "composition", f"material shares sum to {total:.6g}, more than 1")
+            raise InputError(
+                source, f"fleets.{fleet}.lifetime.weights", f"retirement shares sum to {total:.6g}, more than 1"
+            )
+    if "composition" in grid:
+        total = float(grid["composition"].isel(fleet=i).sum("material").max())
+        if total > 1 + 1e-6:
+            raise InputError(source, f"fleets.{fleet}.composition", f"material shares sum to {total:.6g}, more than 1")
+    if driver != "inflow" and (not rules or "balanced" in rules):
+        _check_first_step(grid, i, kind, source)
+
+
+def _check_first_step(grid: xr.Dataset, i: int, kind: str, source: str) -> None:
+    """A stock-driven fleet divides by the share of a cohort that survives its first step, sf[m, m]:
+    the engine refuses it below MIN_FIRST_STEP_SURVIVAL, and so does validation, with the same words.
+
+    The shares are the engine's own (SurvivalRows), over every cohort and grid point of the fleet.
+    """
+    fleet = str(grid["fleet"].values[i])
+    if kind == "tabulated":
+        w = grid["lifetime_weights"].isel(fleet=i)
+        w = w.transpose("lag", ...).values.reshape(w.sizes["lag"], -1)
+        params = {"cumulative": np.cumsum(w, axis=0)}
+    else:
+        given = xr.broadcast(*(grid[f"lifetime_{p}"].isel(fleet=i) for p in LIFETIME_TYPES[kind]))
+        params = {p: da.values.reshape(1, -1) for p, da in zip(LIFETIME_TYPES[kind], given, strict=True)}
+    dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
+    rows = SurvivalRows(kind, params, 1, dt, grid.attrs["age_convention"], NUMPY)
+    try:
+        require_first_step(rows.diagonal_min())
+    except InputError as exc:
+        raise InputError(source, f"fleets.{fleet}.lifetime", exc.message) from None
+
+
+def _check_dims(grid: xr.Dataset, source: str) -> None:
+    """Sweep dimensions: names NetCDF and Zarr can store, not too many, not too many grid points."""
+    sizes = scenario_sizes(grid)
+    for dim in grid.dims:
+        problem = None if dim in NON_SCENARIO_DIMS else dim_name_problem(dim)
+        if problem:
+            raise InputError(source, None, problem)
+    if sizes:
+        check_sweep_sizes(sizes, source, list(sizes)[-1])
 
 
 def validate(grid: xr.Dataset, source: str) -> xr.Dataset:
-    """Check a scenario grid against the variables table; returns it with canonical units."""
+    """Check a scenario grid against the variables table; returns it with canonical units.
+
+    source: the file to name in errors (the path the user gave). Raises InputError naming it and the
+    TOML path of the parameter at fault, with the coordinates of a NaN or infinite value.
+    """
     grid = _check_attrs(grid, source)
     if "fleet" not in grid.dims:
         raise InputError(source, "fleet", "not a scenario grid: no 'fleet' dimension")
+    fleets = [str(f) for f in grid["fleet"].values] if "fleet" in grid.coords else []
+    if len(set(fleets)) != grid.sizes["fleet"]:
+        raise InputError(source, "fleets", "each fleet needs a name of its own (the 'fleet' coordinate)")
+    _check_dims(grid, source)
+    kinds = _kinds(grid, source)
     for name in grid.data_vars:
         if name in STRING_VARS:
             continue
@@ -174,8 +264,10 @@ def validate(grid: xr.Dataset, source: str) -> xr.Dataset:
             near = difflib.get_close_matches(str(name), list(table()), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise InputError(source, str(name), "unknown variable" + hint)
-        _check_variable(grid, str(name), source)
-    _check_fleets(grid, source)
+        used = np.array([uses(driver, kind, str(name)) for driver, kind in kinds])
+        _check_variable(grid, str(name), source, used)
+    for i, (driver, kind) in enumerate(kinds):
+        _check_fleet(grid, i, driver, kind, source)
     return grid
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import xarray as xr
 
-from ..inputs.validate import STRING_VARS, scenario_sizes
+from ..inputs.validate import STRING_VARS, scenario_sizes, uses
 from ..inputs.variables import table
 from ..model.defaults import fill_defaults
 
@@ -59,7 +59,7 @@ def describe_scenario(grid: xr.Dataset) -> str:
             f"replacement {strings.get('replacement', 'balanced')}"
         )
         for name in g.data_vars:
-            if name in STRING_VARS or table()[name].scope != "fleet" or bool(g[name].isnull().all()):
+            if name in STRING_VARS or table()[name].scope != "fleet" or not _given(g, str(name), fleet, defaults):
                 continue
             path = _path(name, fleet)
             src = _source_for(path, name, sources)
@@ -68,8 +68,11 @@ def describe_scenario(grid: xr.Dataset) -> str:
     for name in grid.data_vars:
         if name in STRING_VARS or table()[name].scope == "fleet":
             continue
+        given = _given_labels(grid[name], str(name), defaults)
+        if given is None:
+            continue
         src = _source_for(_path(name, None), name, sources)
-        lines.append(f"  {name:<20} {_values(grid[name])}" + (f"\n  {'':<20} source: {src}" if src else ""))
+        lines.append(f"  {name:<20} {_values(given)}" + (f"\n  {'':<20} source: {src}" if src else ""))
     for name, entry in defaults.items():
         where = entry["where"]
         if isinstance(where, dict):
@@ -89,3 +92,23 @@ def _source_for(path: str, name: str, sources: dict[str, str]) -> str:
         if path == key or path.startswith(key + "."):
             return text
     return ""
+
+
+def _given(g: xr.Dataset, name: str, fleet: str, defaults: dict) -> bool:
+    """Whether fleet `fleet` (the grid `g`, one fleet) reads `name` and gives it (no default)."""
+    if not uses(str(g["driver"].values), str(g["lifetime_type"].values), name):
+        return False
+    where = defaults.get(name, {}).get("where", [])
+    return not (where == "all" or (isinstance(where, list) and fleet in where))
+
+
+def _given_labels(da: xr.DataArray, name: str, defaults: dict) -> xr.DataArray | None:
+    """A global parameter without the entries that took a default (None if nothing is left)."""
+    where = defaults.get(name, {}).get("where")
+    if where == "all":
+        return None
+    extra = table()[name].extra_dim
+    if isinstance(where, dict) and extra in da.dims:
+        keep = [label for label in map(str, da[extra].values) if label not in where]
+        return da.sel({extra: keep}) if keep else None
+    return da
