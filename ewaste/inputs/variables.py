@@ -47,6 +47,7 @@ def cf_attrs(name: str, units: str | None = None) -> dict[str, str]:
 
 RESULT_NAMES = (
     "stock_units",
+    "in_service_units",
     "inflow_units",
     "outflow_units",
     "stock_mass",
@@ -64,6 +65,7 @@ RESULT_NAMES = (
     "disposed_by_material",
     "metal_in_ewaste",
     "metal_recovered",
+    "metal_disposed",
     "energy",
     "emissions",
     "negative_inflow_steps",
