@@ -49,7 +49,7 @@ def good(tmp_path: Path) -> Path:
 def test_run_default_prints_summary():
     out = ewaste("run")
     assert out.returncode == 0, out.stderr
-    assert "E-waste in 2030" in out.stdout and "162 grid points" in out.stdout
+    assert "E-waste in 2030" in out.stdout and "162 sweep points" in out.stdout
 
 
 def test_run_writes_netcdf_and_csv_and_refuses_overwrite(good: Path, tmp_path: Path):
@@ -260,7 +260,7 @@ def test_readme_example_is_a_valid_scenario(tmp_path: Path):
     path.write_text("\n".join(line[3:] if line.startswith("   ") else line for line in block.splitlines()))
     out = ewaste("run", str(path))
     assert out.returncode == 0, out.stderr
-    assert "6 grid points" in out.stdout
+    assert "6 sweep points" in out.stdout
 
 
 def test_sweep_labels_are_in_canonical_units(tmp_path: Path):

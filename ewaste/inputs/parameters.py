@@ -15,13 +15,15 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from .distributions import is_distribution
 from .names import check_dim_name, check_sweep_sizes
 from .series import overlapping, step_totals
 from .timeaxis import history_coords, interpolate_series, parse_period, step_length, time_coords
+from .uncertain import Uncertainty
 from .variables import Variable
 
 SPEC_KEYS = {"value", "values", "dim", "units", "interpolation", "basis"}
-SERIES_OPTIONS = ("interpolation", "basis")  # keys a series table may hold besides its periods
+SERIES_OPTIONS = ("interpolation", "basis", "factor")  # keys a series table may hold besides its periods
 INTERPOLATIONS = ("linear", "log", "step")
 BASES = ("rate", "total")
 FLOWS = ("inflow", "inflow_history")  # the parameters whose values may be totals per period
@@ -53,8 +55,9 @@ def check_keys(table_: dict, allowed: set[str], source: str, path: str) -> None:
 class Context:
     """What parsing one scenario file needs to know: file name, time axis, named dimensions."""
 
-    def __init__(self, source: str, meta: dict, dimensions: dict[str, list]):
+    def __init__(self, source: str, meta: dict, dimensions: dict[str, list], uncertainty: Uncertainty | None = None):
         self.source = source
+        self.uncertainty = uncertainty or Uncertainty()
         self.meta = meta
         self.dimensions = dimensions
         self.coords = time_coords(meta["start_year"], meta["end_year"], meta["step"])
@@ -76,7 +79,10 @@ def number(raw: Any, ctx: Context, field: str) -> float:
 
 
 def _plain(raw: Any, var: Variable, ctx: Context, field: str, spec: Spec) -> xr.DataArray:
-    """A scalar or a series keyed by periods, converted to canonical units by `spec.factor`."""
+    """A scalar, a distribution or a series keyed by periods, converted to canonical units by `spec.factor`."""
+    if is_distribution(raw):
+        factor = _factor(raw["units"], var, ctx, field) if "units" in raw else spec.factor
+        return ctx.uncertainty.value(raw, var, ctx.source, field, factor)
     if not isinstance(raw, dict):
         if var.read_by == "history":
             raise ctx.fail(
@@ -114,12 +120,18 @@ def _plain(raw: Any, var: Variable, ctx: Context, field: str, spec: Spec) -> xr.
         points = np.round(starts + lengths * at, 9)
         if len(set(points)) != len(points):
             raise ctx.fail(field, "two keys of the series fall on the same point in time (e.g. 2025 and 2025Q4)")
-    return _series(starts, lengths, np.array(values), var, ctx, field, spec)
+    series = _series(starts, lengths, np.array(values), var, ctx, field, spec)
+    if "factor" not in raw:
+        return series
+    if not is_distribution(raw["factor"]):
+        example = '{ dist = "lognormal", mean = 1, std = 0.2 }'
+        raise ctx.fail(f"{field}.factor", f"a factor is a distribution, e.g. {example}")
+    return ctx.uncertainty.factor(raw["factor"], series, var, ctx.source, f"{field}.factor")
 
 
 def _options(raw: dict, var: Variable, ctx: Context, field: str, spec: Spec) -> Spec:
     """The series' own `interpolation` and `basis` (over those of its full form), checked."""
-    spec = replace(spec, **{k: raw[k] for k in SERIES_OPTIONS if k in raw})
+    spec = replace(spec, **{k: raw[k] for k in ("interpolation", "basis") if k in raw})
     if not isinstance(spec.interpolation, str) or spec.interpolation not in INTERPOLATIONS:
         raise ctx.fail(
             f"{field}.interpolation",
@@ -175,7 +187,7 @@ def parse_parameter(raw: Any, var: Variable, ctx: Context, field: str) -> xr.Dat
     Raises InputError naming `ctx.source` and the TOML path of the value at fault.
     """
     spec, dim, values = Spec(), None, None
-    if isinstance(raw, dict) and set(raw) & {"value", "values"}:
+    if isinstance(raw, dict) and set(raw) & {"value", "values"} and not is_distribution(raw):
         check_keys(raw, SPEC_KEYS, ctx.source, field)
         if {"value", "values"} <= set(raw):
             raise ctx.fail(field, "give either value (one value or series) or values (a sweep), not both")
@@ -194,6 +206,9 @@ def parse_parameter(raw: Any, var: Variable, ctx: Context, field: str) -> xr.Dat
     spec = replace(spec, factor=_factor(spec.units, var, ctx, field))
     if values is None:
         return _plain(raw, var, ctx, field, spec)
+    for i, v in enumerate(values):
+        if is_distribution(v):
+            raise ctx.fail(f"{field}[{i}]", "a sweep holds fixed values: draw the parameter, or sweep it, not both")
     parts = [
         parse_parameter(v, var, ctx, f"{field}[{i}]")  # a sweep nested in a sweep: another dimension
         if isinstance(v, dict) and "values" in v

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from ..engine.lifetime import AGE_CONVENTIONS
@@ -19,8 +20,10 @@ from .defaults import ATTR, UNUSED, fill_globals, fleet_default
 from .fleets import fleet
 from .names import check_dim_name
 from .parameters import Context, check_keys, named_table, parse_parameter, suggest
+from .sampling import Design, draw, parse_design
 from .timeaxis import STEPS_PER_YEAR, history_coords
 from .tomlfile import check_nesting, read_toml
+from .uncertain import Uncertainty
 from .validate import validate
 from .variables import cf_attrs, table
 
@@ -41,7 +44,9 @@ SECTIONS = {
     "fleets": None,
     "recycling": {"collection_rate", "preprocessing_yield", "endprocessing_yield"},
     "energy": {"pue", "grid_intensity"},
+    "uncertainty": None,
 }
+DEFAULT_DESIGN = Design(draws=1000, seed=0, sampler="lhs")  # distributions without an [uncertainty] section
 
 
 def _meta(raw: dict, source: str) -> dict:
@@ -129,12 +134,39 @@ def _sources(raw: dict, source: str) -> dict[str, str]:
     return dict(table_)
 
 
-def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
+def scenario_to_grid(
+    raw: dict, source: str, text_hash: str = "", draws: dict[str, np.ndarray] | None = None
+) -> xr.Dataset:
     """Build the scenario grid from a parsed scenario file: every value a run reads, in canonical
     units, with the defaults used recorded in the attribute `defaults_used` (JSON).
 
+    Parameters given as distributions get a `draw` dimension: their draws, made from the file's
+    [uncertainty] design (or `draws`, by TOML path in the file's units, as sensitivity analysis
+    passes its own samples); the design and the distributions are recorded in the attribute
+    `uncertainty` (JSON).
+
     Raises InputError naming `source` and the TOML path at fault.
     """
+    design = parse_design(raw["uncertainty"], source) if "uncertainty" in raw else None
+    first = Uncertainty(draws)
+    grid = _build(raw, source, text_hash, first)
+    if not first.found:
+        if design is not None:
+            raise InputError(source, "uncertainty", "no parameter of this file carries a distribution ({ dist = ... })")
+        return grid
+    if draws is None:
+        design = design or DEFAULT_DESIGN
+        second = Uncertainty(draw(list(first.found.values()), design, source))
+        grid = _build(raw, source, text_hash, second)
+    record = {"parameters": first.record()}
+    if draws is None:
+        record |= {"draws": design.draws, "seed": design.seed, "sampler": design.sampler}
+        record["correlations"] = [list(c) for c in design.correlations]
+    grid.attrs["uncertainty"] = json.dumps(record)
+    return grid
+
+
+def _build(raw: dict, source: str, text_hash: str, uncertainty: Uncertainty) -> xr.Dataset:
     check_nesting(raw, source)
     for key in raw:
         if key not in SECTIONS:
@@ -149,7 +181,7 @@ def scenario_to_grid(raw: dict, source: str, text_hash: str = "") -> xr.Dataset:
             raise InputError(source, f"dimensions.{name}", "labels are plain text or numbers")
         if len(set(labels)) != len(labels):
             raise InputError(source, f"dimensions.{name}", "labels repeat")
-    ctx = Context(source, meta, dims)
+    ctx = Context(source, meta, dims, uncertainty)
     fleets_raw = raw.get("fleets")
     if not isinstance(fleets_raw, dict) or not fleets_raw:
         raise InputError(source, "fleets", "a scenario needs at least one [fleets.NAME] table")

@@ -19,6 +19,7 @@ from ..engine.stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES, Surv
 from ..errors import InputError
 from .names import check_sweep_sizes, dim_name_problem, toml_path
 from .timeaxis import STEPS_PER_YEAR, time_coords
+from .uncertain import DRAW
 from .variables import table
 
 NON_SCENARIO_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
@@ -236,7 +237,7 @@ def _check_dims(grid: xr.Dataset, source: str) -> None:
     """Sweep dimensions: names NetCDF and Zarr can store, not too many, not too many grid points."""
     sizes = scenario_sizes(grid)
     for dim in grid.dims:
-        problem = None if dim in NON_SCENARIO_DIMS else dim_name_problem(dim)
+        problem = None if dim in NON_SCENARIO_DIMS or dim == DRAW else dim_name_problem(dim)
         if problem:
             raise InputError(source, None, problem)
     if sizes:

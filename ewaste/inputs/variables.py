@@ -92,5 +92,8 @@ def reserved_names() -> frozenset[str]:
         "description",
         "capacity_unit",
         "replacement",
+        "draw",
+        "quantile",
+        "reduction",
     }
     return frozenset(results | grid | set(table()))

@@ -10,7 +10,7 @@ from .aggregate import SUMMARY_SUFFIXES, aggregate, fast_summary, label_capacity
 from .defaults import fill_defaults
 from .fleet import run_fleet_rules
 from .impacts import check_destinations, impacts
-from .provenance import provenance
+from .provenance import drawn_inputs, provenance
 
 
 def evaluate(
@@ -35,6 +35,7 @@ def evaluate(
         fast = fast_summary(flows, grid)
         fast = label_capacity(fast, grid)
         check_destinations(fast, "_cumulative_target")
+        fast.update(drawn_inputs(grid))
         fast.attrs = {**provenance(grid, defaults, be), "mode": "summary"}
         return fast
     res = impacts(flows, grid)
@@ -43,8 +44,13 @@ def evaluate(
     res = label_capacity(res, grid)
     res = aggregate(res, int(grid.attrs["target_year"]))
     res.attrs = provenance(grid, defaults, be)
+    res.update(drawn_inputs(grid))
     if summary:
-        keep = [v for v in res.data_vars if str(v).endswith(SUMMARY_SUFFIXES) or v == "negative_inflow_steps"]
+        keep = [
+            v
+            for v in res.data_vars
+            if str(v).endswith(SUMMARY_SUFFIXES) or v == "negative_inflow_steps" or str(v).startswith("drawn_")
+        ]
         res = res[keep]
         res = res.drop_vars([c for c in res.coords if {"time", "year"} & set(res[c].dims)])
         res.attrs["mode"] = "summary"

@@ -29,6 +29,7 @@ def provenance(grid: xr.Dataset, defaults: dict, be: Backend) -> dict[str, Any]:
         "grid_file",
         "grid_sha256",
         "parameter_sources",
+        "uncertainty",
     )
     attrs = {k: grid.attrs[k] for k in keep if k in grid.attrs}
     attrs.update(
@@ -51,3 +52,13 @@ def provenance(grid: xr.Dataset, defaults: dict, be: Backend) -> dict[str, Any]:
     )
     return attrs
 
+
+def drawn_inputs(grid: xr.Dataset) -> dict[str, xr.DataArray]:
+    """The grid's drawn parameters as result variables (`drawn_<variable>`, canonical units): with the
+    scenario file and its seed, what lets any single draw be re-run (`grid.isel(draw=k)`) and inspected."""
+    out = {}
+    for name, da in grid.data_vars.items():
+        if "draw" in da.dims:
+            attrs = {**da.attrs, "long_name": f"drawn input: {da.attrs.get('long_name', name)}"}
+            out[f"drawn_{name}"] = da.assign_attrs(attrs)
+    return out

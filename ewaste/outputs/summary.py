@@ -1,102 +1,267 @@
-"""Readable summaries of results: target-year and cumulative values, over the grid."""
+"""The summary `ewaste run` and `ewaste summary` print: target-year and cumulative figures as tables
+(rich), one value, the spread across a sweep, or an uncertainty range over draws.
+
+rich draws the tables: colour and box lines on a terminal, plain text otherwise. A sweep's spread is
+labelled as such ("across the sweep: min / median / max") and never shown as an estimate; draws give
+p5 / p50 / p95 and the mean. Units of different sizes are never added up: units in service are
+shown fleet by fleet.
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
 
-SCALES = {
-    "t": [(1e6, "Mt"), (1e3, "kt"), (1.0, "t")],
-    "TWh": [(1.0, "TWh")],
-    "MtCO2e": [(1.0, "MtCO2e")],
-    "unit": [(1e6, "M units"), (1e3, "k units"), (1.0, "units")],
+from ..analysis.uncertainty import DRAW, QUANTILES
+from .units import number, row
+
+NOT_SWEEPS = {"fleet", "time", "year", "material", "metal", "history", "lag", DRAW, "quantile"}
+MAX_POINT_TABLES = 8  # draws and a sweep: a table per sweep point up to this many, else the spread of p50
+# the defaults (results' defaults_used) that each figure depends on
+AFFECTS = {
+    "energy": ("pue", "utilisation", "power"),
+    "emissions": ("grid_intensity",),
+    "recovered": ("collection_rate", "preprocessing_yield", "endprocessing_yield", "metal_preprocessing_yield"),
+    "disposed": ("collection_rate", "preprocessing_yield", "endprocessing_yield"),
+    "material": ("composition",),
 }
+NAMES = {"pue": "PUE", "utilisation": "utilisation", "power": "power", "grid_intensity": "grid intensity"}
 
 
-def fmt(value: float, units: str) -> str:
-    """A number with a readable unit prefix (t -> kt -> Mt)."""
-    base, _, per = units.partition("/")
-    for factor, name in SCALES.get(base, [(1.0, base)]):
-        if abs(value) >= factor or factor == 1.0:
-            return f"{value / factor:,.3g} {name}" + (f"/{per}" if per else "")
-    return f"{value:g} {units}"
+@dataclass(frozen=True)
+class Figure:
+    """One row: a label, a result variable (summed over fleets unless `fleet`), its units."""
+
+    label: str
+    name: str
+    units: str
+    sel: tuple[tuple[str, str], ...] = ()
+    affects: str | None = None
 
 
-def _point(da: xr.DataArray, flat_index: int, own_dims: tuple) -> str:
-    """The grid point at a flat index, as dim=label pairs over the dimensions that matter."""
-    idx = np.unravel_index(flat_index, da.shape)
-    pairs = [f"{d}={da[d].values[i]}" for d, i in zip(da.dims, idx, strict=True) if d in own_dims]
-    return ", ".join(pairs) or "every point"
-
-
-def _varying(da: xr.DataArray) -> tuple[str, ...]:
-    """The dimensions along which the values actually change."""
-    values = np.asarray(da.values, dtype=float)
-    tol = 1e-12 * (np.nanmax(np.abs(values)) if values.size else 0.0)
-    return tuple(d for i, d in enumerate(da.dims) if np.nanmax(np.ptp(values, axis=i)) > tol)
-
-
-def describe(da: xr.DataArray, units: str) -> str:
-    """One value, or min / median / max over the grid with the points that give the extremes
-    (named by the dimensions along which the quantity changes)."""
-    own_dims = _varying(da)
-    values = np.asarray(da.values, dtype=float)
-    if values.size == 1:
-        return fmt(float(values.reshape(-1)[0]), units)
-    flat = values.reshape(-1)
-    lo, hi = int(np.argmin(flat)), int(np.argmax(flat))
-    if flat[lo] == flat[hi]:
-        return f"{fmt(flat[lo], units)} at every grid point"
-    return (
-        f"min {fmt(flat[lo], units)} [{_point(da, lo, own_dims)}]  median {fmt(float(np.median(flat)), units)}  "
-        f"max {fmt(flat[hi], units)} [{_point(da, hi, own_dims)}]"
-    )
-
-
-def summarise(res: xr.Dataset) -> str:
-    """The summary `ewaste run` prints: totals over all fleets."""
+def figures(res: xr.Dataset) -> list[tuple[str, list[Figure]]]:
+    """The sections and rows of the summary, as the results allow."""
     target, start = res.attrs["target_year"], res.attrs["start_year"]
-    total = res.sum("fleet") if "fleet" in res.dims else res
-    grid_dims = [d for d in total.dims if d not in ("time", "year", "material", "metal", "history", "lag")]
-    points = xr.DataArray(
-        np.zeros([total.sizes[d] for d in grid_dims]), dims=grid_dims, coords={d: total[d] for d in grid_dims}
-    )
-    n_points = points.size
-    lines = [
-        f"ewaste {res.attrs['ewaste_version']} - scenario {res.attrs.get('title', '?')!r} "
-        f"({n_points} grid point{'s' if n_points > 1 else ''}"
-        + (f" over {', '.join(grid_dims)}" if grid_dims else "")
-        + f"; {res.attrs['backend']} backend)"
+    fleets = [str(f) for f in res["fleet"].values] if "fleet" in res.dims else []
+    out = [
+        (
+            f"E-waste in {target}",
+            [
+                Figure("generated", "ewaste_generated_target", "t/yr"),
+                Figure("recovered (material)", "recovered_target", "t/yr", affects="recovered"),
+                Figure("disposed (incl. process losses)", "disposed_target", "t/yr", affects="disposed"),
+            ]
+            + (
+                [Figure(f"  of which fleet {f}", "ewaste_generated_target", "t/yr", (("fleet", f),)) for f in fleets]
+                if len(fleets) > 1
+                else []
+            ),
+        ),
+        (
+            f"Cumulative {start}-{target}",
+            [
+                Figure("e-waste generated", "ewaste_generated_cumulative_target", "t"),
+                Figure("recovered", "recovered_cumulative_target", "t", affects="recovered"),
+            ],
+        ),
+        (
+            f"E-waste by material in {target}",
+            [
+                Figure(str(m), "ewaste_by_material_target", "t/yr", (("material", str(m)),), "material")
+                for m in res["material"].values
+            ],
+        ),
     ]
-
-    def row(label: str, name: str, units: str, **sel) -> None:
-        da = total[name].sel(sel) if sel else total[name]
-        full = da.broadcast_like(points).transpose(*grid_dims)
-        lines.append(f"  {label:<34} {describe(full, units)}")
-
-    lines.append(f"E-waste in {target}")
-    row("generated", "ewaste_generated_target", "t/yr")
-    row("recovered (material)", "recovered_target", "t/yr")
-    row("disposed (incl. process losses)", "disposed_target", "t/yr")
-    lines.append(f"Cumulative {start}-{target}")
-    row("e-waste generated", "ewaste_generated_cumulative_target", "t")
-    row("recovered", "recovered_cumulative_target", "t")
-    lines.append(f"E-waste by material in {target}")
-    for m in total["material"].values:
-        row(str(m), "ewaste_by_material_target", "t/yr", material=m)
-    if "metal_in_ewaste_target" in total:
-        lines.append(f"Circuit-board metals, cumulative {start}-{target} (in e-waste / recovered)")
-        for m in total["metal"].values:
-            row(f"{m} in e-waste", "metal_in_ewaste_cumulative_target", "t", metal=m)
-            row(f"{m} recovered", "metal_recovered_cumulative_target", "t", metal=m)
-    lines.append(f"Energy in {target}")
-    row("electricity", "energy_target", "TWh/yr")
-    row("emissions", "emissions_target", "MtCO2e/yr")
-    row(f"units in service, end of {target}", "stock_units_target", "unit")
-    fired = int(res["negative_inflow_steps"].sum())
-    if fired:
-        lines.append(
-            f"Note: the stock-driven inflow came out negative in {fired} fleet-step(s) across the grid; "
-            f"policy '{res.attrs['negative_inflow']}'."
+    if "metal_in_ewaste_target" in res:
+        out.append(
+            (
+                f"Circuit-board metals, cumulative {start}-{target}",
+                [
+                    Figure(f"{m} {what}", var, "t", (("metal", str(m)),))
+                    for m in res["metal"].values
+                    for what, var in (
+                        ("in e-waste", "metal_in_ewaste_cumulative_target"),
+                        ("recovered", "metal_recovered_cumulative_target"),
+                    )
+                ],
+            )
         )
-    return "\n".join(lines)
+    energy = [
+        Figure("electricity", "energy_target", "TWh/yr", affects="energy"),
+        Figure("emissions (use phase, location-based)", "emissions_target", "MtCO2e/yr", affects="emissions"),
+    ]
+    energy += [Figure(f"  of which fleet {f}", "energy_target", "TWh/yr", (("fleet", f),)) for f in fleets[1:]]
+    if len(fleets) > 1:
+        energy.insert(2, Figure(f"  of which fleet {fleets[0]}", "energy_target", "TWh/yr", (("fleet", fleets[0]),)))
+    out.append((f"Energy in {target}", energy))
+    units = []
+    for f in fleets:
+        sel = (("fleet", f),)
+        if "in_service_units_target" in res:
+            units.append(Figure(f"{f}: in service, average over {target}", "in_service_units_target", "unit", sel))
+        units.append(Figure(f"{f}: in service, end of {target}", "stock_units_target", "unit", sel))
+    out.append(("Units in service, fleet by fleet", units))
+    return out
+
+
+def _values(res: xr.Dataset, fig: Figure) -> xr.DataArray:
+    da = res[fig.name]
+    sel = dict(fig.sel)
+    if sel:
+        da = da.sel(sel)
+    if "fleet" in da.dims:
+        da = da.sum("fleet", skipna=False)
+    return da
+
+
+def _sweeps(res: xr.Dataset) -> dict[str, int]:
+    return {str(d): n for d, n in res.sizes.items() if d not in NOT_SWEEPS}
+
+
+def describe_grid(res: xr.Dataset) -> str:
+    """One line on what the results span: sweep points and dimensions, draws and their design."""
+    sweeps = _sweeps(res)
+    parts = []
+    if sweeps:
+        points = int(np.prod(list(sweeps.values())))
+        over = " x ".join(f"{d} ({n})" for d, n in sweeps.items())
+        parts.append(f"{points:,} sweep point{'s' if points > 1 else ''} over {over}")
+    if DRAW in res.dims:
+        design = json.loads(res.attrs.get("uncertainty", "{}"))
+        how = f"{design['sampler']}, seed {design['seed']}, " if "sampler" in design else ""
+        n_params = len(design.get("parameters", {}))
+        parts.append(f"{res.sizes[DRAW]:,} draws ({how}{n_params} uncertain parameters)")
+    return "; ".join(parts) or "one scenario"
+
+
+def _defaults_note(res: xr.Dataset, fig: Figure) -> str:
+    """The defaults the figure rests on, with their source: "PUE 1.56, default: Uptime Institute ..."."""
+    if fig.affects is None:
+        return ""
+    used = json.loads(res.attrs.get("defaults_used", "{}"))
+    notes = []
+    for name in AFFECTS[fig.affects]:
+        entry = used.get(name)
+        if not entry or not isinstance(entry.get("value"), int | float):
+            continue
+        source = re.split(r"[:;,(]", str(entry.get("source") or ""))[0].strip()
+        notes.append(f"{NAMES.get(name, name)} {entry['value']:g}, default ({source})")
+    yields = [n for n in AFFECTS[fig.affects] if n in used and "value" not in used[n]]
+    if yields:
+        notes.append("default yields (ewaste scenarios show)")
+    return "; ".join(notes)
+
+
+def _table(res: xr.Dataset, sel: dict, quantiles: Sequence[float], title: str | None = None) -> Table:
+    """One table of every figure at the point `sel` of the sweep (or across it)."""
+    draws = DRAW in res.dims
+    sweeps = [d for d in _sweeps(res) if d not in sel]
+    if draws:
+        heads = [f"p{100 * q:g}" for q in quantiles] + ["mean"]
+    elif sweeps:
+        heads = ["min", "median", "max"]
+    else:
+        heads = ["value"]
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table.add_column("")
+    for h in heads:
+        table.add_column(h, justify="right")
+    table.add_column("unit")
+    table.add_column("note", overflow="fold")
+    for section, rows in figures(res):
+        table.add_row(Text(section, style="bold"), *[""] * (len(heads) + 2))
+        for fig in rows:
+            da = _values(res, fig).sel(sel) if sel else _values(res, fig)
+            flat = np.asarray(da.values, dtype=float)
+            if draws:
+                other = [d for d in da.dims if d != DRAW]
+                v = da.quantile(list(quantiles), dim=DRAW)
+                v = v.median(other) if other else v
+                vals = [float(x) for x in np.atleast_1d(v.values)] + [float(flat.mean())]
+            elif sweeps:
+                vals = [float(np.min(flat)), float(np.median(flat)), float(np.max(flat))]
+            else:
+                vals = [float(flat.reshape(-1)[0])]
+            text, unit = row(fig.units, vals)
+            table.add_row("  " + fig.label, *text, unit, _defaults_note(res, fig))
+    return table
+
+
+def _extremes(res: xr.Dataset) -> str:
+    """Where the sweep's lowest and highest target-year e-waste lie (the dimensions that move it)."""
+    da = res["ewaste_generated_target"].sum("fleet") if "fleet" in res.dims else res["ewaste_generated_target"]
+    if DRAW in da.dims:
+        da = da.median(DRAW)
+    values = np.asarray(da.values, dtype=float)
+    if values.size < 2 or np.ptp(values) == 0:
+        return ""
+    tol = 1e-12 * np.abs(values).max()
+    moving = [d for i, d in enumerate(da.dims) if np.nanmax(np.ptp(values, axis=i)) > tol]
+
+    def at(flat_index: int) -> str:
+        idx = np.unravel_index(flat_index, values.shape)
+        return ", ".join(f"{d}={da[d].values[i]}" for d, i in zip(da.dims, idx, strict=True) if d in moving)
+
+    low, high = at(int(np.argmin(values))), at(int(np.argmax(values)))
+    return f"E-waste in the target year: lowest at {low}; highest at {high}"
+
+
+def renderables(res: xr.Dataset, quantiles: Sequence[float] = QUANTILES) -> Group:
+    """The summary as rich renderables: a heading, the grid line, the tables and notes."""
+    a = res.attrs
+    parts: list = [
+        Text(f"ewaste {a['ewaste_version']} - scenario {a.get('title', '?')!r} ({a.get('backend', '?')} backend)"),
+        Text(describe_grid(res)),
+    ]
+    sweeps = _sweeps(res)
+    if DRAW in res.dims:
+        parts.append(Text("Uncertainty range over the draws: " + " / ".join(f"p{100 * q:g}" for q in quantiles)))
+        points = int(np.prod(list(sweeps.values()))) if sweeps else 1
+        if sweeps and points <= MAX_POINT_TABLES:
+            for idx in np.ndindex(*sweeps.values()):
+                sel = {d: res[d].values[i] for d, i in zip(sweeps, idx, strict=True)}
+                parts.append(_table(res, sel, quantiles, ", ".join(f"{d}={v}" for d, v in sel.items())))
+        else:
+            if sweeps:
+                parts.append(Text("(the median over the sweep's points of each quantile)"))
+            parts.append(_table(res, {}, quantiles))
+    else:
+        if sweeps:
+            parts.append(Text("Across the sweep: min / median / max over its points (a spread, not an estimate)"))
+        parts.append(_table(res, {}, quantiles))
+    if sweeps:
+        parts.append(Text(_extremes(res)))
+    fired = int(res["negative_inflow_steps"].sum()) if "negative_inflow_steps" in res else 0
+    if fired:
+        parts.append(
+            Text(
+                f"Note: the stock-driven inflow came out negative in {fired} fleet-step(s) across the grid; "
+                f"policy '{a.get('negative_inflow', '?')}'."
+            )
+        )
+    return Group(*parts)
+
+
+def summarise(res: xr.Dataset, quantiles: Sequence[float] = QUANTILES, width: int = 140) -> str:
+    """The summary as plain text (no colour, no terminal codes)."""
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, force_terminal=False).print(renderables(res, quantiles))
+    return buffer.getvalue().rstrip() + "\n"
+
+
+def print_summary(res: xr.Dataset, quantiles: Sequence[float] = QUANTILES) -> None:
+    """Print the summary to standard output: rich tables with colour on a terminal, plain text otherwise."""
+    Console().print(renderables(res, quantiles))
+
+
+__all__ = ["describe_grid", "number", "print_summary", "summarise"]

@@ -1,0 +1,157 @@
+"""Uncertain parameters: `{ dist = ... }` tables of a scenario file as scipy.stats distributions.
+
+Every distribution is a frozen `scipy.stats` distribution, so its quantile function (`ppf`) maps
+uniform samples (scipy.stats.qmc) to draws; ewaste writes no sampler of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.stats
+
+from ..errors import InputError
+
+# name -> the keys it takes (besides `dist` and `units`)
+DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
+    "normal": ("mean", "std"),
+    "truncnormal": ("mean", "std", "min", "max"),
+    "lognormal": ("mean", "std"),
+    "uniform": ("min", "max"),
+    "triangular": ("min", "mode", "max"),
+    "pert": ("min", "mode", "max"),
+    "choice": ("values", "weights"),
+}
+OUTSIDE_RANGE = 1e-9  # probability a distribution may put outside a parameter's valid range (clipped)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One uncertain parameter: where the file gives it, its scipy.stats distribution, and for a
+    discrete choice the values its integer draws index."""
+
+    path: str  # the TOML path as written, e.g. "fleets.servers.mass"
+    spec: dict[str, Any]  # the table as written (for provenance)
+    frozen: Any  # scipy.stats frozen distribution
+    values: tuple[float, ...] | None = None  # choice: the values; draws are indices into them
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Draws from uniform samples u in (0, 1) (the quantile function), in the file's units."""
+        q = self.frozen.ppf(u)
+        if self.values is None:
+            return np.asarray(q, dtype=float)
+        return np.asarray(self.values, dtype=float)[np.asarray(q, dtype=int)]
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile of the parameter (for one-at-a-time sensitivity and the docs' tables)."""
+        return float(self.ppf(np.array([q]))[0])
+
+    def outside(self, lo: float, hi: float) -> float:
+        """Probability below `lo` or above `hi`."""
+        if self.values is not None:
+            v = np.asarray(self.values)
+            return float(np.asarray(self.spec["weights"])[(v < lo) | (v > hi)].sum())
+        return float(self.frozen.cdf(lo) + self.frozen.sf(hi))
+
+
+def is_distribution(raw: Any) -> bool:
+    """Whether a value of a scenario file is a distribution table."""
+    return isinstance(raw, dict) and "dist" in raw
+
+
+def parse_distribution(raw: dict, source: str, path: str) -> Distribution:
+    """A `{ dist = NAME, ... }` table -> Distribution (values in the file's units).
+
+    Raises InputError (naming `source` and `path`) for an unknown name, a missing, extra or
+    non-numeric key, or impossible parameters: std <= 0, min >= max, mode outside [min, max], a
+    mean outside [min, max], weights that are negative, of another length than the values, or do not
+    sum to 1.
+    """
+    name = raw.get("dist")
+    if not isinstance(name, str) or name not in DISTRIBUTIONS:
+        near = ", ".join(DISTRIBUTIONS)
+        raise InputError(source, f"{path}.dist", f"unknown distribution {name!r}; expected one of {near}")
+    needed = set(DISTRIBUTIONS[name])
+    given = set(raw) - {"dist", "units"}
+    if given != needed:
+        missing, extra = sorted(needed - given), sorted(given - needed)
+        what = f"missing {', '.join(missing)}" if missing else f"{', '.join(extra)} not used"
+        raise InputError(source, path, f"a {name} distribution takes {', '.join(DISTRIBUTIONS[name])}: {what}")
+    if name == "choice":
+        return _choice(raw, source, path)
+    p = {key: _number(raw[key], source, f"{path}.{key}") for key in needed}
+    _check(name, p, source, path)
+    return Distribution(path, dict(raw), _frozen(name, p))
+
+
+def _number(raw: Any, source: str, path: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not np.isfinite(raw):
+        raise InputError(source, path, f"expected a finite number, got {raw!r}")
+    return float(raw)
+
+
+def _check(name: str, p: dict[str, float], source: str, path: str) -> None:
+    if "std" in p and not p["std"] > 0:
+        raise InputError(source, f"{path}.std", f"must be above zero, got {p['std']:g}")
+    if name == "lognormal" and not p["mean"] > 0:
+        raise InputError(source, f"{path}.mean", "a lognormal's mean must be above zero")
+    if "min" in p and not p["min"] < p["max"]:
+        raise InputError(source, f"{path}.max", f"max ({p['max']:g}) must be above min ({p['min']:g})")
+    if "mode" in p and not p["min"] <= p["mode"] <= p["max"]:
+        raise InputError(source, f"{path}.mode", f"mode {p['mode']:g} lies outside [min, max]")
+
+
+def _frozen(name: str, p: dict[str, float]) -> Any:
+    """The scipy.stats distribution (PERT: the beta distribution with the PERT shape parameters)."""
+    st = scipy.stats
+    if name == "normal":
+        return st.norm(p["mean"], p["std"])
+    if name == "truncnormal":
+        a, b = (p["min"] - p["mean"]) / p["std"], (p["max"] - p["mean"]) / p["std"]
+        return st.truncnorm(a, b, loc=p["mean"], scale=p["std"])
+    if name == "lognormal":  # by the mean and std of the variable itself, as lifetimes are
+        s2 = np.log1p((p["std"] / p["mean"]) ** 2)
+        return st.lognorm(np.sqrt(s2), scale=p["mean"] * np.exp(-0.5 * s2))
+    width = p["max"] - p["min"]
+    if name == "uniform":
+        return st.uniform(p["min"], width)
+    if name == "triangular":
+        return st.triang((p["mode"] - p["min"]) / width, loc=p["min"], scale=width)
+    alpha = 1.0 + 4.0 * (p["mode"] - p["min"]) / width  # PERT (Malcolm et al. 1959; Vose 2008)
+    beta = 1.0 + 4.0 * (p["max"] - p["mode"]) / width
+    return st.beta(alpha, beta, loc=p["min"], scale=width)
+
+
+def _choice(raw: dict, source: str, path: str) -> Distribution:
+    values, weights = raw["values"], raw["weights"]
+    for key, seq in (("values", values), ("weights", weights)):
+        if not isinstance(seq, list) or not seq:
+            raise InputError(source, f"{path}.{key}", "expected a list of numbers")
+    vals = [_number(v, source, f"{path}.values[{i}]") for i, v in enumerate(values)]
+    w = [_number(v, source, f"{path}.weights[{i}]") for i, v in enumerate(weights)]
+    if len(w) != len(vals):
+        raise InputError(source, f"{path}.weights", f"{len(w)} weights for {len(vals)} values")
+    if min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
+        raise InputError(source, f"{path}.weights", f"weights must be >= 0 and sum to 1 (they sum to {sum(w):.6g})")
+    frozen = scipy.stats.rv_discrete(values=(np.arange(len(vals)), np.asarray(w)))
+    return Distribution(path, dict(raw), frozen, tuple(vals))
+
+
+def check_range(dist: Distribution, factor: float, lo: float, hi: float, units: str, source: str) -> None:
+    """Refuse a distribution (in the file's units; `factor` converts to the canonical ones) that puts
+    more than OUTSIDE_RANGE of its probability outside the valid range [lo, hi] (canonical units).
+
+    The docs' rule: ewaste never truncates a distribution silently; what little it allows outside the
+    range (at most one draw in a billion) is clipped to it.
+    """
+    share = dist.outside(lo / factor, hi / factor)
+    if share > OUTSIDE_RANGE:
+        unit = "" if units == "1" else f" {units}"
+        raise InputError(
+            source,
+            dist.path,
+            f"the distribution puts {share:.2g} of its probability outside the valid range "
+            f"[{lo:g}, {hi:g}]{unit}; bound it (truncnormal, uniform, triangular, pert) or narrow it",
+        )

@@ -1,0 +1,157 @@
+"""Uncertain parameters end to end: draws in the grid, quantiles of results against closed forms,
+reproducibility across backends and chunkings, single draws re-run, and bad input."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.stats
+import xarray as xr
+
+import ewaste
+from ewaste.analysis.uncertainty import quantiles
+from ewaste.engine import host
+from ewaste.errors import InputError
+from ewaste.inputs.scenario import scenario_to_grid
+from ewaste.inputs.validate import validate
+
+# 1000 units retired every year (fixed 1-year life, inflow-driven): e-waste = 1000 x mass (kg -> t)
+LINEAR = {
+    "scenario": {"start_year": 2020, "end_year": 2024, "age_convention": "end"},
+    "fleets": {
+        "s": {
+            "driver": "inflow",
+            "inflow": 1000,
+            "lifetime": {"type": "fixed", "mean": 1},
+            "mass": {"dist": "uniform", "min": 100, "max": 140},
+            "power": {"dist": "triangular", "min": 5, "mode": 10, "max": 12},
+        }
+    },
+    "energy": {"pue": 1.0},
+    "uncertainty": {"draws": 1000, "seed": 11, "sampler": "lhs"},
+}
+
+
+def grid_of(raw: dict, name: str = "u.toml") -> xr.Dataset:
+    return validate(scenario_to_grid(copy.deepcopy(raw), name), name)
+
+
+@pytest.fixture(scope="module")
+def linear():
+    return ewaste.evaluate(grid_of(LINEAR), backend="numpy", summary=True)
+
+
+def test_draws_form_a_dimension_and_carry_their_design(linear):
+    assert linear.sizes["draw"] == 1000
+    design = json.loads(linear.attrs["uncertainty"])
+    assert (design["draws"], design["seed"], design["sampler"]) == (1000, 11, "lhs")
+    assert design["parameters"]["fleets.s.mass"] == {"dist": "uniform", "min": 100, "max": 140}
+    assert linear["drawn_mass"].sizes["draw"] == 1000
+
+
+def test_quantiles_of_a_linear_figure_are_those_of_its_input(linear):
+    """E-waste in 2024 = 1000 units x mass: its p5 / p50 / p95 are 1000 x those of uniform(100, 140)
+    kg, within the Latin hypercube's resolution (1 / 1000 of the range)."""
+    q = quantiles(linear)["ewaste_generated_target"].sel(fleet="s")
+    want = [scipy.stats.uniform(100, 40).ppf(p) for p in (0.05, 0.5, 0.95)]
+    assert np.allclose(q.values, want, atol=40 / 1000 + 1e-9)
+    assert float(quantiles(linear)["ewaste_generated_target_mean"].sel(fleet="s")) == pytest.approx(120.0, abs=0.05)
+
+
+def test_energy_range_is_that_of_power(linear):
+    """Energy in 2024 = 1000 units in service all year ('end': bought at the end of 2023) x power x
+    8760 h: its median is 1000 x the triangular median x 8760 x 1e-9 TWh."""
+    median = scipy.stats.triang(5 / 7, loc=5, scale=7).ppf(0.5)
+    got = float(quantiles(linear, [0.5])["energy_target"].sel(fleet="s", quantile=0.5))
+    assert got == pytest.approx(1000 * median * 8760 * 1e-9, rel=2e-3)
+
+
+def test_the_same_seed_gives_the_same_results_on_every_backend_and_chunking():
+    grid = grid_of(LINEAR)
+    a = ewaste.evaluate(grid, backend="numpy", summary=True)
+    again = ewaste.evaluate(grid_of(LINEAR), backend="numpy", summary=True)
+    xr.testing.assert_identical(a.drop_attrs(), again.drop_attrs())
+    if host.status()[0]:
+        b = ewaste.evaluate(grid, backend="cpu", summary=True)
+        np.testing.assert_allclose(b["ewaste_generated_target"], a["ewaste_generated_target"], rtol=1e-12)
+    from ewaste import scale
+
+    lazy = scale.evaluate_lazy(grid, {"draw": 137}, backend="numpy", summary=True).compute()
+    np.testing.assert_array_equal(lazy["energy_target"].values, a["energy_target"].values)
+    other = copy.deepcopy(LINEAR)
+    other["uncertainty"]["seed"] = 12
+    assert not np.array_equal(grid_of(other)["mass"].values, grid["mass"].values)
+
+
+def test_a_single_draw_re_runs_to_its_own_results(linear):
+    grid = grid_of(LINEAR)
+    k = 417
+    one = ewaste.evaluate(grid.isel(draw=k), backend="numpy", summary=True)
+    assert float(one["ewaste_generated_target"].sel(fleet="s")) == float(
+        linear["ewaste_generated_target"].sel(fleet="s").isel(draw=k)
+    )
+    assert float(linear["drawn_mass"].sel(fleet="s").isel(draw=k)) == float(grid["mass"].sel(fleet="s")[k])
+
+
+def test_a_factor_scales_a_series_and_correlates_with_another_parameter():
+    raw = copy.deepcopy(LINEAR)
+    fleet = raw["fleets"]["s"]
+    fleet["inflow"] = {"2020": 1000, "2024": 2000, "factor": {"dist": "lognormal", "mean": 1.0, "std": 0.25}}
+    raw["uncertainty"]["correlations"] = [{"between": ["fleets.s.inflow.factor", "fleets.s.mass"], "rank": 0.7}]
+    grid = grid_of(raw)
+    factor = grid["inflow"].sel(fleet="s").isel(time=0).values / 1000.0
+    assert factor.mean() == pytest.approx(1.0, rel=5e-3)
+    assert np.std(factor) == pytest.approx(0.25, rel=3e-2)
+    ratio = grid["inflow"].sel(fleet="s").isel(time=-1) / grid["inflow"].sel(fleet="s").isel(time=0)
+    np.testing.assert_allclose(ratio.values, 2.0, rtol=1e-12)  # the whole series, scaled by one factor
+    rho = scipy.stats.spearmanr(factor, grid["mass"].sel(fleet="s").values).statistic
+    assert rho == pytest.approx(0.7, abs=0.04)
+
+
+def test_choice_and_sweep_side_by_side():
+    raw = copy.deepcopy(LINEAR)
+    raw["recycling"] = {"collection_rate": {"dist": "choice", "values": [0.2, 0.5], "weights": [0.25, 0.75]}}
+    raw["fleets"]["s"]["lifetime"] = {"type": "fixed", "mean": [1, 2]}  # a sweep beside the draws
+    grid = grid_of(raw)
+    assert grid.sizes["draw"] == 1000 and grid.sizes["s_lifetime_mean"] == 2
+    rates = grid["collection_rate"].values
+    assert set(np.unique(rates)) == {0.2, 0.5}
+    assert (rates == 0.5).mean() == pytest.approx(0.75, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"mass": {"dist": "normal", "mean": 120, "std": -1}}, "fleets.s.mass.std"),
+        ({"mass": {"dist": "beta", "a": 1}}, "fleets.s.mass.dist"),
+        ({"mass": {"dist": "normal", "mean": 50, "std": 40}}, "fleets.s.mass"),  # 11 % below zero
+        ({"mass": [{"dist": "uniform", "min": 1, "max": 2}, 3]}, "fleets.s.mass[0]"),
+    ],
+)
+def test_bad_distributions_are_refused_naming_the_field(change, field):
+    raw = copy.deepcopy(LINEAR)
+    raw["fleets"]["s"].update(change)
+    with pytest.raises(InputError) as err:
+        grid_of(raw)
+    assert err.value.field == field
+
+
+def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        "[fleets.s]\ndriver = 'inflow'\ninflow = 100\nlifetime = { type = 'fixed', mean = 2 }\n"
+        "mass = { dist = 'pert', min = 1, mode = 9, max = 3 }\n[uncertainty]\ndraws = 10\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "ewaste.cli", "run", str(path), "-o", str(tmp_path / "r.nc")],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == f"ewaste: error: {path}: fleets.s.mass.mode: mode 9 lies outside [min, max]"
+    assert not (tmp_path / "r.nc").exists()
