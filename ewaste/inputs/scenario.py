@@ -17,6 +17,7 @@ from ..engine.stockflow import NEGATIVE_INFLOW_POLICIES
 from ..errors import InputError
 from ..version import __version__
 from .defaults import ATTR, UNUSED, fill_globals, fleet_default
+from .distributions import Distribution
 from .fleets import fleet
 from .names import check_dim_name
 from .parameters import Context, check_keys, named_table, parse_parameter, suggest
@@ -164,6 +165,16 @@ def scenario_to_grid(
         record["correlations"] = [list(c) for c in design.correlations]
     grid.attrs["uncertainty"] = json.dumps(record)
     return grid
+
+
+def distributions(raw: dict, source: str) -> list[Distribution]:
+    """The uncertain parameters of a parsed scenario file, in the order the file gives them.
+
+    Raises InputError as `scenario_to_grid` does.
+    """
+    found = Uncertainty()
+    _build(raw, source, "", found)
+    return list(found.found.values())
 
 
 def _build(raw: dict, source: str, text_hash: str, uncertainty: Uncertainty) -> xr.Dataset:

@@ -1,0 +1,86 @@
+"""A scenario file as a model of its uncertain parameters: uniform samples -> each parameter's draws
+(its quantile function) -> a grid -> summary results, run in chunks through `ewaste.scale` when large.
+
+What Monte Carlo and sensitivity analysis evaluate: the rows of a sample become the grid's `draw`
+dimension, so every engine, chunking and worker count computes them alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import InputError
+from ..inputs.catalogue import resolve
+from ..inputs.distributions import Distribution
+from ..inputs.scenario import distributions, scenario_to_grid
+from ..inputs.tomlfile import read_toml
+from ..inputs.validate import validate
+from ..model.evaluate import evaluate
+from ..scale import evaluate_lazy, plan
+from ..scale.plan import default_memory_limit
+
+OUTPUTS = (
+    "ewaste_generated_target",
+    "ewaste_generated_cumulative_target",
+    "energy_target",
+    "emissions_target",
+)
+CHUNKED_ABOVE = 50_000  # rows: beyond this the model runs in chunks that fit the memory limit
+
+
+class ScenarioModel:
+    """A scenario's results as a function of its uncertain parameters.
+
+    `names` are the TOML paths of the parameters given as distributions; calling the model with a
+    (rows, parameters) array of uniform samples returns the `outputs` (summary variables, summed over
+    fleets) over `draw` and any sweep dimensions.
+    """
+
+    def __init__(
+        self,
+        scenario: str | Path,
+        outputs: Sequence[str] = OUTPUTS,
+        backend: str | None = None,
+        memory_limit: int | None = None,
+    ):
+        self.path = resolve(str(scenario))
+        if self.path.suffix.lower() != ".toml":
+            raise InputError(str(scenario), None, "sensitivity analysis reads a scenario file (.toml), not a grid")
+        self.raw = read_toml(self.path)
+        self.source = str(self.path)
+        self.dists: list[Distribution] = distributions(self.raw, self.source)
+        if not self.dists:
+            raise InputError(self.source, None, "no parameter carries a distribution ({ dist = ... }): nothing to vary")
+        self.names = [d.path for d in self.dists]
+        self.outputs = list(outputs)
+        self.backend = backend
+        self.memory_limit = memory_limit
+
+    def grid(self, u: np.ndarray) -> xr.Dataset:
+        """The grid whose draws are the quantiles `u` (rows, parameters) of each distribution."""
+        draws = {d.path: d.ppf(u[:, j]) for j, d in enumerate(self.dists)}
+        grid = scenario_to_grid(self.raw, self.source, draws=draws)
+        return validate(grid, self.source)
+
+    def __call__(self, u: np.ndarray) -> xr.Dataset:
+        grid = self.grid(np.asarray(u, dtype=float))
+        res = self._evaluate(grid)
+        unknown = [o for o in self.outputs if o not in res]
+        if unknown:
+            raise InputError(None, "--output", f"not a summary result: {', '.join(unknown)}")
+        out = xr.Dataset()
+        for name in self.outputs:
+            da = res[name]
+            out[name] = (da.sum("fleet", skipna=False) if "fleet" in da.dims else da).transpose("draw", ...)
+        return out.assign_attrs(units=", ".join(f"{o}: {res[o].attrs.get('units', '')}" for o in self.outputs))
+
+    def _evaluate(self, grid: xr.Dataset) -> xr.Dataset:
+        if grid.sizes["draw"] <= CHUNKED_ABOVE:
+            return evaluate(grid, self.backend, summary=True)
+        budget = self.memory_limit or default_memory_limit()
+        chunks = plan(grid, budget, 1, True, self.backend).chunks
+        return evaluate_lazy(grid, chunks, self.backend, summary=True).compute(scheduler="threads")
