@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import xarray as xr
 
 from .engine.backend import PRECISION_VAR, get_backend
 from .errors import InputError
+from .files import claim
 from .inputs.catalogue import resolve
 from .inputs.load import load_grid
 from .model.evaluate import evaluate
@@ -45,9 +46,12 @@ def run(
     `workers` processes, or on the scheduler at `scheduler`. Without `out` only the summary values
     are kept. `say` receives the plan as one line.
 
+    `out` is claimed before any work (`ewaste.files.claim`), so that two runs cannot write it at once.
+
     Returns the results (summary values without `out`), or None for a .zarr store of more than
     10^6 grid points (open it with xarray.open_zarr).
-    Raises InputError (bad input, exit code 2) before any work where it can.
+    Raises InputError (bad input, exit code 2) before any work where it can: among others when
+    another run is writing `out`; and when the write fails (no space left, no permission).
     """
     zarr_out = out is not None and Path(out).suffix.lower() == ".zarr"
     _check_options(out, zarr_out, overwrite, workers, scheduler, resume)
@@ -55,7 +59,7 @@ def run(
         os.environ[PRECISION_VAR] = precision
     get_backend(backend)  # refuse a backend or precision that cannot run before any work
     path = resolve(None if scenario is None else str(scenario))
-    with name_the_path(path):
+    with claim(out) if out is not None else nullcontext(), name_the_path(path):
         grid = load_grid(path)
         budget = parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit
         budget = budget or default_memory_limit()

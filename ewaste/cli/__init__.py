@@ -6,6 +6,7 @@ Heavy libraries (xarray, scipy, dask) are imported inside the commands, so `ewas
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -25,10 +26,42 @@ for command in (run, grid, validate, scenarios, info):
     cli.add_command(command)
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP, raised where the program is so that it unwinds like Ctrl-C: every `finally`
+    runs (temporary files removed, claims released). A BaseException, as KeyboardInterrupt is, so
+    that no `except Exception` swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _stop(signum: int, frame: object) -> None:
+    for sig in STOP_SIGNALS:  # one is enough: a second must not interrupt the clean-up
+        signal.signal(sig, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
 def main() -> None:
-    """Entry point: bad input -> one line on stderr and exit code 2, never a traceback."""
+    """Entry point: bad input -> one line on stderr and exit code 2, never a traceback; SIGTERM and
+    SIGHUP -> temporary files removed, one line, exit code 128 + the signal's number."""
+    before = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
+    try:
+        _main()
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
+def _main() -> None:
     try:
         cli.main(standalone_mode=False)
+    except Stopped as exc:
+        _say(f"ewaste: stopped by {signal.Signals(exc.signum).name}")
+        sys.exit(128 + exc.signum)
     except EwasteError as exc:
         click.echo(f"ewaste: error: {exc}", err=True)
         sys.exit(getattr(exc, "exit_code", 1))
@@ -45,3 +78,11 @@ def main() -> None:
             f"ewaste: internal error: {exc.__class__.__name__}: {exc} (set EWASTE_DEBUG=1 for a traceback)", err=True
         )
         sys.exit(1)
+
+
+def _say(line: str) -> None:
+    """A last line on stderr, if there is still somewhere to write it (SIGHUP: the terminal is gone)."""
+    try:
+        click.echo(line, err=True)
+    except OSError:
+        pass

@@ -54,10 +54,12 @@ def run(scenario: str | None, out: str | None, quiet: bool, **options) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def grid(spec: str, out: str, overwrite: bool) -> None:
     """Build the scenario grid of SPEC (TOML) and save it as NetCDF."""
+    from ..files import claim  # noqa: PLC0415
     from ..inputs.load import load_grid, save_grid  # noqa: PLC0415
 
-    g = load_grid(spec)
-    save_grid(g, out, overwrite)
+    with claim(out):  # before the work: two commands writing one file cannot both succeed
+        g = load_grid(spec)
+        save_grid(g, out, overwrite)
     click.echo(f"Grid written to {out} ({', '.join(f'{d}={n}' for d, n in g.sizes.items())})")
 
 

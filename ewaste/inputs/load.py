@@ -33,7 +33,11 @@ def load_grid(path: str | Path) -> xr.Dataset:
 
 
 def save_grid(grid: xr.Dataset, path: str | Path, overwrite: bool = False) -> None:
-    """Write a scenario grid to NetCDF (temporary file, then rename)."""
+    """Write a scenario grid to NetCDF (claimed, written to a temporary file, then renamed).
+
+    Raises InputError if `path` is not a .nc name, exists (without `overwrite`), its folder does
+    not exist, another run is writing it, or the write fails (no space left, no permission).
+    """
     if Path(path).suffix.lower() != ".nc":
         raise InputError(str(path), None, "a grid is saved as NetCDF: use a .nc file name")
     atomic_write(path, lambda tmp: grid.to_netcdf(tmp, engine="netcdf4"), overwrite)

@@ -13,7 +13,12 @@ FORMATS = (".nc", ".csv")
 
 
 def write_results(results: xr.Dataset, path: str | Path, overwrite: bool = False) -> None:
-    """Write results as NetCDF (.nc, everything) or CSV (.csv, the annual table in long form)."""
+    """Write results as NetCDF (.nc, everything) or CSV (.csv, the annual table in long form),
+    claimed, to a temporary file renamed into place (`ewaste.files.atomic_write`).
+
+    Raises InputError for an unknown suffix, an existing file (without `overwrite`), a missing
+    folder, another run writing `path`, or a failed write (no space left, no permission).
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:

@@ -1,5 +1,5 @@
-"""Streaming results to a Zarr store chunk by chunk: atomic markers, resumable after any interruption,
-and the store appears at its final path only when complete."""
+"""Streaming results to a Zarr store chunk by chunk: one run at a time, atomic markers, resumable after
+any interruption, and the store appears at its final path only when complete."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from ..files import claim, staging, write_failure
 from ..inputs.validate import scenario_sizes
 from ..model.evaluate import evaluate
 from .lazy import need_dask, result_template
@@ -34,40 +35,107 @@ def write_zarr(
 ) -> None:
     """Stream results to a Zarr store, chunk by chunk; resumable after any interruption.
 
-    Chunks are written into `PATH.partial` and each finished chunk leaves a marker in
-    `PATH.partial-done`; only when every chunk is in does the store move to PATH. A store at PATH
-    is therefore always complete, and a run with `resume=True` computes only the chunks without a
-    marker.
+    The path is claimed first (`ewaste.files.claim`): one run at a time writes or resumes it. The
+    store is set up in a temporary folder and renamed `PATH.partial` once complete; chunks are
+    written into it and each finished chunk leaves a marker in `PATH.partial-done`; only when every
+    chunk is in does the store move to PATH. A store at PATH is therefore always complete, and a run
+    with `resume=True` computes only the chunks without a marker.
+
+    Raises InputError (exit code 2) if PATH exists (without `overwrite`), its folder does not
+    exist, another run is writing it, there is nothing to resume (or an interrupted run is there
+    and neither `resume` nor `overwrite` is given), the interrupted run was of another grid,
+    chunking or mode, or a write fails (no space left: the chunks written so far are kept for
+    `resume`).
     """
     need_dask()
-    import dask  # noqa: PLC0415
-    import zarr  # noqa: PLC0415
-
     final = Path(path).resolve()  # workers may run in another folder
-    partial, done = final.with_name(final.name + ".partial"), final.with_name(final.name + ".partial-done")
-    if final.exists() and not overwrite:
-        raise InputError(str(path), None, "exists; pass --overwrite to replace it")
+    partial = _partial(final)[0]
     if not final.parent.is_dir():
         raise InputError(str(path), None, "the folder does not exist")
+    with claim(path):
+        _check_state(path, final, partial, overwrite, resume)
+        sizes = scenario_sizes(grid)
+        if resume:
+            chunks = _stored_chunks(partial)  # the chunking of the run being finished, whatever the memory now
+            _check_resumable(partial, _fingerprint(grid, chunks, summary))
+            _check_set_up(partial, result_template(grid, sizes, chunks, backend, summary))
+        else:
+            _set_up(grid, path, final, sizes, chunks, backend, summary)
+        try:
+            _fill(grid, final, sizes, chunks, backend, summary, client, progress)
+        except Exception as exc:
+            kept = f"the chunks written are kept in {partial.name}: {{fix}}pass --resume to finish"
+            failure = _failure(exc, path, kept)
+            if failure is None:
+                raise
+            raise failure from None
+
+
+def _check_state(path: str | Path, final: Path, partial: Path, overwrite: bool, resume: bool) -> None:
+    """Refuse to replace a store, to resume nothing, or to start over an interrupted run unasked."""
+    if final.exists() and not overwrite:
+        raise InputError(str(path), None, "exists; pass --overwrite to replace it")
     if resume and not partial.exists():
-        raise InputError(str(path), "--resume", f"nothing to resume: no interrupted run left {partial.name}")
+        raise InputError(
+            str(path),
+            "--resume",
+            f"nothing to resume: no interrupted run left {partial.name}; run again without --resume "
+            "(or with --overwrite)",
+        )
     if partial.exists() and not (resume or overwrite):
         raise InputError(
             str(partial),
             None,
             "an interrupted run left this store; pass --resume to finish it or --overwrite to start again",
         )
-    sizes = scenario_sizes(grid)
-    if resume:
-        chunks = _stored_chunks(partial)  # the chunking of the run being finished, whatever the memory now
-        _check_resumable(partial, _fingerprint(grid, chunks, summary))
-    else:
+
+
+def _set_up(
+    grid: xr.Dataset,
+    path: str | Path,
+    final: Path,
+    sizes: dict[str, int],
+    chunks: dict[str, int],
+    backend: str | None,
+    summary: bool,
+) -> None:
+    """The store's metadata, attributes and the variables no sweep touches, written in a temporary
+    folder renamed `PATH.partial` only when complete: a partial store is whole or absent, even
+    after a SIGKILL (a killed set-up leaves a `.PATH.*.part` folder, removed by the next claim)."""
+    partial, done = _partial(final)
+    skeleton = result_template(grid, sizes, chunks, backend, summary)
+    skeleton.attrs["ewaste_chunking"] = _fingerprint(grid, chunks, summary)
+    skeleton.attrs["ewaste_chunks"] = json.dumps(chunks)
+    tmp = staging(final, directory=True)
+    try:
+        skeleton.to_zarr(tmp, mode="w", compute=False, zarr_format=2, consolidated=False)
         shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(done, ignore_errors=True)
-        skeleton = result_template(grid, sizes, chunks, backend, summary)
-        skeleton.attrs["ewaste_chunking"] = _fingerprint(grid, chunks, summary)
-        skeleton.attrs["ewaste_chunks"] = json.dumps(chunks)
-        skeleton.to_zarr(partial, mode="w", compute=False, zarr_format=2, consolidated=False)
+        os.replace(tmp, partial)
+    except Exception as exc:
+        failure = _failure(exc, path, "nothing was written")
+        if failure is None:
+            raise
+        raise failure from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _fill(
+    grid: xr.Dataset,
+    final: Path,
+    sizes: dict[str, int],
+    chunks: dict[str, int],
+    backend: str | None,
+    summary: bool,
+    client: Any,
+    progress: bool,
+) -> None:
+    """Compute and write the chunks without a marker, then move the finished store to PATH."""
+    import dask  # noqa: PLC0415
+    import zarr  # noqa: PLC0415
+
+    partial, done = _partial(final)
     done.mkdir(exist_ok=True)
     pending = [r for r in blocks(sizes, chunks) if not (done / _block_id(r)).exists()]
     tasks = [dask.delayed(_write_block)(grid.isel(r), r, str(partial), str(done), backend, summary) for r in pending]
@@ -78,6 +146,21 @@ def write_zarr(
         shutil.rmtree(final)
     os.replace(partial, final)  # the store appears complete, or not at all
     shutil.rmtree(done)
+
+
+def _partial(final: Path) -> tuple[Path, Path]:
+    """The interrupted store (PATH.partial) and its folder of chunk markers (PATH.partial-done)."""
+    return final.with_name(final.name + ".partial"), final.with_name(final.name + ".partial-done")
+
+
+def _failure(exc: Exception, path: str | Path, then: str) -> InputError | None:
+    """A failed write as the user's error (what failed, and what is left: `then`, where "{fix}" says
+    to free some space if the disk is full); None for other errors."""
+    message = write_failure(exc, Path(path).resolve().parent)
+    if message is None:
+        return None
+    full = message.startswith(("no space", "disk quota"))
+    return InputError(str(path), None, f"{message}; {then.replace('{fix}', 'free some space, then ' if full else '')}")
 
 
 def _stored_chunks(partial: Path) -> dict[str, int]:
@@ -141,31 +224,53 @@ def _record_engines(store: Path, done: Path) -> None:
 
 
 def _run(tasks: list, client: Any, progress: bool) -> None:
-    """Run the chunk tasks on the client (or dask's threaded scheduler), with a progress bar."""
+    """Run the chunk tasks on the client (or dask's threaded scheduler), with a progress bar.
+
+    However it ends (an error, Ctrl-C, SIGTERM), no chunk of this run is still being written when
+    it returns, so the claim on the store outlives every write: the threads finish the chunks they
+    have begun, queued chunks are cancelled, and so are a cluster's.
+    """
     if not tasks:
         return
     from tqdm import tqdm  # noqa: PLC0415
 
-    bar = tqdm(total=len(tasks), unit="chunk", disable=not progress, dynamic_ncols=True)
-    if client is not None:
-        from distributed import as_completed  # noqa: PLC0415
+    with tqdm(total=len(tasks), unit="chunk", disable=not progress, dynamic_ncols=True) as bar:
+        if client is not None:
+            _run_on_client(tasks, client, bar)
+        else:
+            _run_on_threads(tasks, bar)
 
-        futures = client.compute(tasks)
+
+def _run_on_client(tasks: list, client: Any, bar: Any) -> None:
+    from distributed import as_completed  # noqa: PLC0415
+
+    futures = client.compute(tasks)
+    try:
         for future in as_completed(futures):
             future.result()
             bar.update()
-    else:
-        import dask  # noqa: PLC0415
-        from dask.callbacks import Callback  # noqa: PLC0415
+    except BaseException:
+        client.cancel(futures)  # nothing left queued on the cluster for a later run to meet
+        raise
 
-        class _Tick(Callback):
-            def _posttask(self, key, result, dsk, state, worker_id):  # noqa: ANN001, ARG002
-                if isinstance(result, str) and result:
-                    bar.update()
 
+def _run_on_threads(tasks: list, bar: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    import dask  # noqa: PLC0415
+    from dask.callbacks import Callback  # noqa: PLC0415
+
+    class _Tick(Callback):
+        def _posttask(self, key, result, dsk, state, worker_id):  # noqa: ANN001, ARG002
+            if isinstance(result, str) and result:
+                bar.update()
+
+    pool = ThreadPoolExecutor(dask.config.get("num_workers", None) or os.cpu_count() or 1)
+    try:
         with _Tick():
-            dask.compute(*tasks, scheduler="threads")
-    bar.close()
+            dask.compute(*tasks, scheduler="threads", pool=pool)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # the chunks begun are finished, not abandoned
 
 
 def _fingerprint(grid: xr.Dataset, chunks: dict[str, int], summary: bool) -> str:
@@ -181,6 +286,22 @@ def _fingerprint(grid: xr.Dataset, chunks: dict[str, int], summary: bool) -> str
     return digest.hexdigest()
 
 
+def _check_set_up(partial: Path, template: xr.Dataset) -> None:
+    """Refuse an interrupted store whose set-up never finished (one left by an older version)."""
+    import zarr  # noqa: PLC0415
+
+    try:
+        stored = set(zarr.open_group(str(partial), mode="r", zarr_format=2, use_consolidated=False).array_keys())
+    except Exception:  # metadata never written, or unreadable
+        stored = set()
+    if not set(map(str, template.variables)) <= stored:
+        raise InputError(
+            str(partial),
+            None,
+            "the interrupted run stopped before its store was set up; pass --overwrite to start again",
+        )
+
+
 def _check_resumable(partial: Path, fingerprint: str) -> None:
     import zarr  # noqa: PLC0415
 
@@ -192,4 +313,3 @@ def _check_resumable(partial: Path, fingerprint: str) -> None:
         raise InputError(
             str(partial), None, "was started from another grid, chunking or mode; pass --overwrite to start again"
         )
-
