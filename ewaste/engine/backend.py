@@ -35,7 +35,8 @@ def cupy_status() -> tuple[bool, str]:
     try:
         import cupy  # noqa: PLC0415 - optional dependency, imported only here
     except Exception as exc:  # ImportError, or a broken CUDA installation
-        return False, f"CuPy is not installed ({exc.__class__.__name__}: {exc}); pip install 'ewaste[gpu]'"
+        install = "pip install -e '.[gpu]' (CUDA 12) or -e '.[gpu13]' (CUDA 13) from the checkout"
+        return False, f"CuPy is not installed ({exc.__class__.__name__}: {exc}); {install}"
     try:
         count = cupy.cuda.runtime.getDeviceCount()
         if count < 1:

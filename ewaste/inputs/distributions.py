@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from ..errors import InputError
 
@@ -105,7 +104,7 @@ def _check(name: str, p: dict[str, float], source: str, path: str) -> None:
 
 def _frozen(name: str, p: dict[str, float]) -> Any:
     """The scipy.stats distribution (PERT: the beta distribution with the PERT shape parameters)."""
-    st = scipy.stats
+    import scipy.stats as st  # noqa: PLC0415 - 0.3 s to import: only for files that draw
     if name == "normal":
         return st.norm(p["mean"], p["std"])
     if name == "truncnormal":
@@ -135,6 +134,8 @@ def _choice(raw: dict, source: str, path: str) -> Distribution:
         raise InputError(source, f"{path}.weights", f"{len(w)} weights for {len(vals)} values")
     if min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
         raise InputError(source, f"{path}.weights", f"weights must be >= 0 and sum to 1 (they sum to {sum(w):.6g})")
+    import scipy.stats  # noqa: PLC0415 - as in _frozen
+
     frozen = scipy.stats.rv_discrete(values=(np.arange(len(vals)), np.asarray(w)))
     return Distribution(path, dict(raw), frozen, tuple(vals))
 

@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.linalg
-import scipy.stats
-from scipy.stats import qmc
 
 from ..errors import InputError
 from .distributions import Distribution
@@ -74,6 +71,8 @@ def _correlations(raw: object, source: str) -> tuple[tuple[str, str, float], ...
 def uniforms(design: Design, d: int) -> np.ndarray:
     """(draws, d) samples in (0, 1): scipy.stats.qmc's Latin hypercube or scrambled Sobol' sequence,
     or NumPy's PCG64 generator for "random"."""
+    from scipy.stats import qmc  # noqa: PLC0415 - 0.3 s to import: only for files that draw
+
     rng = np.random.default_rng(design.seed)
     if design.sampler == "random" or d == 0:
         u = rng.random((design.draws, d))
@@ -91,6 +90,9 @@ def correlate(u: np.ndarray, rank: np.ndarray, source: str) -> np.ndarray:
 
     Raises InputError where the matrix is not positive semi-definite.
     """
+    import scipy.linalg  # noqa: PLC0415
+    import scipy.stats  # noqa: PLC0415
+
     pearson = 2.0 * np.sin(np.pi * rank / 6.0)
     np.fill_diagonal(pearson, 1.0)
     values, vectors = scipy.linalg.eigh(pearson)

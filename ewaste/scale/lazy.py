@@ -15,7 +15,7 @@ def need_dask() -> None:
         import zarr  # noqa: F401, PLC0415
     except ImportError:
         raise InputError(
-            None, "dask", "this run is cut into chunks and needs dask: pip install 'ewaste[dask]'"
+            None, "dask", "this run is cut into chunks and needs dask: pip install -e '.[dask]' from the checkout"
         ) from None
 
 
