@@ -116,8 +116,8 @@ EW_HD inline T survival(T age, T p1, T p2) {
     const T mu = log(p1) - half * var;
     const T tail = half * erfc((log(fmax(age, T(1e-30))) - mu) / (sqrt(var) * r2));
     return age <= zero ? one : tail;
-  } else {  // WEIBULL: p1 shape, p2 scale
-    return exp(-pow(fmax(age, zero) / p2, p1));
+  } else {  // WEIBULL: p1 shape, p2 scale; (age / scale)^shape capped where S is below 1e-300 anyway
+    return exp(-fmin(pow(fmax(age, zero) / p2, p1), T(sizeof(T) == sizeof(float) ? 87.0 : 690.0)));
   }
 }
 
@@ -153,7 +153,8 @@ EW_HD inline double gamma_q(double s, double y) {
 // T(a) = integral of S from a to infinity and U(a) = integral of T from a to infinity, in double
 // (lifetime.tail_integrals in ewaste/engine/lifetime.py gives the closed forms and their sources).
 EW_HD inline void normal_tails(double a, double mean, double sd, double& t, double& u) {
-  const double z = (a - mean) / sd;
+  // z capped where the tails are below 1e-297 anyway: no slow path for underflow
+  const double z = fmin(fmax((a - mean) / sd, -37.0), 37.0);
   const double q = 0.5 * erfc(z / 1.4142135623730951), phi = exp(-0.5 * z * z) / 2.5066282746310002;
   t = sd * (phi - z * q);
   u = 0.5 * sd * sd * ((1.0 + z * z) * q - z * phi);
@@ -188,18 +189,72 @@ EW_HD inline void tails(double a, double p1, double p2, double& t, double& u) {
   }
 }
 
-// Share of a cohort in service on average over the step `lag` steps after it entered (double; see
-// lifetime.average_survival): 'end' (offset 0) entry at the end of the step, 'middle' entry spread
-// evenly over it.
-template <int KIND>
-EW_HD inline double average(int lag, double dt, double offset, double p1, double p2) {
-  double t_now, u_now, t_before, u_before, t_after, u_after;
-  tails<KIND>(lag * dt, p1, p2, t_now, u_now);
-  tails<KIND>((lag > 0 ? lag - 1 : 0) * dt, p1, p2, t_before, u_before);
-  if (offset == 0.0) return lag >= 1 ? (t_before - t_now) / dt : 0.0;
-  tails<KIND>((lag + 1.0) * dt, p1, p2, t_after, u_after);
-  if (lag == 0) return (dt * t_now - u_now + u_after) / (dt * dt);
-  return (u_after - 2.0 * u_now + u_before) / (dt * dt);
+// A Weibull step [x0, x0 + dt] is integrated exactly (incomplete gamma) where shape x ln((x0 + dt) / x0)
+// exceeds this (the first step, and steep curves that 8-point Gauss-Legendre misses), else by Gauss-
+// Legendre (ewaste/engine/lifetime.py, WEIBULL_STEEP).
+#define EW_WEIBULL_STEEP 2.0
+#define EW_GL_POINTS 8
+EW_HD inline double gl_node(int g) {
+  const double x[EW_GL_POINTS] = {-0.9602898564975362, -0.7966664774136267, -0.525532409916329,
+                                  -0.18343464249564978, 0.18343464249564978, 0.525532409916329,
+                                  0.7966664774136267,  0.9602898564975362};
+  return x[g];
+}
+EW_HD inline double gl_weight(int g) {
+  const double w[EW_GL_POINTS] = {0.10122853629037706, 0.22238103445337443, 0.3137066458778869,
+                                  0.36268378337836166, 0.36268378337836166, 0.3137066458778869,
+                                  0.22238103445337443, 0.10122853629037706};
+  return w[g];
+}
+
+// I0 = integral of S over [x0, x0 + dt] and I1 = integral of (a - x0) S over it, for lanes 0 .. W - 1
+// (double; p1, p2 point at lane 0's parameters). Closed forms from T and U; the Weibull by Gauss-
+// Legendre except on the first step (S's derivative is infinite at age 0) and for steep shapes.
+template <int W, int KIND>
+EW_HD void intervals(double x0, double dt, const double* p1, const double* p2, double* i0, double* i1) {
+  if constexpr (KIND == WEIBULL) {
+    double lam[W];
+    bool live = false;  // whether S over the step is above 1e-17 for some lane (else the integrals are 0)
+    EW_SIMD for (int j = 0; j < W; ++j) {
+      i0[j] = i1[j] = 0.0;
+      lam[j] = log(p2[j]);
+    }
+    for (int j = 0; j < W; ++j) live = live || p1[j] * (log(x0 > 0.0 ? x0 : 1e-300) - lam[j]) < 3.7;
+    for (int g = 0; live && g < EW_GL_POINTS; ++g) {  // nodes outside, lanes inside: the lanes vectorise
+      const double off = 0.5 * dt * (1.0 + gl_node(g)), w = 0.5 * dt * gl_weight(g), la = log(x0 + off);
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        // (a / lambda)^k, capped where S is below 1e-300 anyway: no slow path for under- or overflow
+        const double sv = w * exp(-exp(fmin(p1[j] * (la - lam[j]), 6.5)));
+        i0[j] += sv;
+        i1[j] += sv * off;
+      }
+    }
+    const double span = x0 > 0.0 ? log1p(dt / x0) : 1e300;  // ln((x0 + dt) / x0)
+    for (int j = 0; j < W; ++j) {
+      if (p1[j] * span <= EW_WEIBULL_STEEP) continue;
+      double t0, u0, t1, u1;
+      tails<KIND>(x0, p1[j], p2[j], t0, u0);
+      tails<KIND>(x0 + dt, p1[j], p2[j], t1, u1);
+      i0[j] = t0 - t1;
+      i1[j] = -dt * t1 + u0 - u1;
+    }
+  } else {
+    EW_SIMD for (int j = 0; j < W; ++j) {
+      double t0, u0, t1, u1;
+      tails<KIND>(x0, p1[j], p2[j], t0, u0);
+      tails<KIND>(x0 + dt, p1[j], p2[j], t1, u1);
+      i0[j] = t0 - t1;
+      i1[j] = -dt * t1 + u0 - u1;
+    }
+  }
+}
+
+// Share of a cohort in service on average over the step `lag` steps after it entered, from the
+// integrals of S over the step before (b0, b1) and this one (i0, i1) (lifetime.average_survival):
+// 'end' (offset 0) entry at the end of the step, 'middle' entry spread evenly over it.
+EW_HD inline double average(int lag, double dt, double offset, double b0, double b1, double i0, double i1) {
+  if (offset == 0.0) return lag >= 1 ? b0 / dt : 0.0;
+  return ((lag >= 1 ? b1 : 0.0) + dt * i0 - i1) / (dt * dt);
 }
 
 // The same for a tabulated lifetime from its end-of-step survival: linear within each step.
@@ -212,6 +267,8 @@ EW_HD inline double table_average(int lag, double offset, double before, double 
 template <typename T, int W, int KIND>
 EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
   const int64_t S = p.stride;
+  double b0[W], b1[W], i0[W], i1[W];
+  EW_SIMD for (int j = 0; j < W; ++j) b0[j] = b1[j] = 0.0;
   for (int a = 0; a < p.n; ++a) {
     const T age = T((a + p.offset) * p.dt);
     if constexpr (KIND == TABLE) {
@@ -223,7 +280,12 @@ EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
       }
     } else {
       EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<T, KIND>(age, T(p.p1[s0 + j]), T(p.p2[s0 + j]));
-      for (int j = 0; j < W; ++j) av[a * W + j] = T(average<KIND>(a, p.dt, p.offset, p.p1[s0 + j], p.p2[s0 + j]));
+      intervals<W, KIND>(a * p.dt, p.dt, p.p1 + s0, p.p2 + s0, i0, i1);
+      EW_SIMD for (int j = 0; j < W; ++j) {
+        av[a * W + j] = T(average(a, p.dt, p.offset, b0[j], b1[j], i0[j], i1[j]));
+        b0[j] = i0[j];
+        b1[j] = i1[j];
+      }
     }
   }
 }
@@ -231,6 +293,8 @@ EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
 template <typename T, int W, int KIND>
 EW_HD void survival_row(const Problem& p, int64_t s0, int m, T* sf, T* av) {
   const int64_t S = p.stride;
+  double b0[W], b1[W], i0[W], i1[W];
+  EW_SIMD for (int j = 0; j < W; ++j) b0[j] = b1[j] = 0.0;
   for (int c = 0; c <= m; ++c) {
     const int lag = m - c;
     if constexpr (KIND == TABLE) {
@@ -245,7 +309,9 @@ EW_HD void survival_row(const Problem& p, int64_t s0, int m, T* sf, T* av) {
       const T age = T((lag + p.offset) * p.dt);
       const int64_t at = c * S + s0;
       EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = survival<T, KIND>(age, T(p.p1[at + j]), T(p.p2[at + j]));
-      for (int j = 0; j < W; ++j) av[c * W + j] = T(average<KIND>(lag, p.dt, p.offset, p.p1[at + j], p.p2[at + j]));
+      intervals<W, KIND>(lag * p.dt, p.dt, p.p1 + at, p.p2 + at, i0, i1);
+      if (lag >= 1) intervals<W, KIND>((lag - 1) * p.dt, p.dt, p.p1 + at, p.p2 + at, b0, b1);
+      EW_SIMD for (int j = 0; j < W; ++j) av[c * W + j] = T(average(lag, p.dt, p.offset, b0[j], b1[j], i0[j], i1[j]));
     }
   }
 }
