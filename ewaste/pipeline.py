@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import xarray as xr
 
+from .analysis.experiments import OUTPUTS
+from .analysis.experiments import sensitivity as analyse
+from .analysis.uncertainty import QUANTILES, has_draws
+from .analysis.uncertainty import quantiles as reduce_draws
 from .engine.backend import PRECISION_VAR, get_backend
 from .errors import InputError
 from .files import claim
 from .inputs.catalogue import resolve
 from .inputs.load import load_grid
 from .model.evaluate import evaluate
-from .outputs.writers import write_results
+from .outputs.writers import write_results, write_table
 from .scale import evaluate_lazy, parse_bytes, plan, write_zarr
 from .scale.cluster import dask_client
 from .scale.plan import default_memory_limit, fmt_bytes
@@ -35,6 +40,10 @@ def run(
     resume: bool = False,
     backend: str | None = None,
     precision: str | None = None,
+    outputs: Sequence[str] | None = None,
+    draw: int | None = None,
+    quantiles: Sequence[float] | None = None,
+    every_draw: bool = False,
     progress: bool = False,
     say: Callable[[str], None] = lambda text: None,
 ) -> xr.Dataset | None:
@@ -47,6 +56,10 @@ def run(
     are kept. `say` receives the plan as one line.
 
     `out` is claimed before any work (`ewaste.files.claim`), so that two runs cannot write it at once.
+    `outputs` limits the results to those variables (and what they need). A scenario with uncertain
+    parameters runs every draw (`draw`: only that one); with `summary` and a .nc or .csv `out`, the file
+    holds the `quantiles` (default p5, p50, p95) and the mean over the draws, plus the drawn inputs,
+    unless `every_draw`. A .zarr store keeps every draw.
 
     Returns the results (summary values without `out`), or None for a .zarr store of more than
     10^6 grid points (open it with xarray.open_zarr).
@@ -60,13 +73,13 @@ def run(
     get_backend(backend)  # refuse a backend or precision that cannot run before any work
     path = resolve(None if scenario is None else str(scenario))
     with claim(out) if out is not None else nullcontext(), name_the_path(path):
-        grid = load_grid(path)
+        grid = _one_draw(load_grid(path), draw, path)
         budget = parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit
         budget = budget or default_memory_limit()
         # chunks run side by side: one per worker process, or one per core on dask's threaded scheduler
         n_workers = workers or (1 if scheduler else os.cpu_count() or 1)
         keep_summary = summary or out is None  # the printed summary needs only the target-year values
-        chosen = plan(grid, budget, n_workers, keep_summary, backend)
+        chosen = plan(grid, budget, n_workers, keep_summary, backend, outputs)
         if chosen.n_chunks > 1 or zarr_out or workers or scheduler:
             say(f"plan: {chosen.describe()}")
         if not zarr_out and chosen.result_bytes > budget:
@@ -85,6 +98,7 @@ def run(
                     chosen.chunks,
                     backend=backend,
                     summary=summary,
+                    outputs=outputs,
                     overwrite=overwrite,
                     resume=resume,
                     client=client,
@@ -92,12 +106,41 @@ def run(
                 )
                 return xr.open_zarr(out) if chosen.points <= SUMMARY_POINTS else None
             if chosen.n_chunks > 1 or client is not None:
-                results = evaluate_lazy(grid, chosen.chunks, backend, keep_summary).compute()
+                results = evaluate_lazy(grid, chosen.chunks, backend, keep_summary, outputs).compute()
             else:
-                results = evaluate(grid, backend, summary=keep_summary)
+                results = evaluate(grid, backend, summary=keep_summary, outputs=outputs, validated=True)
         if out is not None:
-            write_results(results, out, overwrite)
+            reduce = summary and has_draws(results) and not every_draw
+            write_results(reduce_draws(results, quantiles or QUANTILES) if reduce else results, out, overwrite)
         return results
+
+
+def sensitivity(
+    scenario: str | Path,
+    out: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    outputs: Sequence[str] | None = None,
+    **options: Any,
+) -> xr.Dataset:
+    """`ewaste.analysis.experiments.sensitivity` of `scenario` (options: method, samples, seed, backend),
+    written to `out` (.nc, .csv or .json; claimed before any work) if given. Raises InputError."""
+    with claim(out) if out is not None else nullcontext():
+        res = analyse(scenario, outputs=outputs or OUTPUTS, **options)
+        if out is not None:
+            write_table(res, out, overwrite)
+    return res
+
+
+def _one_draw(grid: xr.Dataset, draw: int | None, path: Path) -> xr.Dataset:
+    """The grid, or its draw number `draw` (to re-run and inspect one draw of uncertain parameters)."""
+    if draw is None:
+        return grid
+    if "draw" not in grid.dims:
+        raise InputError(str(path), "--draw", "this scenario has no uncertain parameters to draw")
+    if not 0 <= draw < grid.sizes["draw"]:
+        raise InputError(str(path), "--draw", f"draws are numbered 0 to {grid.sizes['draw'] - 1}")
+    return grid.isel(draw=[draw])
 
 
 def _check_options(

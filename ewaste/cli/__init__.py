@@ -13,7 +13,7 @@ import click
 
 from ..errors import EwasteError
 from ..version import __version__
-from .commands import grid, info, run, scenarios, validate
+from .commands import grid, info, run, scenarios, sensitivity, summary, validate
 
 
 @click.group()
@@ -22,7 +22,7 @@ def cli() -> None:
     """E-waste, materials, recycling and energy of AI hardware, with a cohort stock-flow model."""
 
 
-for command in (run, grid, validate, scenarios, info):
+for command in (run, summary, sensitivity, grid, validate, scenarios, info):
     cli.add_command(command)
 
 

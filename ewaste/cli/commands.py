@@ -13,6 +13,29 @@ PRECISIONS = ("float64", "float32")
 backend_option = click.option(
     "--backend", type=click.Choice(BACKENDS), default=None, help="Array backend (default: $EWASTE_BACKEND or auto)."
 )
+
+
+def _names(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    """A comma-separated list of names."""
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _shares(ctx: click.Context, param: click.Parameter, value: str | None) -> list[float] | None:
+    """A comma-separated list of quantiles in [0, 1]."""
+    if value is None:
+        return None
+    try:
+        q = [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: numbers between 0 and 1, e.g. 0.05,0.5,0.95") from None
+    if not q or any(not 0.0 <= x <= 1.0 for x in q):
+        raise click.BadParameter(f"{value!r}: numbers between 0 and 1, e.g. 0.05,0.5,0.95")
+    return q
+
+
+outputs_option = click.option(
+    "--outputs", callback=_names, help="Only these results, comma-separated (e.g. ewaste_generated,energy)."
+)
 precision_option = click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
@@ -31,21 +54,67 @@ precision_option = click.option(
 @click.option("--memory-limit", default=None, help="Memory budget (e.g. 8GB); default half the memory available.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted .zarr run: only the missing chunks.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@outputs_option
+@click.option("--quantiles", callback=_shares, help="Quantiles over the draws (default 0.05,0.5,0.95).")
+@click.option("--every-draw", is_flag=True, help="With --summary: keep every draw in the file, not the quantiles.")
+@click.option("--draw", type=click.IntRange(0), default=None, help="Run only this draw of the uncertain parameters.")
 @backend_option
 @precision_option
 def run(scenario: str | None, out: str | None, quiet: bool, **options) -> None:
     """Evaluate SCENARIO (a .toml file, a saved grid .nc, or a bundled name; default: 'default')."""
-    from ..outputs.summary import summarise  # noqa: PLC0415
     from ..pipeline import run as run_scenario  # noqa: PLC0415
 
     progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
     say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
     results = run_scenario(scenario, out, progress=progress, say=say, **options)
-    if quiet:
-        return
-    click.echo(summarise(results) if results is not None else f"(open {out} with xarray.open_zarr)")
+    if not quiet:
+        _print(results, options["quantiles"], f"(open {out} with xarray.open_zarr)")
+        if out:
+            click.echo(f"Results written to {out}")
+
+
+def _print(results, quantiles: list[float] | None, otherwise: str = "") -> None:  # noqa: ANN001
+    """The summary: rich tables on a terminal, plain text otherwise."""
+    from ..analysis.uncertainty import QUANTILES  # noqa: PLC0415
+    from ..outputs.summary import print_summary, summarise  # noqa: PLC0415
+
+    if results is None:
+        click.echo(otherwise)
+    elif sys.stdout.isatty():
+        print_summary(results, quantiles or QUANTILES)
+    else:
+        click.echo(summarise(results, quantiles or QUANTILES), nl=False)
+
+
+@click.command()
+@click.argument("results")
+@click.option("--quantiles", callback=_shares, help="Quantiles over the draws (default 0.05,0.5,0.95).")
+def summary(results: str, quantiles: list[float] | None) -> None:
+    """Print the summary of a saved results file (.nc or .zarr)."""
+    from ..outputs.readers import load_results  # noqa: PLC0415
+
+    _print(load_results(results), quantiles)
+
+
+@click.command()
+@click.argument("scenario")
+@click.option("--method", type=click.Choice(("sobol", "morris", "tornado")), default="sobol", show_default=True)
+@click.option(
+    "--samples", type=click.IntRange(2), default=None, help="Sobol': base samples (2^k, 1024); Morris: trajectories."
+)
+@click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
+@outputs_option
+@click.option("--out", "-o", type=click.Path(), help="Write the indices: .nc, .csv or .json.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@backend_option
+def sensitivity(scenario: str, out: str | None, **options) -> None:
+    """Which uncertain parameter of SCENARIO drives each result: Sobol' indices, Morris or a tornado."""
+    from ..outputs.sensitivity import sensitivity_text  # noqa: PLC0415
+    from ..pipeline import sensitivity as analyse  # noqa: PLC0415
+
+    click.echo(sensitivity_text(analyse(scenario, out, **options)), nl=False)
     if out:
-        click.echo(f"Results written to {out}")
+        click.echo(f"Indices written to {out}")
 
 
 @click.command()

@@ -3,6 +3,8 @@ flows already reduced over time."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
 
@@ -111,21 +113,22 @@ def summable(grid: xr.Dataset) -> bool:
     return not any("time" in grid[p].dims for p in IMPACT_PARAMS if p in grid)
 
 
-def fast_summary(flows: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
-    """Summary values from fleet flows reduced over time (`_run_fleet(..., reduce=True)`)."""
+def fast_summary(flows: xr.Dataset, grid: xr.Dataset, results: Sequence[str]) -> xr.Dataset:
+    """Summary values of `results` from fleet flows reduced over time (`_run_fleet(..., reduce=True)`)."""
     target = int(grid.attrs["target_year"])
     summed = xr.Dataset()
     for name, da in flows.data_vars.items():
         if "reduction" not in da.dims:
             summed[name] = da
         elif name.startswith(("inflow_", "outflow_")) or name == "in_service_power":  # energy sums power
-            summed[name] = da.isel(reduction=[0, 1]).rename(reduction="time")
+            summed[name] = da.isel(reduction=slice(0, 2)).rename(reduction="time")  # a view
         elif name.startswith("in_service_"):  # averages: the mean over the target year's steps, in both slots
             steps = STEPS_PER_YEAR[grid.attrs["step"]]
-            summed[name] = xr.concat([da.isel(reduction=0, drop=True) / steps] * 2, dim="time")
-        else:  # stocks and ratios: the value at the end of the target year, in both slots
-            summed[name] = xr.concat([da.isel(reduction=2, drop=True)] * 2, dim="time")
-    res = impacts(summed, grid)
+            at = da.dims.index("reduction")
+            summed[name] = (da.isel(reduction=0, drop=True) / steps).expand_dims(time=2, axis=at)
+        else:  # stocks and ratios: the value at the end of the target year, in both slots (a view)
+            summed[name] = da.isel(reduction=2, drop=True).expand_dims(time=2, axis=da.dims.index("reduction"))
+    res = impacts(summed, grid, results)
     out = xr.Dataset()
     for name, da in res.data_vars.items():
         kind = da.attrs.get("kind")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import xarray as xr
 
 from ..engine.backend import get_backend
@@ -10,11 +12,17 @@ from .aggregate import SUMMARY_SUFFIXES, aggregate, fast_summary, label_capacity
 from .defaults import fill_defaults
 from .fleet import run_fleet_rules
 from .impacts import check_destinations, impacts
+from .outputs import flows_needed, resolve
 from .provenance import drawn_inputs, provenance
 
 
 def evaluate(
-    grid: xr.Dataset, backend: str | None = None, summary: bool = False, precision: str | None = None
+    grid: xr.Dataset,
+    backend: str | None = None,
+    summary: bool = False,
+    precision: str | None = None,
+    outputs: Sequence[str] | None = None,
+    validated: bool = False,
 ) -> xr.Dataset:
     """Evaluate a validated scenario grid; returns results with units and provenance.
 
@@ -22,23 +30,35 @@ def evaluate(
     negative-inflow count): a few numbers per grid point, for sweeps whose trajectories would not fit.
     precision: "float64" (default, or $EWASTE_PRECISION) or "float32" arithmetic in the compiled
     engines (results stay float64 arrays; see docs/model.md for the error).
+    outputs: the result variables to compute (e.g. ["ewaste_generated", "energy"], each with its
+    aggregates; docs/outputs.md lists them); default all. Only what they need is computed.
+    validated: the grid is a piece of a grid already validated (as `ewaste.scale` passes its chunks).
+
+    Raises InputError (a grid that does not validate, an unknown output, a backend or precision that
+    cannot run here, a lifetime a stock-driven fleet cannot be solved with) and BalanceError.
     """
     be = get_backend(backend, precision)
-    grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
+    results = resolve(outputs)
+    if not validated:
+        grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
     grid, defaults = fill_defaults(grid)
     reduce = summary and summable(grid)
-    fleets = [
-        run_fleet_rules(grid.isel(fleet=i, drop=True), str(f), be, reduce) for i, f in enumerate(grid["fleet"].values)
-    ]
-    flows = xr.concat(fleets, dim=xr.DataArray(grid["fleet"].values, dims="fleet"), coords="minimal")
+    needed = flows_needed(results)
+    names = [str(f) for f in grid["fleet"].values]
+    fleets = [run_fleet_rules(grid.isel(fleet=i, drop=True), f, be, reduce, needed) for i, f in enumerate(names)]
+    fleet = xr.DataArray(names, dims="fleet")
+    if len(fleets) == 1:  # no copy
+        flows = fleets[0].expand_dims(fleet=fleet).transpose("fleet", ...)
+    else:
+        flows = xr.concat(fleets, dim=fleet, coords="minimal")
     if reduce:
-        fast = fast_summary(flows, grid)
+        fast = fast_summary(flows, grid, results)
         fast = label_capacity(fast, grid)
         check_destinations(fast, "_cumulative_target")
         fast.update(drawn_inputs(grid))
         fast.attrs = {**provenance(grid, defaults, be), "mode": "summary"}
         return fast
-    res = impacts(flows, grid)
+    res = impacts(flows, grid, results)
     check_destinations(res)
     res = res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
     res = label_capacity(res, grid)

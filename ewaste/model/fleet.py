@@ -19,7 +19,6 @@ from ..inputs.timeaxis import STEPS_PER_YEAR
 from ..inputs.validate import DRIVER_VAR, NON_SCENARIO_DIMS
 
 PCB = "circuit_boards"
-IN_SERVICE = ("units", "power")  # attributes whose average in service over each step the results use
 BALANCE_RTOL = {"float64": 1e-9, "float32": 1e-5}  # by the precision of the engine's arithmetic
 
 
@@ -86,18 +85,29 @@ def _survival_rows(g: xr.Dataset, kind: str, template: xr.DataArray, n: int, be:
     return SurvivalRows(kind, params, n, dt, g.attrs["age_convention"], be)
 
 
-def run_fleet_rules(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> xr.Dataset:
-    """Run a fleet once per replacement rule when the rule is swept (a string dimension)."""
+PARTS = ("stock", "inflow", "outflow", "in_service")
+
+
+def _attribute(flow: str) -> tuple[str, str] | None:
+    """A fleet flow's part and attribute: "in_service_power" -> ("in_service", "power")."""
+    part = next((p for p in sorted(PARTS, key=len, reverse=True) if flow.startswith(p + "_")), None)
+    return None if part is None else (part, flow[len(part) + 1 :])
+
+
+def run_fleet_rules(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set[str]) -> xr.Dataset:
+    """The fleet flows `needed` (`outputs.flows_needed`), running the fleet once per replacement rule
+    when the rule is swept (a string dimension)."""
     rule_dims = list(g["replacement"].dims)
     if not rule_dims:
-        return xr.Dataset(_run_fleet(g, fleet, be, reduce))
+        return xr.Dataset(_run_fleet(g, fleet, be, reduce, needed))
     dim = rule_dims[0]
-    parts = [run_fleet_rules(g.isel({dim: j}), fleet, be, reduce) for j in range(g.sizes[dim])]
+    parts = [run_fleet_rules(g.isel({dim: j}), fleet, be, reduce, needed) for j in range(g.sizes[dim])]
     return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
 
 
-def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> dict[str, xr.DataArray]:
-    """Units, mass, power, materials and metals put in service, in service and retired, per step.
+def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set[str]) -> dict[str, xr.DataArray]:
+    """Units, mass, power, materials and metals put in service, in service and retired, per step: the
+    flows named in `needed` (`<part>_<attribute>`, `installed_capacity`, `capacity_demand_ratio`).
 
     Attributes per driver unit (per unit of capacity for capacity-driven fleets) that change by
     cohort are summed cohort by cohort in the engine; the others scale its results afterwards.
@@ -110,7 +120,9 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
         be = replace(NUMPY, precision=be.precision)
     xp = be.xp
     per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
-    per_driver = {name: w / per_unit for name, w in _cohort_weights(g).items()}
+    wanted = [a for a in map(_attribute, needed) if a is not None]
+    names = {name for _, name in wanted}
+    per_driver = {name: w / per_unit for name, w in _cohort_weights(g, names).items()}
     in_engine = {name: w for name, w in per_driver.items() if "time" in w.dims}
     life = [g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind] if p != "weights"]
     template = _template(
@@ -170,20 +182,28 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool = False) -> 
         return template.copy(data=be.asnumpy(a[n_hist:]).reshape(template.shape))
 
     out = {}
-    for name, w in per_driver.items():
-        parts = {"stock": (flows.stock, flows.attr_stock), "outflow": (flows.outflow, flows.attr_outflow)}
-        if name in IN_SERVICE:
-            parts["in_service"] = (flows.in_service, flows.attr_in_service)
-        for part, (total, by_attribute) in parts.items():
-            if name in in_engine:
-                pieces = [wrap(by_attribute[i]) for i, (nm, _) in enumerate(stacked) if nm == name]
-                extra = _extra_dim(w)
-                out[f"{part}_{name}"] = xr.concat(pieces, dim=w[extra]) if extra else pieces[0]
-            else:
-                out[f"{part}_{name}"] = wrap(total) * w
-        out[f"inflow_{name}"] = wrap(flows.inflow) * w
-    if driver == "capacity":
+    parts = {
+        "stock": (flows.stock, flows.attr_stock),
+        "outflow": (flows.outflow, flows.attr_outflow),
+        "in_service": (flows.in_service, flows.attr_in_service),
+        "inflow": (flows.inflow, None),
+    }
+    for part, name in wanted:
+        if name not in per_driver:  # metals, where the fleets give no circuit-board metal content
+            continue
+        total, by_attribute = parts[part]
+        w = per_driver[name]
+        if name in in_engine and by_attribute is not None:
+            pieces = [wrap(by_attribute[i]) for i, (nm, _) in enumerate(stacked) if nm == name]
+            extra = _extra_dim(w)
+            out[f"{part}_{name}"] = xr.concat(pieces, dim=w[extra]) if extra else pieces[0]
+        elif w.ndim == 0 and float(w) == 1.0:  # units of a unit-driven fleet: no copy
+            out[f"{part}_{name}"] = wrap(total)
+        else:
+            out[f"{part}_{name}"] = wrap(total) * w
+    if driver == "capacity" and "installed_capacity" in needed:
         out["installed_capacity"] = wrap(flows.stock)
+    if driver == "capacity" and "capacity_demand_ratio" in needed:
         out["capacity_demand_ratio"] = wrap(flows.stock / xp.where(demand > 0, demand, xp.nan))
     out["negative_inflow_steps"] = template.isel({template.dims[0]: 0}, drop=True).copy(
         data=be.asnumpy(flows.negative_inflow_steps).reshape(template.shape[1:])
@@ -253,10 +273,12 @@ def _check_flows(
     )
 
 
-def _cohort_weights(g: xr.Dataset) -> dict[str, xr.DataArray]:
-    """Per-unit cohort attributes: units (1), mass (kg), power (kW), material and metal mass (kg)."""
-    w = {"units": xr.DataArray(1.0), "mass": g["mass"], "power": g["power"], "material": g["mass"] * g["composition"]}
+def _cohort_weights(g: xr.Dataset, names: set[str]) -> dict[str, xr.DataArray]:
+    """Per-unit cohort attributes among `names`: units (1), mass (kg), power (kW), material and metal
+    mass (kg)."""
+    w = {"units": lambda: xr.DataArray(1.0), "mass": lambda: g["mass"], "power": lambda: g["power"]}
+    w["material"] = lambda: g["mass"] * g["composition"]
     if "pcb_metal_content" in g and PCB in g["material"].values:
-        w["metal"] = g["mass"] * g["composition"].sel(material=PCB, drop=True) * g["pcb_metal_content"] * 1e-6
-    return w
+        w["metal"] = lambda: g["mass"] * g["composition"].sel(material=PCB, drop=True) * g["pcb_metal_content"] * 1e-6
+    return {name: make() for name, make in w.items() if name in names}
 

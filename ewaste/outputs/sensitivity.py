@@ -4,8 +4,8 @@ total index, Morris' mu*, or the tornado's swing)."""
 from __future__ import annotations
 
 import io
+import json
 
-import numpy as np
 import xarray as xr
 from rich import box
 from rich.console import Console, Group
@@ -22,7 +22,7 @@ COLUMNS = {
 }
 NOTE = {
     "sobol": "share of the output's variance: S1 alone, ST with all its interactions ({runs:,} model runs; "
-    "+/- {conf:g} confidence half-widths by bootstrap)",
+    "+/- the half-width of a {conf:.0%} bootstrap confidence interval)",
     "morris": "elementary effects over each parameter's p1..p99, in the output's units ({runs:,} model runs)",
     "tornado": "one at a time: each parameter at its p5 and p95, the others at their medians ({runs:,} model runs)",
 }
@@ -33,9 +33,10 @@ def _at_largest(da: xr.DataArray) -> xr.DataArray:
     return da.max(other) if other else da
 
 
-def renderables(res: xr.Dataset, units: dict[str, str] | None = None) -> Group:
+def renderables(res: xr.Dataset) -> Group:
     """A table per output, parameters ranked by importance."""
     method = res.attrs["method"]
+    units = json.loads(res.attrs.get("units", "{}"))
     parts: list = [Text(NOTE[method].format(runs=int(res.attrs["model_runs"]), conf=res.attrs.get("conf_level", 0)))]
     if any(d not in ("output", "parameter") for d in res.dims):
         parts.append(Text("(a sweep: each figure at the sweep point where it is largest)"))
@@ -45,7 +46,7 @@ def renderables(res: xr.Dataset, units: dict[str, str] | None = None) -> Group:
         for _, _, head in COLUMNS[method]:
             table.add_column(head, justify="right")
         at = res.sel(output=output)
-        unit = (units or {}).get(output, "")
+        unit = units.get(output, "")
         for name in ranked(res, output):
             cells = []
             for key, conf, _ in COLUMNS[method]:
@@ -60,14 +61,8 @@ def renderables(res: xr.Dataset, units: dict[str, str] | None = None) -> Group:
     return Group(*parts)
 
 
-def sensitivity_text(res: xr.Dataset, units: dict[str, str] | None = None, width: int = 140) -> str:
+def sensitivity_text(res: xr.Dataset, width: int = 140) -> str:
     """The tables as plain text."""
     buffer = io.StringIO()
-    Console(file=buffer, width=width, color_system=None, force_terminal=False).print(renderables(res, units))
+    Console(file=buffer, width=width, color_system=None, force_terminal=False).print(renderables(res))
     return buffer.getvalue().rstrip() + "\n"
-
-
-def table_rows(res: xr.Dataset) -> list[dict]:
-    """The results as rows (output, parameter, sweep coordinates, then every measure): for CSV."""
-    frame = res.to_dataframe().reset_index()
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in frame.to_dict("records")]

@@ -162,9 +162,24 @@ def _defaults_note(res: xr.Dataset, fig: Figure) -> str:
     return "; ".join(notes)
 
 
+def _draws(res: xr.Dataset, fig: Figure, da: xr.DataArray, quantiles: Sequence[float]) -> list[float]:
+    """The quantiles and the mean over the draws: computed, or as a file saved them (`quantile`)."""
+    if DRAW in da.dims:
+        q = da.quantile(list(quantiles), dim=DRAW)
+        other = [d for d in q.dims if d != "quantile"]
+        mean = float(da.mean(DRAW).median(other) if other else da.mean(DRAW))
+        return [float(x) for x in np.atleast_1d((q.median(other) if other else q).values)] + [mean]
+    mean = _values(res, Figure(fig.label, fig.name + "_mean", fig.units, fig.sel))
+    other = [d for d in da.dims if d != "quantile"]
+    values = da.median(other) if other else da
+    return [float(x) for x in np.atleast_1d(values.values)] + [float(mean.median() if other else mean)]
+
+
 def _table(res: xr.Dataset, sel: dict, quantiles: Sequence[float], title: str | None = None) -> Table:
     """One table of every figure at the point `sel` of the sweep (or across it)."""
-    draws = DRAW in res.dims
+    draws = DRAW in res.dims or "quantile" in res.dims
+    if "quantile" in res.dims:  # a file that kept the quantiles only
+        quantiles = [float(q) for q in res["quantile"].values]
     sweeps = [d for d in _sweeps(res) if d not in sel]
     if draws:
         heads = [f"p{100 * q:g}" for q in quantiles] + ["mean"]
@@ -184,10 +199,7 @@ def _table(res: xr.Dataset, sel: dict, quantiles: Sequence[float], title: str | 
             da = _values(res, fig).sel(sel) if sel else _values(res, fig)
             flat = np.asarray(da.values, dtype=float)
             if draws:
-                other = [d for d in da.dims if d != DRAW]
-                v = da.quantile(list(quantiles), dim=DRAW)
-                v = v.median(other) if other else v
-                vals = [float(x) for x in np.atleast_1d(v.values)] + [float(flat.mean())]
+                vals = _draws(res, fig, da, quantiles)
             elif sweeps:
                 vals = [float(np.min(flat)), float(np.median(flat)), float(np.max(flat))]
             else:
@@ -224,7 +236,9 @@ def renderables(res: xr.Dataset, quantiles: Sequence[float] = QUANTILES) -> Grou
         Text(describe_grid(res)),
     ]
     sweeps = _sweeps(res)
-    if DRAW in res.dims:
+    if "quantile" in res.dims:
+        quantiles = [float(q) for q in res["quantile"].values]
+    if DRAW in res.dims or "quantile" in res.dims:
         parts.append(Text("Uncertainty range over the draws: " + " / ".join(f"p{100 * q:g}" for q in quantiles)))
         points = int(np.prod(list(sweeps.values()))) if sweeps else 1
         if sweeps and points <= MAX_POINT_TABLES:

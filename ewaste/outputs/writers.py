@@ -29,6 +29,28 @@ def write_results(results: xr.Dataset, path: str | Path, overwrite: bool = False
         atomic_write(path, lambda tmp: _write_csv(results, tmp), overwrite)
 
 
+def write_table(ds: xr.Dataset, path: str | Path, overwrite: bool = False) -> None:
+    """Write a small dataset of indices or figures: .nc as it is, .csv as a long table (one row per
+    coordinate combination, a column per variable), .json as a list of such rows with the attributes.
+
+    Raises InputError as `write_results`.
+    """
+    import json  # noqa: PLC0415
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".nc", ".csv", ".json"):
+        raise InputError(str(path), None, f"unknown output format {suffix!r}; use .nc, .csv or .json")
+    frame = ds.to_dataframe().reset_index() if suffix != ".nc" else None
+    if suffix == ".nc":
+        atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4"), overwrite)
+    elif suffix == ".csv":
+        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"), overwrite)
+    else:
+        body = {"attributes": {k: str(v) for k, v in ds.attrs.items()}, "rows": frame.to_dict("records")}
+        atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(body, indent=1, default=float)), overwrite)
+
+
 def _write_csv(results: xr.Dataset, tmp: str) -> None:
     """The annual table, after '#' lines carrying the provenance (read with comment='#')."""
     with open(tmp, "w", encoding="utf-8", newline="") as f:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import xarray as xr
 
 from ..errors import InputError
-from ..inputs.validate import scenario_sizes
+from ..inputs.validate import scenario_sizes, validate
 from ..model.evaluate import evaluate
 
 
@@ -20,26 +22,40 @@ def need_dask() -> None:
 
 
 def evaluate_lazy(
-    grid: xr.Dataset, chunks: dict[str, int], backend: str | None = None, summary: bool = False
+    grid: xr.Dataset,
+    chunks: dict[str, int],
+    backend: str | None = None,
+    summary: bool = False,
+    outputs: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Results as a lazy, dask-backed Dataset: nothing is computed until asked.
 
-    Each block of the chunked grid goes through `evaluate` (xarray.map_blocks); the output keeps
-    the chunking of the scenario dimensions and the array type the engine returns.
+    The grid is validated once; each block of the chunked grid then goes through `evaluate`
+    (xarray.map_blocks) without validating again; the output keeps the chunking of the scenario
+    dimensions and the array type the engine returns. Raises InputError as `evaluate` does.
     """
     need_dask()
+    grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
     sizes = scenario_sizes(grid)
     chunked = grid.chunk({d: chunks.get(d, n) for d, n in sizes.items()})
-    template = result_template(grid, sizes, chunks, backend, summary)
-    return xr.map_blocks(_evaluate_block, chunked, kwargs={"backend": backend, "summary": summary}, template=template)
+    options = {"backend": backend, "summary": summary, "outputs": outputs}
+    template = result_template(grid, sizes, chunks, **options)
+    return xr.map_blocks(_evaluate_block, chunked, kwargs=options, template=template)
 
 
-def _evaluate_block(block: xr.Dataset, backend: str | None, summary: bool) -> xr.Dataset:
-    return evaluate(block, backend, summary=summary)
+def _evaluate_block(
+    block: xr.Dataset, backend: str | None, summary: bool, outputs: Sequence[str] | None
+) -> xr.Dataset:
+    return evaluate(block, backend, summary=summary, outputs=outputs, validated=True)
 
 
 def result_template(
-    grid: xr.Dataset, sizes: dict[str, int], chunks: dict[str, int], backend: str | None, summary: bool
+    grid: xr.Dataset,
+    sizes: dict[str, int],
+    chunks: dict[str, int],
+    backend: str | None,
+    summary: bool,
+    outputs: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """The shape of the results, from one grid point evaluated, widened lazily to the whole grid.
 
@@ -48,7 +64,7 @@ def result_template(
     """
     import dask.array  # noqa: PLC0415
 
-    first = evaluate(grid.isel({d: slice(0, 1) for d in sizes}), backend, summary=summary)
+    first = evaluate(grid.isel({d: slice(0, 1) for d in sizes}), backend, summary=summary, outputs=outputs)
     out = xr.Dataset(attrs=first.attrs)
     for name, da in first.data_vars.items():
         if not set(da.dims) & set(sizes):

@@ -6,7 +6,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import product
 
@@ -17,6 +17,7 @@ from ..inputs.validate import scenario_sizes
 from ..model.evaluate import evaluate
 
 SAFETY = 2.0  # headroom over the measured working memory of a chunk
+EVIDENT = 8.0  # a grid whose estimated memory is this many times below the limit runs without measuring
 
 
 def grid_points(grid: xr.Dataset) -> int:
@@ -65,7 +66,7 @@ class Plan:
     chunks: dict[str, int]
     bytes_per_point: float  # results kept (summary values or trajectories)
     work_bytes_per_point: float  # memory a grid point takes while its chunk is evaluated
-    seconds_per_point: float
+    seconds_per_point: float | None  # None: planned from an estimate, not timed
     workers: int
 
     @property
@@ -89,12 +90,15 @@ class Plan:
         return self.work_bytes_per_point * self.chunk_points
 
     def describe(self) -> str:
-        eta = self.seconds_per_point * self.points / max(self.workers, 1)
+        if self.seconds_per_point is None:
+            eta = "small enough to plan without measuring"
+        else:
+            eta = f"estimated {self.seconds_per_point * self.points / max(self.workers, 1):,.0f} s"
         return (
             f"{self.points:,} grid points in {self.n_chunks:,} chunk(s) of up to {self.chunk_points:,} "
             f"({', '.join(f'{d}={n}' for d, n in self.chunks.items()) or 'one chunk'}); "
             f"results {fmt_bytes(self.result_bytes)}, about {fmt_bytes(self.chunk_bytes)} per chunk in memory; "
-            f"estimated {eta:,.0f} s on {self.workers} worker(s)"
+            f"{eta} on {self.workers} worker(s)"
         )
 
 
@@ -103,18 +107,35 @@ def fmt_bytes(n: float) -> str:
 
 
 def plan(
-    grid: xr.Dataset, memory_limit: int, workers: int = 1, summary: bool = False, backend: str | None = None
+    grid: xr.Dataset,
+    memory_limit: int,
+    workers: int = 1,
+    summary: bool = False,
+    backend: str | None = None,
+    outputs: Sequence[str] | None = None,
 ) -> Plan:
-    """Measure a small piece of the grid, then choose chunks that fit `memory_limit` per worker."""
+    """Choose chunks along the sweep dimensions that fit `memory_limit` per worker.
+
+    Where a generous estimate of the memory a grid point needs (`estimate_bytes`) shows that the whole
+    grid fits many times over, it runs as one chunk without measuring; otherwise a small piece of the
+    grid is evaluated twice (64 and about 4,000 points) and memory and time per point are taken from
+    the difference. Raises InputError where one grid point does not fit.
+    """
     sizes = scenario_sizes(grid)
+    work_guess, kept_guess = estimate_bytes(grid, summary)
+    if math.prod(sizes.values()) * work_guess * max(workers, 1) <= memory_limit / EVIDENT:
+        whole = dict(sizes)
+        return Plan(sizes, whole, kept_guess, work_guess, None, max(workers, 1))
     small, large = (_first_points(grid, sizes, n) for n in (64, 4096))
     (n_small, mem_small, t_small, small_results), (n_large, mem_large, t_large, _) = (
-        _measure(p, backend, summary) for p in (small, large)
+        _measure(p, backend, summary, outputs) for p in (small, large)
     )
     # memory and time grow linearly with the grid points of a chunk: the slope is the cost of a point
     slope = (mem_large - mem_small) / (n_large - n_small) if n_large > n_small else mem_large / n_large
     work = max(slope, mem_large / n_large / 64) * SAFETY
-    seconds = (t_large - t_small) / (n_large - n_small) if n_large > n_small else t_large / n_large
+    seconds = (t_large - t_small) / (n_large - n_small) if n_large > n_small else 0.0
+    if seconds <= 0.0:  # the probes too small to tell a slope from noise: the average cost
+        seconds = t_large / n_large
     kept = _bytes_per_point(small_results, sizes)
     budget_points = int(memory_limit / max(workers, 1) / work)
     if budget_points < 1:
@@ -135,16 +156,29 @@ def plan(
     )
 
 
-def _measure(probe: xr.Dataset, backend: str | None, summary: bool) -> tuple[int, float, float, xr.Dataset]:
+def estimate_bytes(grid: xr.Dataset, summary: bool) -> tuple[float, float]:
+    """Generous upper bounds of the memory a grid point takes while evaluated, and of its results:
+    every engine series and fleet flow over every step, for each material and metal, times two."""
+    steps = grid.sizes["time"] + grid.sizes.get("history", 0)
+    extra = grid.sizes.get("material", 1) + grid.sizes.get("metal", 1)
+    per_fleet = 8.0 * steps * (24 + 8 * extra)
+    work = 2.0 * per_fleet * grid.sizes["fleet"]
+    kept = 8.0 * grid.sizes["fleet"] * (60 + 10 * extra) * (4 if summary else 4 * steps)
+    return work, kept
+
+
+def _measure(
+    probe: xr.Dataset, backend: str | None, summary: bool, outputs: Sequence[str] | None
+) -> tuple[int, float, float, xr.Dataset]:
     """Grid points, peak bytes allocated, seconds (timed untraced) and results of evaluating `probe`."""
     import tracemalloc  # noqa: PLC0415
 
     tracemalloc.start()
-    evaluate(probe, backend, summary=summary)
+    evaluate(probe, backend, summary=summary, outputs=outputs, validated=True)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     t0 = time.perf_counter()
-    results = evaluate(probe, backend, summary=summary)
+    results = evaluate(probe, backend, summary=summary, outputs=outputs, validated=True)
     return grid_points(probe), float(peak), time.perf_counter() - t0, results
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import xarray as xr
 
 from ..errors import InputError
 from ..files import claim, staging, write_failure
-from ..inputs.validate import scenario_sizes
+from ..inputs.validate import scenario_sizes, validate
 from ..model.evaluate import evaluate
 from .lazy import need_dask, result_template
 from .plan import blocks
@@ -28,6 +29,7 @@ def write_zarr(
     *,
     backend: str | None = None,
     summary: bool = False,
+    outputs: Sequence[str] | None = None,
     overwrite: bool = False,
     resume: bool = False,
     client: Any = None,
@@ -54,15 +56,16 @@ def write_zarr(
         raise InputError(str(path), None, "the folder does not exist")
     with claim(path):
         _check_state(path, final, partial, overwrite, resume)
+        grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
         sizes = scenario_sizes(grid)
         if resume:
             chunks = _stored_chunks(partial)  # the chunking of the run being finished, whatever the memory now
-            _check_resumable(partial, _fingerprint(grid, chunks, summary))
-            _check_set_up(partial, result_template(grid, sizes, chunks, backend, summary))
+            _check_resumable(partial, _fingerprint(grid, chunks, summary, outputs))
+            _check_set_up(partial, result_template(grid, sizes, chunks, backend, summary, outputs))
         else:
-            _set_up(grid, path, final, sizes, chunks, backend, summary)
+            _set_up(grid, path, final, sizes, chunks, backend, summary, outputs)
         try:
-            _fill(grid, final, sizes, chunks, backend, summary, client, progress)
+            _fill(grid, final, sizes, chunks, backend, summary, outputs, client, progress)
         except Exception as exc:
             kept = f"the chunks written are kept in {partial.name}: {{fix}}pass --resume to finish"
             failure = _failure(exc, path, kept)
@@ -98,13 +101,14 @@ def _set_up(
     chunks: dict[str, int],
     backend: str | None,
     summary: bool,
+    outputs: Sequence[str] | None,
 ) -> None:
     """The store's metadata, attributes and the variables no sweep touches, written in a temporary
     folder renamed `PATH.partial` only when complete: a partial store is whole or absent, even
     after a SIGKILL (a killed set-up leaves a `.PATH.*.part` folder, removed by the next claim)."""
     partial, done = _partial(final)
-    skeleton = result_template(grid, sizes, chunks, backend, summary)
-    skeleton.attrs["ewaste_chunking"] = _fingerprint(grid, chunks, summary)
+    skeleton = result_template(grid, sizes, chunks, backend, summary, outputs)
+    skeleton.attrs["ewaste_chunking"] = _fingerprint(grid, chunks, summary, outputs)
     skeleton.attrs["ewaste_chunks"] = json.dumps(chunks)
     tmp = staging(final, directory=True)
     try:
@@ -128,6 +132,7 @@ def _fill(
     chunks: dict[str, int],
     backend: str | None,
     summary: bool,
+    outputs: Sequence[str] | None,
     client: Any,
     progress: bool,
 ) -> None:
@@ -138,7 +143,8 @@ def _fill(
     partial, done = _partial(final)
     done.mkdir(exist_ok=True)
     pending = [r for r in blocks(sizes, chunks) if not (done / _block_id(r)).exists()]
-    tasks = [dask.delayed(_write_block)(grid.isel(r), r, str(partial), str(done), backend, summary) for r in pending]
+    options = {"backend": backend, "summary": summary, "outputs": outputs}
+    tasks = [dask.delayed(_write_block)(grid.isel(r), r, str(partial), str(done), **options) for r in pending]
     _run(tasks, client, progress)
     _record_engines(partial, done)
     zarr.consolidate_metadata(str(partial), zarr_format=2)
@@ -177,13 +183,19 @@ def _stored_chunks(partial: Path) -> dict[str, int]:
 
 
 def _write_block(
-    block: xr.Dataset, region: dict[str, slice], store: str, done: str, backend: str | None, summary: bool
+    block: xr.Dataset,
+    region: dict[str, slice],
+    store: str,
+    done: str,
+    backend: str | None,
+    summary: bool,
+    outputs: Sequence[str] | None = None,
 ) -> str:
     """Evaluate one chunk, write it into its region of the store, then leave its marker (which
     names the engine that computed the chunk)."""
     ran = {}
     if region:  # without sweeps every variable went into the store with its metadata
-        res = evaluate(block, backend, summary=summary)
+        res = evaluate(block, backend, summary=summary, outputs=outputs, validated=True)
         ran = {key: res.attrs[key] for key in ENGINE_ATTRS}
         keep = [v for v in res.data_vars if set(res[v].dims) & set(region)]  # the others are in already
         res = res[keep]
@@ -273,7 +285,7 @@ def _run_on_threads(tasks: list, bar: Any) -> None:
         pool.shutdown(wait=True, cancel_futures=True)  # the chunks begun are finished, not abandoned
 
 
-def _fingerprint(grid: xr.Dataset, chunks: dict[str, int], summary: bool) -> str:
+def _fingerprint(grid: xr.Dataset, chunks: dict[str, int], summary: bool, outputs: Sequence[str] | None) -> str:
     """What a resumed run must match: the grid's content, the chunking and the mode."""
     import hashlib  # noqa: PLC0415
 
@@ -282,7 +294,8 @@ def _fingerprint(grid: xr.Dataset, chunks: dict[str, int], summary: bool) -> str
         digest.update(name.encode())
         values = grid[name].values
         digest.update(np.ascontiguousarray(values if values.dtype.kind in "biuf" else values.astype(str)).tobytes())
-    digest.update(json.dumps({"chunks": chunks, "summary": summary}, sort_keys=True).encode())
+    wanted = None if outputs is None else list(outputs)
+    digest.update(json.dumps({"chunks": chunks, "summary": summary, "outputs": wanted}, sort_keys=True).encode())
     return digest.hexdigest()
 
 
