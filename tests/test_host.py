@@ -327,3 +327,15 @@ def test_cli_bad_thread_count_names_the_variable():
     out = subprocess.run([sys.executable, "-m", "ewaste.cli", "run", "-q"], capture_output=True, text=True, env=env)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("ewaste: error: EWASTE_THREADS: must be a whole number")
+
+
+def test_a_first_build_says_so(fresh_probe, monkeypatch, caplog):
+    """Building the engine (tens of seconds on a first run) is announced; the compiler here fails at
+    once, so the test does not wait for a build."""
+    failing = fresh_probe / "cc"
+    failing.write_text("#!/bin/sh\ncase \"$1\" in --version) echo fake 1.0;; *) echo 'error: no' >&2; exit 1;; esac\n")
+    failing.chmod(0o755)
+    monkeypatch.setenv("CXX", str(failing))
+    with caplog.at_level("INFO", logger="ewaste"):
+        assert not host.status()[0]
+    assert any("building the compiled CPU engine" in r.getMessage() for r in caplog.records)

@@ -5,6 +5,7 @@ Heavy libraries (xarray, scipy, dask) are imported inside the commands, so `ewas
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -45,9 +46,20 @@ def _stop(signum: int, frame: object) -> None:
     raise Stopped(signum)
 
 
+def _log_to_stderr() -> None:
+    """ewaste's INFO lines (such as building the compiled engine on first use) on standard error."""
+    log = logging.getLogger("ewaste")
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("ewaste: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 def main() -> None:
     """Entry point: bad input -> one line on stderr and exit code 2, never a traceback; SIGTERM and
     SIGHUP -> temporary files removed, one line, exit code 128 + the signal's number."""
+    _log_to_stderr()
     before = {sig: signal.signal(sig, _stop) for sig in STOP_SIGNALS}
     try:
         _main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -66,6 +67,8 @@ def run(scenario: str | None, out: str | None, quiet: bool, **options) -> None:
 
     progress = not quiet and sys.stderr.isatty() and not os.environ.get("CI")
     say = (lambda text: None) if quiet else (lambda text: click.echo(text, err=True))
+    if quiet:
+        logging.getLogger("ewaste").setLevel(logging.WARNING)
     results = run_scenario(scenario, out, progress=progress, say=say, **options)
     if not quiet:
         _print(results, options["quantiles"], f"(open {out} with xarray.open_zarr)")

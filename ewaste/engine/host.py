@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import logging
 import os
 import platform
 import shlex
@@ -20,6 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib.resources import files
@@ -40,6 +42,7 @@ MIN_PER_THREAD = 4096  # scenarios; below this one thread is quicker than handin
 THREADS_VAR, CACHE_VAR = "EWASTE_THREADS", "EWASTE_CACHE_DIR"
 
 _P = ctypes.POINTER(ctypes.c_double)
+LOG = logging.getLogger("ewaste")  # the command prints its INFO lines on standard error
 
 
 INTS = ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort", "n_attributes", "n_lags", "single")
@@ -124,6 +127,8 @@ def _build(compiler: list[str], arch_flags: tuple[str, ...]) -> Path:
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
+    LOG.info("building the compiled CPU engine for this machine (once; about 15 s) ...")
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name, body in text.items():
             Path(tmp, name).write_text(body)
@@ -143,6 +148,7 @@ def _build(compiler: list[str], arch_flags: tuple[str, ...]) -> Path:
             f.write(built.read_bytes())
         os.chmod(staged, 0o755)
         os.replace(staged, out)  # atomic: another thread or process building the same library is harmless
+    LOG.info("built the compiled CPU engine in %.0f s (cached in %s)", time.perf_counter() - started, out.parent)
     return out
 
 
