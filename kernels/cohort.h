@@ -428,9 +428,11 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
       }
       x[m * W + j] = fresh[j];
       prev[j] = now;
-      if (solve_inflow) {  // the stock reached, against the step's own (or LOCAL_FLOOR of the largest so far)
+    }
+    if (solve_inflow) {  // the stock reached, against the step's own (or LOCAL_FLOOR of the largest so far)
+      EW_SIMD for (int j = 0; j < W; ++j) {
         const double scale = fmax(fmax(fabs(given[j]), EW_LOCAL_FLOOR * double(seen[j])), 1e-300);
-        error[j] = fmax(error[j], fabs(double(now) - given[j]) / scale);
+        error[j] = fmax(error[j], fabs(double(prev[j]) - given[j]) / scale);
       }
     }
     for (int k = 0; k < K; ++k) {  // attributes: sums over the cohorts before any correction
