@@ -47,9 +47,11 @@ def good(tmp_path: Path) -> Path:
 
 
 def test_run_default_prints_summary():
-    out = ewaste("run")
+    out = ewaste("run")  # the bundled default: draws of its uncertain inputs
     assert out.returncode == 0, out.stderr
-    assert "E-waste in 2030" in out.stdout and "162 sweep points" in out.stdout
+    assert "E-waste in 2030" in out.stdout and "1,000 draws" in out.stdout and "p5" in out.stdout
+    sweep = ewaste("run", "default-sweep")  # the same inputs as a sweep
+    assert sweep.returncode == 0 and "162 sweep points" in sweep.stdout and "Across the sweep" in sweep.stdout
 
 
 def test_run_writes_netcdf_and_csv_and_refuses_overwrite(good: Path, tmp_path: Path):

@@ -22,7 +22,7 @@ from ewaste.errors import InputError
 from ewaste.inputs import catalogue
 from ewaste.inputs.validate import scenario_sizes
 
-DEFAULT = catalogue.bundled()["default"]
+DEFAULT = catalogue.bundled()["default-sweep"]
 CHUNKS = {"refresh_cycle": 2, "metal_content": 2, "growth": 3, "recycling_collection_rate": 3}
 
 
@@ -73,7 +73,7 @@ def test_zarr_store_equals_in_memory(grid, in_memory, tmp_path: Path):
     assert not (tmp_path / "r.zarr.partial").exists()
     store = xr.open_zarr(tmp_path / "r.zarr").load()
     xr.testing.assert_equal(store[list(in_memory.data_vars)].drop_attrs(), in_memory.drop_attrs())
-    assert store.attrs["scenario_file"] == "default.toml"
+    assert store.attrs["scenario_file"] == "default-sweep.toml"
 
 
 def test_plan_fits_the_memory_limit(grid):
@@ -103,7 +103,8 @@ def test_refuses_results_that_do_not_fit_netcdf(tmp_path: Path):
 
 
 def test_local_cluster_with_two_worker_processes(in_memory, tmp_path: Path):
-    out = ewaste_cli("run", "--workers", "2", "--memory-limit", "4MB", "-q", "--out", str(tmp_path / "w.zarr"))
+    args = ("run", "default-sweep", "--workers", "2", "--memory-limit", "4MB", "-q")
+    out = ewaste_cli(*args, "--out", str(tmp_path / "w.zarr"))
     assert out.returncode == 0, out.stderr
     store = xr.open_zarr(tmp_path / "w.zarr").load()
     xr.testing.assert_equal(store[list(in_memory.data_vars)].drop_attrs(), in_memory.drop_attrs())
@@ -143,7 +144,7 @@ def test_store_names_the_engine_that_computed_its_chunks(grid, tmp_path: Path, m
 def test_killed_run_resumes_to_the_same_store(in_memory, tmp_path: Path):
     """SIGKILL mid-run: no complete-looking store is left; --resume computes only what is missing."""
     target = tmp_path / "k.zarr"
-    args = ["run", "-q", "--memory-limit", "300kB", "--out", str(target)]
+    args = ["run", "default-sweep", "-q", "--memory-limit", "300kB", "--out", str(target)]
     proc = subprocess.Popen([sys.executable, "-m", "ewaste.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     done = tmp_path / "k.zarr.partial-done"
     deadline = time.time() + 120

@@ -42,7 +42,7 @@ def test_bundled_scenario_runs_and_cites_its_sources(name: str):
 
 def test_show_lists_parameters_with_sources():
     out = subprocess.run(
-        [sys.executable, "-m", "ewaste.cli", "scenarios", "show", "default"], capture_output=True, text=True
+        [sys.executable, "-m", "ewaste.cli", "scenarios", "show", "default-sweep"], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
     assert "NVIDIA DGX H100/H200 User Guide" in out.stdout and "Chancerel" in out.stdout

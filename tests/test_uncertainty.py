@@ -155,3 +155,25 @@ def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip() == f"ewaste: error: {path}: fleets.s.mass.mode: mode 9 lies outside [min, max]"
     assert not (tmp_path / "r.nc").exists()
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "log"])
+def test_a_drawn_key_of_a_series_is_interpolated_draw_by_draw(interpolation):
+    """stock = { 2020 = 1000, 2030 = uniform(2000, 4000) }: at the end of 2025 (the midpoint of the
+    keys' end-of-year points) each draw is the arithmetic (linear) or geometric (log) mean of 1000
+    and its own 2030 value."""
+    raw = copy.deepcopy(LINEAR)
+    fleet = raw["fleets"]["s"]
+    fleet["driver"] = "stock"
+    fleet.pop("inflow")
+    fleet["stock"] = {"2020": 1000, "2030": {"dist": "uniform", "min": 2000, "max": 4000}}
+    fleet["stock"]["interpolation"] = interpolation
+    raw["scenario"]["end_year"] = 2030
+    grid = grid_of(raw)
+    stock = grid["stock"].sel(fleet="s")
+    last = stock.sel(time=2030.0).values
+    assert last.min() >= 2000 and last.max() <= 4000 and np.ptp(last) > 1900
+    mid = stock.sel(time=2025.0).values
+    want = (1000 + last) / 2 if interpolation == "linear" else np.sqrt(1000 * last)
+    np.testing.assert_allclose(mid, want, rtol=1e-12)
+    np.testing.assert_allclose(stock.sel(time=2020.0).values, 1000.0)

@@ -27,7 +27,7 @@ from ewaste.cli import main
 from ewaste.files import claim
 from ewaste.inputs import catalogue
 
-DEFAULT = catalogue.bundled()["default"]
+DEFAULT = catalogue.bundled()["default-sweep"]
 ZARR = ["-q", "--summary", "--memory-limit", "50kB"]  # a few chunks of the default scenario
 
 DRIVER = '''
@@ -146,7 +146,7 @@ def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *
 @pytest.mark.parametrize("suffix, at", [(".nc", "netcdf"), (".csv", "csv")])
 def test_a_second_run_on_the_same_file_is_refused(suffix: str, at: str, reference, tmp_path: Path):
     out = tmp_path / f"same{suffix}"
-    first = Held(tmp_path, at, "run", "-q", "--out", str(out))
+    first = Held(tmp_path, at, "run", "default-sweep", "-q", "--out", str(out))
     first.wait_ready()
     second = ewaste_cli("run", "recycling-levers", "-q", "--overwrite", "--out", str(out))
     assert second.returncode == 2
@@ -156,23 +156,23 @@ def test_a_second_run_on_the_same_file_is_refused(suffix: str, at: str, referenc
     assert stray(tmp_path, out.name) == []
     if suffix == ".nc":
         with xr.open_dataset(out) as got:
-            assert got.attrs["title"] == "default"
+            assert got.attrs["title"] == "default-sweep"
             xr.testing.assert_equal(got.load().drop_attrs(), reference["full"].drop_attrs())
     else:
-        assert "# title: default\n" in out.read_text()
+        assert "# title: default-sweep\n" in out.read_text()
 
 
 def test_a_second_run_on_the_same_store_is_refused(reference, tmp_path: Path):
     """The store keeps one scenario's attributes and values, never a mix of two runs."""
     out = tmp_path / "same.zarr"
-    first = Held(tmp_path, "chunk", "run", *ZARR, "--out", str(out))
+    first = Held(tmp_path, "chunk", "run", "default-sweep", *ZARR, "--out", str(out))
     first.wait_ready()
     second = ewaste_cli("run", "recycling-levers", *ZARR, "--overwrite", "--out", str(out))
     assert second.returncode == 2
     assert "another run is writing this file" in one_line(second.stderr) and str(out) in second.stderr
     code, err = first.release()
     assert code == 0, err
-    assert xr.open_zarr(out).attrs["title"] == "default"
+    assert xr.open_zarr(out).attrs["title"] == "default-sweep"
     assert_store(out, reference["summary"])
     assert stray(tmp_path, out.name) == [] and not Path(f"{out}.partial").exists()
 
@@ -184,14 +184,14 @@ def test_two_runs_started_together(suffix: str, tmp_path: Path):
     args = ["-q", "--summary", "--out", str(out)]
     runs = [
         subprocess.Popen([sys.executable, "-m", "ewaste.cli", "run", name, *args], stderr=subprocess.PIPE, text=True)
-        for name in ("default", "recycling-levers")
+        for name in ("default-sweep", "recycling-levers")
     ]
     errs = [run.communicate()[1] for run in runs]
     codes = [run.returncode for run in runs]
     assert sorted(codes) == [0, 2], errs
     loser = one_line(errs[codes.index(2)])
     assert "another run is writing this file" in loser or "exists; pass --overwrite" in loser
-    winner = ("default", "recycling-levers")[codes.index(0)]
+    winner = ("default-sweep", "recycling-levers")[codes.index(0)]
     expected = ewaste.evaluate(ewaste.load_grid(winner), summary=True)
     with xr.open_dataset(out, engine="zarr" if suffix == ".zarr" else "netcdf4") as got:
         assert got.attrs["title"] == winner
@@ -202,14 +202,14 @@ def test_two_runs_started_together(suffix: str, tmp_path: Path):
 def test_two_resumes_of_one_store_after_a_sigkill(reference, tmp_path: Path):
     """A SIGKILLed run leaves a stale claim that the next run takes over; a second resume is refused."""
     out = tmp_path / "r.zarr"
-    killed = Held(tmp_path, "chunk", "run", *ZARR, "--out", str(out))
+    killed = Held(tmp_path, "chunk", "run", "default-sweep", *ZARR, "--out", str(out))
     killed.wait_ready()
     killed.proc.kill()
     killed.proc.wait()
     assert (tmp_path / ".r.zarr.claim").exists()  # left behind by the killed run
-    first = Held(tmp_path, "chunk", "run", *ZARR, "--out", str(out), "--resume")
+    first = Held(tmp_path, "chunk", "run", "default-sweep", *ZARR, "--out", str(out), "--resume")
     first.wait_ready()
-    second = ewaste_cli("run", *ZARR, "--out", str(out), "--resume")
+    second = ewaste_cli("run", "default-sweep", *ZARR, "--out", str(out), "--resume")
     assert second.returncode == 2 and "another run is writing this file" in one_line(second.stderr)
     code, err = first.release()
     assert code == 0, err
@@ -220,10 +220,10 @@ def test_two_resumes_of_one_store_after_a_sigkill(reference, tmp_path: Path):
 def test_grid_output_is_claimed(tmp_path: Path):
     out = tmp_path / "g.nc"
     with claim(out):
-        refused = ewaste_cli("grid", "default", "-o", str(out))
+        refused = ewaste_cli("grid", "default-sweep", "-o", str(out))
         assert refused.returncode == 2 and f"{out}: another run is writing this file" in one_line(refused.stderr)
         assert not out.exists()
-    assert ewaste_cli("grid", "default", "-o", str(out)).returncode == 0
+    assert ewaste_cli("grid", "default-sweep", "-o", str(out)).returncode == 0
     assert ewaste.load_grid(out).sizes["growth"] == 3 and stray(tmp_path, "g.nc") == []
 
 
@@ -235,18 +235,18 @@ def test_stale_claims(tmp_path: Path):
     code += "    import os, signal; os.kill(os.getpid(), signal.SIGKILL)\n"
     assert subprocess.run([sys.executable, "-c", code]).returncode == -signal.SIGKILL
     assert len(stray(tmp_path, "s.nc")) == 2  # its claim and its temporary file
-    assert ewaste_cli("run", "-q", "--out", str(out)).returncode == 0
+    assert ewaste_cli("run", "default-sweep", "-q", "--out", str(out)).returncode == 0
     assert out.exists() and stray(tmp_path, "s.nc") == []
 
     other = tmp_path / "o.nc"
     record = {"pid": os.getpid(), "host": "another-host.invalid", "started": "2025-01-01 00:00:00"}
     (tmp_path / ".o.nc.claim").write_text(json.dumps(record))
-    refused = ewaste_cli("run", "-q", "--out", str(other))
+    refused = ewaste_cli("run", "default-sweep", "-q", "--out", str(other))
     assert refused.returncode == 2
     assert one_line(refused.stderr).endswith(f"if that run is gone, delete {tmp_path / '.o.nc.claim'}")
     assert "another-host.invalid" in refused.stderr and not other.exists()
     (tmp_path / ".o.nc.claim").unlink()
-    assert ewaste_cli("run", "-q", "--out", str(other)).returncode == 0
+    assert ewaste_cli("run", "default-sweep", "-q", "--out", str(other)).returncode == 0
 
 
 # -- SIGTERM and SIGHUP ---------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def test_stale_claims(tmp_path: Path):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
 def test_signal_mid_write_removes_the_temporary_file_and_claim(sig: signal.Signals, tmp_path: Path):
     out = tmp_path / "t.nc"
-    run = Held(tmp_path, "netcdf", "run", "-q", "--out", str(out))
+    run = Held(tmp_path, "netcdf", "run", "default-sweep", "-q", "--out", str(out))
     run.wait_ready()
     assert len(stray(tmp_path, "t.nc")) == 2  # mid-write: the claim and the temporary file
     run.proc.send_signal(sig)
@@ -290,13 +290,13 @@ def test_sigterm_on_a_slow_grid(tmp_path: Path):
 
 def test_sigterm_mid_store_keeps_it_for_resume(reference, tmp_path: Path):
     out = tmp_path / "t.zarr"
-    run = Held(tmp_path, "chunk", "run", *ZARR, "--out", str(out))
+    run = Held(tmp_path, "chunk", "run", "default-sweep", *ZARR, "--out", str(out))
     run.wait_ready()
     run.proc.send_signal(signal.SIGTERM)
     code, err = run.release()  # the chunk begun is finished before the run stops
     assert code == 128 + signal.SIGTERM and one_line(err) == "ewaste: stopped by SIGTERM"
     assert not out.exists() and Path(f"{out}.partial").is_dir() and stray(tmp_path, "t.zarr") == []
-    resumed = ewaste_cli("run", *ZARR, "--out", str(out), "--resume")
+    resumed = ewaste_cli("run", "default-sweep", *ZARR, "--out", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert_store(out, reference["summary"])
 
@@ -306,14 +306,14 @@ def test_sigterm_mid_store_keeps_it_for_resume(reference, tmp_path: Path):
 
 def test_store_killed_during_set_up(reference, tmp_path: Path):
     out = tmp_path / "k.zarr"
-    killed = Held(tmp_path, "set-up", "run", *ZARR, "--out", str(out))
+    killed = Held(tmp_path, "set-up", "run", "default-sweep", *ZARR, "--out", str(out))
     killed.proc.communicate()
     assert killed.proc.returncode == -signal.SIGKILL
     assert not Path(f"{out}.partial").exists()  # the skeleton never took the partial store's name
     assert any(name.endswith(".part") for name in stray(tmp_path, out.name))  # it is in a temporary folder
-    resumed = ewaste_cli("run", *ZARR, "--out", str(out), "--resume")
+    resumed = ewaste_cli("run", "default-sweep", *ZARR, "--out", str(out), "--resume")
     assert resumed.returncode == 2 and "--overwrite" in one_line(resumed.stderr)
-    again = ewaste_cli("run", *ZARR, "--out", str(out))
+    again = ewaste_cli("run", "default-sweep", *ZARR, "--out", str(out))
     assert again.returncode == 0, again.stderr
     assert_store(out, reference["summary"])
     assert stray(tmp_path, out.name) == []
@@ -322,16 +322,16 @@ def test_store_killed_during_set_up(reference, tmp_path: Path):
 def test_resume_refuses_a_store_whose_set_up_never_finished(tmp_path: Path):
     """A partial store with its attributes but not all its variables (as an older version left it)."""
     out = tmp_path / "o.zarr"
-    assert ewaste_cli("run", *ZARR, "--out", str(out)).returncode == 0
+    assert ewaste_cli("run", "default-sweep", *ZARR, "--out", str(out)).returncode == 0
     partial = Path(f"{out}.partial")
     os.replace(out, partial)
     (partial / ".zmetadata").unlink()
     shutil.rmtree(partial / "ewaste_generated_target")
     Path(f"{out}.partial-done").mkdir()
-    resumed = ewaste_cli("run", *ZARR, "--out", str(out), "--resume")
+    resumed = ewaste_cli("run", "default-sweep", *ZARR, "--out", str(out), "--resume")
     assert resumed.returncode == 2
     assert one_line(resumed.stderr).endswith("stopped before its store was set up; pass --overwrite to start again")
-    assert ewaste_cli("run", *ZARR, "--out", str(out), "--overwrite").returncode == 0
+    assert ewaste_cli("run", "default-sweep", *ZARR, "--out", str(out), "--overwrite").returncode == 0
     assert "ewaste_generated_target" in xr.open_zarr(out).data_vars
 
 
@@ -363,11 +363,11 @@ def test_disk_full_writing_a_file(suffix: str, monkeypatch, capsys, tmp_path: Pa
         fail_after(monkeypatch, netCDF4_.BaseNetCDF4Array, "__setitem__", 5)
     else:
         monkeypatch.setattr(writers, "open", lambda *a, **k: ShortFile(open(*a, **k)), raising=False)
-    code, err = in_process(monkeypatch, capsys, "run", "-q", "--out", str(out))
+    code, err = in_process(monkeypatch, capsys, "run", "default-sweep", "-q", "--out", str(out))
     assert code == 2 and one_line(err) == f"ewaste: error: {out}: no space left on device"
     assert not out.exists() and stray(tmp_path, out.name) == []
     monkeypatch.undo()
-    code, err = in_process(monkeypatch, capsys, "run", "-q", "--out", str(out))
+    code, err = in_process(monkeypatch, capsys, "run", "default-sweep", "-q", "--out", str(out))
     assert code == 0 and out.exists(), err
 
 
@@ -403,7 +403,7 @@ def test_netcdf_error_that_lost_its_errno_on_a_full_disk(monkeypatch, capsys, tm
     monkeypatch.setattr(netCDF4_.BaseNetCDF4Array, "__setitem__", hdf_error)
     monkeypatch.setattr(shutil, "disk_usage", lambda folder: SimpleNamespace(total=10**9, used=10**9, free=0))
     out = tmp_path / "h.nc"
-    code, err = in_process(monkeypatch, capsys, "run", "-q", "--out", str(out))
+    code, err = in_process(monkeypatch, capsys, "run", "default-sweep", "-q", "--out", str(out))
     assert code == 2 and "no space left on device" in one_line(err) and "HDF error" in err
     assert not out.exists() and stray(tmp_path, "h.nc") == []
 
@@ -415,11 +415,11 @@ def test_disk_full_during_chunk_writes(then: str, reference, monkeypatch, capsys
     out = tmp_path / "c.zarr"
     in_partial = lambda path, *a: path.parent.parent.name == "c.zarr.partial"  # noqa: E731 - chunk files
     fail_after(monkeypatch, _local, "_put", 3, in_partial)
-    code, err = in_process(monkeypatch, capsys, "run", *ZARR, "--out", str(out))
+    code, err = in_process(monkeypatch, capsys, "run", "default-sweep", *ZARR, "--out", str(out))
     assert code == 2 and one_line(err).startswith(f"ewaste: error: {out}: no space left on device;")
     assert "--resume" in err and not out.exists() and stray(tmp_path, "c.zarr") == []
     monkeypatch.undo()
-    code, err = in_process(monkeypatch, capsys, "run", *ZARR, "--out", str(out), then)
+    code, err = in_process(monkeypatch, capsys, "run", "default-sweep", *ZARR, "--out", str(out), then)
     assert code == 0, err
     assert_store(out, reference["summary"])
 
@@ -429,7 +429,7 @@ def test_disk_full_during_set_up(monkeypatch, capsys, tmp_path: Path):
 
     out = tmp_path / "s.zarr"
     fail_after(monkeypatch, _local, "_put", 10)
-    code, err = in_process(monkeypatch, capsys, "run", *ZARR, "--out", str(out))
+    code, err = in_process(monkeypatch, capsys, "run", "default-sweep", *ZARR, "--out", str(out))
     assert code == 2 and one_line(err) == f"ewaste: error: {out}: no space left on device; nothing was written"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
@@ -438,7 +438,8 @@ TMPFS = '''
 import json, os, shutil, subprocess, sys
 disk, copy, out = sys.argv[1], sys.argv[2], {}
 def run(label, name, *args):
-    p = subprocess.run([sys.executable, "-m", "ewaste.cli", "run", "-q", *args, "--out", os.path.join(disk, name)],
+    cmd = [sys.executable, "-m", "ewaste.cli", "run", "default-sweep", "-q", *args]
+    p = subprocess.run([*cmd, "--out", os.path.join(disk, name)],
                        capture_output=True, text=True)
     out[label] = [p.returncode, p.stderr, sorted(os.listdir(disk))]
 def size(text):

@@ -102,10 +102,15 @@ def _plain(raw: Any, var: Variable, ctx: Context, field: str, spec: Spec) -> xr.
         if period is None:
             raise ctx.fail(f"{field}.{key}", "a series is keyed by years (2025), quarters (2025Q3) or months (2025-07)")
         periods.append(period)
-        values.append(number(val, ctx, f"{field}.{key}") * spec.factor)
+        if is_distribution(val):  # one key of the series drawn: the series is interpolated draw by draw
+            if spec.basis == "total":
+                raise ctx.fail(f"{field}.{key}", 'a total (basis = "total") is a number, not a distribution')
+            values.append(ctx.uncertainty.value(val, var, ctx.source, f"{field}.{key}", spec.factor))
+        else:
+            values.append(number(val, ctx, f"{field}.{key}") * spec.factor)
     if not periods:
         raise ctx.fail(field, "empty series")
-    if spec.interpolation == "log" and min(values) <= 0:
+    if spec.interpolation == "log" and min(float(np.min(v)) for v in values) <= 0:
         raise ctx.fail(field, "log interpolation needs values above zero")
     starts, lengths = np.array(periods).T
     if spec.basis == "total":
@@ -120,13 +125,32 @@ def _plain(raw: Any, var: Variable, ctx: Context, field: str, spec: Spec) -> xr.
         points = np.round(starts + lengths * at, 9)
         if len(set(points)) != len(points):
             raise ctx.fail(field, "two keys of the series fall on the same point in time (e.g. 2025 and 2025Q4)")
-    series = _series(starts, lengths, np.array(values), var, ctx, field, spec)
+    if any(isinstance(v, xr.DataArray) and v.ndim for v in values):
+        series = _drawn_series(starts, lengths, values, var, ctx, field, spec)
+    else:
+        series = _series(starts, lengths, np.array([float(v) for v in values]), var, ctx, field, spec)
     if "factor" not in raw:
         return series
     if not is_distribution(raw["factor"]):
         example = '{ dist = "lognormal", mean = 1, std = 0.2 }'
         raise ctx.fail(f"{field}.factor", f"a factor is a distribution, e.g. {example}")
     return ctx.uncertainty.factor(raw["factor"], series, var, ctx.source, f"{field}.factor")
+
+
+def _drawn_series(
+    starts: np.ndarray, lengths: np.ndarray, values: list, var: Variable, ctx: Context, field: str, spec: Spec
+) -> xr.DataArray:
+    """A series some of whose keys are drawn: interpolation is linear in the values (in their logarithms
+    for "log"), so each step is a fixed weighting of the keys, applied to every draw at once."""
+    lin = replace(spec, interpolation="step" if spec.interpolation == "step" else "linear")
+    unit = np.eye(len(values))
+    parts = [_series(starts, lengths, unit[k], var, ctx, field, lin) for k in range(len(values))]
+    basis = xr.concat(parts, dim="key")  # (key, time): the weight of each key in each step
+    keys = xr.concat([xr.DataArray(v) if not isinstance(v, xr.DataArray) else v for v in values], dim="key")
+    if spec.interpolation != "log":
+        return xr.dot(basis, keys, dim="key")
+    inside = basis.sum("key") > 0  # an inflow history is 0 before its first period
+    return xr.where(inside, np.exp(xr.dot(basis, np.log(keys), dim="key")), 0.0)
 
 
 def _options(raw: dict, var: Variable, ctx: Context, field: str, spec: Spec) -> Spec:
