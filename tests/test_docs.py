@@ -50,6 +50,10 @@ SKIP = [
         "`ewaste run --workers 2`, and docs/api.md's example, run here, `ewaste.run(..., workers=2)`",
     ),
     (
+        r"^python tools/wang2024_monte_carlo\.py\b",
+        "a validation script: tests/test_wang2024.py runs its comparison at 20,000 draws and checks its draws",
+    ),
+    (
         r"--resume\b",
         "needs an interrupted run: tests/test_scale.py::test_killed_run_resumes_to_the_same_store kills one "
         "and resumes it",

@@ -30,7 +30,7 @@ from ewaste.inputs import catalogue
 DEFAULT = catalogue.bundled()["default-sweep"]
 ZARR = ["-q", "--summary", "--memory-limit", "50kB"]  # a few chunks of the default scenario
 
-DRIVER = '''
+DRIVER = """
 import os, signal, sys, threading, time
 from pathlib import Path
 from types import SimpleNamespace
@@ -67,7 +67,7 @@ elif at == "set-up":
 sys.argv = ["ewaste", *sys.argv[1:]]
 from ewaste.cli import main
 main()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -434,7 +434,7 @@ def test_disk_full_during_set_up(monkeypatch, capsys, tmp_path: Path):
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-TMPFS = '''
+TMPFS = """
 import json, os, shutil, subprocess, sys
 disk, copy, out = sys.argv[1], sys.argv[2], {}
 def run(label, name, *args):
@@ -454,7 +454,7 @@ run("resume", "z.zarr", "--memory-limit", "300kB", "--resume")
 run("nc again", "x.nc")
 shutil.copytree(os.path.join(disk, "z.zarr"), copy)
 print(json.dumps(out))
-'''
+"""
 
 
 def test_disk_full_on_a_real_tmpfs(reference, tmp_path: Path):

@@ -105,6 +105,7 @@ def _check(name: str, p: dict[str, float], source: str, path: str) -> None:
 def _frozen(name: str, p: dict[str, float]) -> Any:
     """The scipy.stats distribution (PERT: the beta distribution with the PERT shape parameters)."""
     import scipy.stats as st  # noqa: PLC0415 - 0.3 s to import: only for files that draw
+
     if name == "normal":
         return st.norm(p["mean"], p["std"])
     if name == "truncnormal":

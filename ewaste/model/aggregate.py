@@ -144,4 +144,3 @@ def fast_summary(flows: xr.Dataset, grid: xr.Dataset, results: Sequence[str]) ->
 
 
 SUMMARY_SUFFIXES = ("_target", "_cumulative_target")
-

@@ -75,4 +75,3 @@ def evaluate(
         res = res.drop_vars([c for c in res.coords if {"time", "year"} & set(res[c].dims)])
         res.attrs["mode"] = "summary"
     return res
-

@@ -241,9 +241,7 @@ def _select(w: xr.DataArray, label: Any) -> xr.DataArray:
     return w if label is None else w.sel({_extra_dim(w): label})
 
 
-def _check_flows(
-    flows: Any, stock_driven: bool, summed: bool, field: str, be: Backend, source: str | None
-) -> None:
+def _check_flows(flows: Any, stock_driven: bool, summed: bool, field: str, be: Backend, source: str | None) -> None:
     """Stock balance s[m] - s[m-1] = i[m] - o[m] (it holds by construction but for float32 outflows,
     summed from retirements: elsewhere the values must be finite) and, stock-driven, the stock reached
     in every step, relative to that step's own stock (the engine's `stock_error`).
@@ -282,4 +280,3 @@ def _cohort_weights(g: xr.Dataset, names: set[str]) -> dict[str, xr.DataArray]:
     if "pcb_metal_content" in g and PCB in g["material"].values:
         w["metal"] = lambda: g["mass"] * g["composition"].sel(material=PCB, drop=True) * g["pcb_metal_content"] * 1e-6
     return {name: make() for name, make in w.items() if name in names}
-

@@ -43,9 +43,7 @@ def evaluate_lazy(
     return xr.map_blocks(_evaluate_block, chunked, kwargs=options, template=template)
 
 
-def _evaluate_block(
-    block: xr.Dataset, backend: str | None, summary: bool, outputs: Sequence[str] | None
-) -> xr.Dataset:
+def _evaluate_block(block: xr.Dataset, backend: str | None, summary: bool, outputs: Sequence[str] | None) -> xr.Dataset:
     return evaluate(block, backend, summary=summary, outputs=outputs, validated=True)
 
 
@@ -76,4 +74,3 @@ def result_template(
     coords = {c: first[c] for c in first.coords if not set(first[c].dims) & set(sizes)}
     coords.update({d: grid[d] for d in sizes if d in out.dims})
     return out.assign_coords(coords)
-

@@ -57,8 +57,6 @@ def default_memory_limit() -> int:
 
 
 @dataclass(frozen=True)
-
-
 class Plan:
     """How a sweep will run: chunk sizes, and what it is expected to cost."""
 
@@ -215,4 +213,3 @@ def blocks(sizes: dict[str, int], chunks: dict[str, int]) -> Iterator[dict[str, 
     starts = [range(0, sizes[d], chunks[d]) for d in sizes]
     for corner in product(*starts):
         yield {d: slice(s, min(s + chunks[d], sizes[d])) for d, s in zip(sizes, corner, strict=True)}
-
