@@ -54,6 +54,19 @@ def test_run_default_prints_summary():
     assert sweep.returncode == 0 and "162 sweep points" in sweep.stdout and "Across the sweep" in sweep.stdout
 
 
+def test_run_of_some_outputs_prints_the_rows_it_has(good: Path):
+    full = ewaste("run", str(good))
+    some = ewaste("run", str(good), "--outputs", "ewaste_generated,energy")
+    assert some.returncode == 0, some.stderr
+    assert "by material" not in some.stdout and "recovered" not in some.stdout and "in service" not in some.stdout
+
+    def row(text: str, label: str) -> str:
+        return next(line.split() for line in text.splitlines() if line.strip().startswith(label))[1]
+
+    for label in ("generated", "e-waste generated", "electricity"):
+        assert row(some.stdout, label) == row(full.stdout, label)
+
+
 def test_run_writes_netcdf_and_csv_and_refuses_overwrite(good: Path, tmp_path: Path):
     nc, csv = tmp_path / "r.nc", tmp_path / "r.csv"
     assert ewaste("run", str(good), "--out", str(nc), "-q").returncode == 0

@@ -44,6 +44,27 @@ def test_truncated_normal_stays_in_its_bounds_with_scipys_moments():
     assert x.mean() == pytest.approx(want, rel=2e-3)
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"dist": "pert", "min": 70, "mode": 155, "max": 7250},  # skewed: alpha 1.05, beta 4.95
+        {"dist": "pert", "min": 0.0, "mode": 1.0, "max": 1.0},  # the mode at the maximum
+        {"dist": "truncnormal", "mean": 0.5, "std": 0.2, "min": 0.3, "max": 1.5},
+    ],
+)
+def test_many_draws_of_slow_quantile_functions_are_exact_to_their_u_resolution(spec):
+    from ewaste.inputs import distributions
+
+    dist = parse_distribution(spec, "t.toml", "x")
+    u = np.concatenate([np.random.default_rng(3).random(distributions.FAST_ABOVE), [1e-9, 0.5, 1 - 1e-9]])
+    fast = dist.ppf(u)  # above FAST_ABOVE draws: the interpolated inverse
+    assert np.abs(dist.frozen.cdf(fast) - u).max() < 1e-11
+    lo, hi = dist.frozen.support()
+    assert fast.min() >= lo and fast.max() <= hi
+    exact = np.concatenate([dist.ppf(part) for part in np.array_split(u, 4)])  # below it: scipy's ppf
+    np.testing.assert_allclose(fast, exact, rtol=0, atol=1e-6 * (hi - lo))
+
+
 def test_latin_hypercube_puts_one_draw_in_each_stratum_and_repeats_from_its_seed():
     u = uniforms(Design(1000, 7, "lhs"), 3)
     for j in range(3):

@@ -100,6 +100,9 @@ def test_chunked_evaluation_gives_the_same_indices(tmp_path, monkeypatch):
     monkeypatch.setattr(experiments, "CHUNKED_ABOVE", 10)
     chunked = sobol(model.names, model, n=64, seed=4)
     np.testing.assert_allclose(chunked["ST"].values, whole["ST"].values, rtol=1e-12)
+    monkeypatch.setattr(experiments, "BLOCK", 37)  # rows in blocks of a grid each, the last one short
+    blocks = sobol(model.names, model, n=64, seed=4)
+    np.testing.assert_allclose(blocks["ST"].values, whole["ST"].values, rtol=1e-12)
 
 
 def test_nothing_to_vary_and_bad_sample_sizes_are_refused(tmp_path):

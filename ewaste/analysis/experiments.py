@@ -30,7 +30,8 @@ OUTPUTS = (
     "energy_target",
     "emissions_target",
 )
-CHUNKED_ABOVE = 50_000  # rows: beyond this the model runs in chunks that fit the memory limit
+CHUNKED_ABOVE = 50_000  # rows: beyond this a block runs in chunks that fit the memory limit
+BLOCK = 2**17  # rows built into one grid at a time: memory does not grow with the sample size
 
 
 class ScenarioModel:
@@ -69,8 +70,15 @@ class ScenarioModel:
         return validate(grid, self.source)
 
     def __call__(self, u: np.ndarray) -> xr.Dataset:
-        grid = self.grid(np.asarray(u, dtype=float))
-        res = self._evaluate(grid)
+        """Outputs over (draw, sweep dimensions) for the rows of `u`, evaluated BLOCK rows at a time so
+        that memory is bounded by a block, whatever the number of rows."""
+        u = np.asarray(u, dtype=float)
+        parts = [self._block(u[start : start + BLOCK]) for start in range(0, max(len(u), 1), BLOCK)]
+        out = parts[0] if len(parts) == 1 else xr.concat(parts, "draw")
+        return out.assign_coords(draw=np.arange(out.sizes["draw"]))
+
+    def _block(self, u: np.ndarray) -> xr.Dataset:
+        res = self._evaluate(self.grid(u))
         unknown = [o for o in self.outputs if o not in res]
         if unknown:
             raise InputError(None, "--output", f"not a summary result: {', '.join(unknown)}")

@@ -74,14 +74,17 @@ def figures(res: xr.Dataset) -> list[tuple[str, list[Figure]]]:
                 Figure("recovered", "recovered_cumulative_target", "t", affects="recovered"),
             ],
         ),
-        (
-            f"E-waste by material in {target}",
-            [
-                Figure(str(m), "ewaste_by_material_target", "t/yr", (("material", str(m)),), "material")
-                for m in res["material"].values
-            ],
-        ),
     ]
+    if "ewaste_by_material_target" in res:
+        out.append(
+            (
+                f"E-waste by material in {target}",
+                [
+                    Figure(str(m), "ewaste_by_material_target", "t/yr", (("material", str(m)),), "material")
+                    for m in res["material"].values
+                ],
+            )
+        )
     if "metal_in_ewaste_target" in res:
         out.append(
             (
@@ -111,7 +114,9 @@ def figures(res: xr.Dataset) -> list[tuple[str, list[Figure]]]:
             units.append(Figure(f"{f}: in service, average over {target}", "in_service_units_target", "unit", sel))
         units.append(Figure(f"{f}: in service, end of {target}", "stock_units_target", "unit", sel))
     out.append(("Units in service, fleet by fleet", units))
-    return out
+    # a run of some results only (--outputs) shows the rows it has
+    kept = [(section, [f for f in rows if f.name in res]) for section, rows in out]
+    return [(section, rows) for section, rows in kept if rows]
 
 
 def _values(res: xr.Dataset, fig: Figure) -> xr.DataArray:
