@@ -24,17 +24,18 @@ CASES = Path(__file__).with_name("cases.py")
 PAIRS = 3
 
 
-def timed(*args: str) -> dict:
-    out = subprocess.run([sys.executable, str(CASES), *args], capture_output=True, text=True, check=True)
+def timed(*args: str, script: Path = CASES) -> dict:
+    """One case of `script` in a fresh process: its JSON line (seconds, peak_rss, ...)."""
+    out = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def paired(case: tuple[str, ...], reference: tuple[str, ...], pairs: int = PAIRS) -> dict:
+def paired(case: tuple[str, ...], reference: tuple[str, ...], pairs: int = PAIRS, script: Path = CASES) -> dict:
     """Reference and case in turn, each in a fresh process; the median of reference / case."""
     ratios, seconds, ref_seconds, peak = [], [], [], 0
     for _ in range(pairs):
-        ref = timed(*reference)
-        got = timed(*case)
+        ref = timed(*reference, script=script)
+        got = timed(*case, script=script)
         ratios.append(ref["seconds"] / got["seconds"])
         seconds.append(got["seconds"])
         ref_seconds.append(ref["seconds"])

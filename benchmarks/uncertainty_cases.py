@@ -49,12 +49,12 @@ def main() -> None:
         grid = as_sweep(drawn_grid(n))
 
         def run() -> object:
-            return ewaste.evaluate(grid, summary=True)
+            return ewaste.evaluate(grid, summary=True, validated=True)
 
     elif case == "draws":
 
         def run() -> object:
-            results = ewaste.evaluate(drawn_grid(n), summary=True)
+            results = ewaste.evaluate(drawn_grid(n), summary=True, validated=True)  # as `ewaste run`
             return quantiles(results)
 
     elif case == "sobol":

@@ -31,7 +31,7 @@ OUTPUTS = (
     "emissions_target",
 )
 CHUNKED_ABOVE = 50_000  # rows: beyond this a block runs in chunks that fit the memory limit
-BLOCK = 2**17  # rows built into one grid at a time: memory does not grow with the sample size
+BLOCK = 2**15  # rows built into one grid at a time: memory does not grow with the sample size
 
 
 class ScenarioModel:
@@ -65,20 +65,23 @@ class ScenarioModel:
 
     def grid(self, u: np.ndarray) -> xr.Dataset:
         """The grid whose draws are the quantiles `u` (rows, parameters) of each distribution."""
-        draws = {d.path: d.ppf(u[:, j]) for j, d in enumerate(self.dists)}
-        grid = scenario_to_grid(self.raw, self.source, draws=draws)
-        return validate(grid, self.source)
+        return self._grid({d.path: d.ppf(u[:, j]) for j, d in enumerate(self.dists)})
+
+    def _grid(self, draws: dict[str, np.ndarray]) -> xr.Dataset:
+        return validate(scenario_to_grid(self.raw, self.source, draws=draws), self.source)
 
     def __call__(self, u: np.ndarray) -> xr.Dataset:
-        """Outputs over (draw, sweep dimensions) for the rows of `u`, evaluated BLOCK rows at a time so
-        that memory is bounded by a block, whatever the number of rows."""
+        """Outputs over (draw, sweep dimensions) for the rows of `u`: the parameters drawn at once,
+        then evaluated BLOCK rows at a time, so that memory beyond the sample is bounded by a block."""
         u = np.asarray(u, dtype=float)
-        parts = [self._block(u[start : start + BLOCK]) for start in range(0, max(len(u), 1), BLOCK)]
+        drawn = {d.path: d.ppf(u[:, j]) for j, d in enumerate(self.dists)}
+        starts = range(0, max(len(u), 1), BLOCK)
+        parts = [self._block({p: v[s : s + BLOCK] for p, v in drawn.items()}) for s in starts]
         out = parts[0] if len(parts) == 1 else xr.concat(parts, "draw")
         return out.assign_coords(draw=np.arange(out.sizes["draw"]))
 
-    def _block(self, u: np.ndarray) -> xr.Dataset:
-        res = self._evaluate(self.grid(u))
+    def _block(self, draws: dict[str, np.ndarray]) -> xr.Dataset:
+        res = self._evaluate(self._grid(draws))
         unknown = [o for o in self.outputs if o not in res]
         if unknown:
             raise InputError(None, "--output", f"not a summary result: {', '.join(unknown)}")
