@@ -115,6 +115,11 @@ def test_a_distribution_leaving_the_valid_range_is_refused_not_truncated():
     check_range(dist(dist="normal", mean=10.0, std=1.0), 1.0, 0.0, 1e5, "kg", "s.toml")  # 1e-23 below 0
 
 
+def test_a_design_takes_its_documented_defaults():
+    assert parse_design({}, "t.toml") == Design(1000, 0, "lhs")  # docs/uncertainty.md
+    assert parse_design({"seed": 3}, "t.toml") == Design(1000, 3, "lhs")
+
+
 @pytest.mark.parametrize(
     ("raw", "field"),
     [

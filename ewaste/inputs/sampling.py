@@ -17,6 +17,7 @@ from .distributions import Distribution
 SAMPLERS = ("random", "lhs", "sobol")
 KEYS = {"draws", "seed", "sampler", "correlations"}
 MAX_DRAWS = 10**9
+DRAWS = 1000  # draws of a file that gives distributions but no `draws`
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ def parse_design(raw: dict, source: str) -> Design:
     for key in raw:
         if key not in KEYS:
             raise InputError(source, f"uncertainty.{key}", f"unknown key; expected one of {', '.join(sorted(KEYS))}")
-    draws, seed, sampler = raw.get("draws"), raw.get("seed", 0), raw.get("sampler", "lhs")
+    draws, seed, sampler = raw.get("draws", DRAWS), raw.get("seed", 0), raw.get("sampler", "lhs")
     if isinstance(draws, bool) or not isinstance(draws, int) or not 0 < draws <= MAX_DRAWS:
         raise InputError(source, "uncertainty.draws", f"expected a whole number of draws from 1 to {MAX_DRAWS:g}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

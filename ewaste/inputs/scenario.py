@@ -21,7 +21,7 @@ from .distributions import Distribution
 from .fleets import fleet
 from .names import check_dim_name
 from .parameters import Context, check_keys, named_table, parse_parameter, suggest
-from .sampling import Design, draw, parse_design
+from .sampling import DRAWS, Design, draw, parse_design
 from .timeaxis import STEPS_PER_YEAR, history_coords
 from .tomlfile import check_nesting, read_toml
 from .uncertain import Uncertainty
@@ -47,7 +47,7 @@ SECTIONS = {
     "energy": {"pue", "grid_intensity"},
     "uncertainty": None,
 }
-DEFAULT_DESIGN = Design(draws=1000, seed=0, sampler="lhs")  # distributions without an [uncertainty] section
+DEFAULT_DESIGN = Design(draws=DRAWS, seed=0, sampler="lhs")  # distributions without an [uncertainty] section
 
 
 def _meta(raw: dict, source: str) -> dict:
