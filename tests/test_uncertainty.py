@@ -177,3 +177,15 @@ def test_a_drawn_key_of_a_series_is_interpolated_draw_by_draw(interpolation):
     want = (1000 + last) / 2 if interpolation == "linear" else np.sqrt(1000 * last)
     np.testing.assert_allclose(mid, want, rtol=1e-12)
     np.testing.assert_allclose(stock.sel(time=2020.0).values, 1000.0)
+
+
+def test_scenarios_show_gives_each_distribution_with_its_quantiles():
+    from ewaste.outputs.show import describe_scenario
+
+    text = describe_scenario(grid_of(LINEAR))
+    assert "dimension draw: 1,000 draws (lhs, seed 11)" in text
+    # uniform(100, 140): p5 = 102, p50 = 120, p95 = 138 (closed form)
+    assert "fleets.s.mass: uniform(min 100, max 140); p5 / p50 / p95 102 / 120 / 138" in text
+    # triangular(5, 10, 12): F(10) = 5/7, so p50 = 5 + sqrt(0.5 * 7 * 5) (closed form)
+    assert f"/ {5 + np.sqrt(17.5):.4g} /" in text.split("fleets.s.power:")[1].splitlines()[0]
+    assert "0, 1, 2" not in text  # draws are not listed one by one

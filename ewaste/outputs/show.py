@@ -7,11 +7,28 @@ import json
 import numpy as np
 import xarray as xr
 
+from ..inputs.distributions import parse_distribution
 from ..inputs.validate import STRING_VARS, scenario_sizes, uses
 from ..inputs.variables import table
 from ..model.defaults import fill_defaults
 
 SECTIONS = {"collection_rate": "recycling", "pue": "energy", "grid_intensity": "energy"}
+MAX_LABELS = 12  # labels of a sweep dimension listed before "..."
+
+
+def _draws(design: dict, n: int) -> list[str]:
+    """The `draw` dimension: the design, then each distribution as written with its p5 / p50 / p95."""
+    how = f"{design['sampler']}, seed {design['seed']}" if "sampler" in design else "given by the caller"
+    lines = [f"  dimension draw: {n:,} draws ({how})"]
+    for path, spec in design.get("parameters", {}).items():
+        dist = parse_distribution(spec, "", path)
+        args = ", ".join(f"{k} {v}" for k, v in spec.items() if k not in ("dist", "units"))
+        q = " / ".join(f"{dist.quantile(p):.4g}" for p in (0.05, 0.5, 0.95))
+        unit = f" {spec['units']}" if "units" in spec else ""
+        lines.append(f"    {path}: {spec['dist']}({args}){unit}; p5 / p50 / p95 {q}{unit}")
+    for a, b, r in design.get("correlations", []):
+        lines.append(f"    rank correlation {r:g} between {a} and {b}")
+    return lines
 
 
 def _values(da: xr.DataArray) -> str:
@@ -47,9 +64,13 @@ def describe_scenario(grid: xr.Dataset) -> str:
     ]
     for src in json.loads(a.get("sources", "[]")):
         lines.append(f"  source: {src}")
-    sweep = list(scenario_sizes(grid))
-    for d in sweep:
-        lines.append(f"  dimension {d}: {', '.join(map(str, grid[d].values))}")
+    for d in scenario_sizes(grid):
+        if d == "draw":
+            lines += _draws(json.loads(a.get("uncertainty", "{}")), grid.sizes[d])
+            continue
+        labels = list(map(str, grid[d].values))
+        shown = ", ".join(labels[:MAX_LABELS]) + (f", ... ({len(labels)} labels)" if len(labels) > MAX_LABELS else "")
+        lines.append(f"  dimension {d}: {shown}")
     for i, fleet in enumerate(map(str, grid["fleet"].values)):
         g = grid.isel(fleet=i)
         strings = {v: " / ".join(map(str, np.unique(g[v].values))) for v in STRING_VARS if v in g}
