@@ -15,6 +15,9 @@ import click
 from ..errors import EwasteError
 from ..version import __version__
 from .commands import grid, info, run, scenarios, sensitivity, summary, validate
+from .diff import diff
+from .disclose import disclose
+from .report import plot, report
 
 
 @click.group()
@@ -23,7 +26,7 @@ def cli() -> None:
     """E-waste, materials, recycling and energy of AI hardware, with a cohort stock-flow model."""
 
 
-for command in (run, summary, sensitivity, grid, validate, scenarios, info):
+for command in (run, summary, sensitivity, report, plot, disclose, diff, grid, validate, scenarios, info):
     cli.add_command(command)
 
 
