@@ -23,6 +23,10 @@ UNUSED = 0.0
 """What a fleet holds in a variable it does not read (validation skips it)."""
 COMPOSITION_SOURCE = "mass not split by material unless a composition is given"
 METALS_SOURCE = "no circuit-board metals counted unless pcb_metal_content is given"
+NOT_COUNTED = {
+    "gpus_per_unit": "GPUs not counted: no GPUs per unit given (nor an archetype)",
+    "embodied": "embodied emissions not counted: none given (nor an archetype)",
+}
 FLEET_DEFAULTS = ("power", "utilisation")  # the fleet parameters with a sourced default, recorded where used
 ATTR = "defaults_used"
 
@@ -44,6 +48,8 @@ def fleet_default(var: str) -> tuple[xr.DataArray, dict] | None:
         )
     if var == "pcb_metal_content":
         return xr.DataArray(0.0), record(0.0, table()[var].units, METALS_SOURCE, "-", [])
+    if var in NOT_COUNTED:  # where another fleet gives it: this fleet's GPUs or embodied emissions count 0
+        return xr.DataArray(0.0), record(0.0, table()[var].units, NOT_COUNTED[var], "-", [])
     if var == "inflow_history":
         return xr.DataArray(table()[var].default), None  # no history: nothing to record
     return None

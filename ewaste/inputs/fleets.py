@@ -10,6 +10,7 @@ import xarray as xr
 from ..engine.lifetime import LIFETIME_TYPES, weibull_from_mean_std
 from ..engine.stockflow import REPLACEMENT_RULES
 from .catalogue import archetypes
+from .finance import fleet_finance
 from .parameters import Context, check_keys, named_table, number, parse_parameter, stack, suggest
 from .validate import DRIVER_VAR
 from .variables import table
@@ -31,6 +32,9 @@ FLEET_KEYS = {
     "pcb_metal_content",
     "replacement",
     "archetype",
+    "gpus_per_unit",
+    "embodied",
+    "finance",
 }
 LIFETIME_KEYS = {"type", "mean", "std", "shape", "scale", "weights"}
 OTHER = "other"
@@ -132,7 +136,7 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
         if key in raw:
             raise ctx.fail(f"{field}.{key}", f"not used by {_article(driver)} {driver}-driven fleet")
     out: dict[str, xr.DataArray] = {}
-    for key in [*required, "inflow_history", "mass", "power", "utilisation"]:
+    for key in [*required, "inflow_history", "mass", "power", "utilisation", "gpus_per_unit", "embodied"]:
         if key in raw:
             out[key] = parse_parameter(raw[key], table()[key], ctx, f"{field}.{key}")
     kind, params = _lifetime(raw["lifetime"], ctx, f"{field}.lifetime")
@@ -150,7 +154,15 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
     for key in ("description", "capacity_unit"):
         if not isinstance(raw.get(key, ""), str):
             raise ctx.fail(f"{field}.{key}", f"expected text, got {raw[key]!r}")
-    strings = {
+    strings = {}
+    if "finance" in raw:
+        price = archetypes()["archetype"].get(raw.get("archetype"), {}).get("price")
+        money, method, used = fleet_finance(raw["finance"], ctx, f"{field}.finance", ctx.finance, price)
+        out.update(money)
+        strings["depreciation"] = xr.DataArray(method)
+        for key, entry in used.items():
+            ctx.defaults.setdefault(key, entry)["where"].append(name)
+    strings |= {
         "driver": xr.DataArray(driver),
         "lifetime_type": xr.DataArray(kind),
         "description": xr.DataArray(str(raw.get("description", ""))),
@@ -175,6 +187,8 @@ def _with_archetype(raw: dict, ctx: Context, field: str) -> dict:
     taken = {
         "mass": arch["mass"],
         "power": arch["power"],
+        "gpus_per_unit": arch["gpus"],
+        **({"embodied": arch["embodied"]} if "embodied" in arch else {}),
         "composition": catalogue["composition_data_centre"],
         "pcb_metal_content": catalogue["pcb_metals_data_centre"],
     }

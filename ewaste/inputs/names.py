@@ -21,6 +21,10 @@ DIM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,254}")
 DIM_RULE = "a dimension name is 1-255 letters, digits, '_', '-' or '.', starting with a letter or '_'"
 
 
+FINANCE_VARS = ("price", "accounting_life", "salvage", "residual_retention", "declining_factor", "lease_price")
+"""Fleet variables given in a fleet's [fleets.NAME.finance] table."""
+
+
 def toml_path(var: str, fleet: str | None = None, label: str | None = None) -> str:
     """The TOML path of grid variable `var` for `fleet` (fleet parameters) and `label` (an entry of a
     table keyed by material or metal): `lifetime_mean` -> `fleets.F.lifetime.mean`,
@@ -28,6 +32,8 @@ def toml_path(var: str, fleet: str | None = None, label: str | None = None) -> s
     name = var.removeprefix("metal_")
     if name.startswith("lifetime_"):
         name = "lifetime." + name.removeprefix("lifetime_")
+    if var in FINANCE_VARS:
+        name = "finance." + name
     scope = table()[var].scope if var in table() else "fleet"
     if scope == "fleet":
         path = f"fleets.{fleet if fleet is not None else '*'}.{name}"

@@ -64,6 +64,8 @@ class Context:
         self.dim_lengths: dict[str, tuple[int, str]] = {}
         self.history_years = 0
         self.sources: dict[str, str] = {}
+        self.finance: dict | None = None  # the [finance] settings: currency, price year, basis
+        self.defaults: dict[str, dict] = {}  # defaults a fleet's finance table took (`defaults_used` entries)
 
     def fail(self, field: str, message: str) -> InputError:
         return InputError(self.source, field, message)

@@ -18,6 +18,8 @@ from ..errors import InputError
 from ..version import __version__
 from .defaults import ATTR, UNUSED, fill_globals, fleet_default
 from .distributions import Distribution
+from .finance import settings as finance_settings
+from .finance import without_finance
 from .fleets import fleet
 from .names import check_dim_name
 from .parameters import Context, check_keys, named_table, parse_parameter, suggest
@@ -46,6 +48,7 @@ SECTIONS = {
     "recycling": {"collection_rate", "preprocessing_yield", "endprocessing_yield"},
     "energy": {"pue", "grid_intensity"},
     "uncertainty": None,
+    "finance": None,
 }
 DEFAULT_DESIGN = Design(draws=DRAWS, seed=0, sampler="lhs")  # distributions without an [uncertainty] section
 
@@ -193,6 +196,7 @@ def _build(raw: dict, source: str, text_hash: str, uncertainty: Uncertainty) -> 
         if len(set(labels)) != len(labels):
             raise InputError(source, f"dimensions.{name}", "labels repeat")
     ctx = Context(source, meta, dims, uncertainty)
+    ctx.finance = finance_settings(raw.get("finance"), source)
     fleets_raw = raw.get("fleets")
     if not isinstance(fleets_raw, dict) or not fleets_raw:
         raise InputError(source, "fleets", "a scenario needs at least one [fleets.NAME] table")
@@ -200,10 +204,11 @@ def _build(raw: dict, source: str, text_hash: str, uncertainty: Uncertainty) -> 
         if not name.replace("_", "").replace("-", "").isalnum():
             raise InputError(source, f"fleets.{name}", "a fleet name is letters, digits, '_' and '-'")
     fleets = {name: fleet(name, body, ctx) for name, body in fleets_raw.items()}
+    _complete_finance(fleets, ctx)
     metals = sorted(
         {m for v, _ in fleets.values() if "pcb_metal_content" in v for m in v["pcb_metal_content"]["metal"].values}
     )
-    used: dict = {}
+    used: dict = dict(ctx.defaults)
     data = _fleet_variables(fleets, used)
     materials = sorted(str(m) for m in data["composition"]["material"].values)
     globals_ = _global(raw, ctx, materials, metals)
@@ -232,7 +237,22 @@ def _build(raw: dict, source: str, text_hash: str, uncertainty: Uncertainty) -> 
             ATTR: json.dumps(used),
         }
     )
+    if ctx.finance is not None:
+        grid.attrs["finance"] = json.dumps(ctx.finance)
     return grid
+
+
+def _complete_finance(fleets: dict, ctx: Context) -> None:
+    """Where some fleets have a finance table, the others hold no money (price 0), in place; a
+    [finance] section without any fleet's finance table is refused."""
+    with_money = [name for name, (_, strings) in fleets.items() if "depreciation" in strings]
+    if ctx.finance is not None and not with_money:
+        raise InputError(ctx.source, "finance", "no fleet has a [fleets.NAME.finance] table: nothing to price")
+    for numeric, strings in fleets.values():
+        if with_money and "depreciation" not in strings:
+            money, method = without_finance()
+            numeric.update(money)
+            strings["depreciation"] = xr.DataArray(method)
 
 
 def _fleet_variables(fleets: dict, used: dict) -> dict[str, xr.DataArray]:

@@ -24,7 +24,7 @@ from .variables import table
 
 NON_SCENARIO_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
 """Dimensions that are not sweeps: everything else in a grid is a scenario dimension."""
-STRING_VARS = {"driver", "lifetime_type", "description", "capacity_unit", "replacement"}
+STRING_VARS = {"driver", "lifetime_type", "description", "capacity_unit", "replacement", "depreciation"}
 DRIVER_VAR = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 REQUIRED_ATTRS = ("start_year", "end_year", "step", "target_year", "age_convention", "negative_inflow")
 

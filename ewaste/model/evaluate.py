@@ -7,12 +7,14 @@ from collections.abc import Sequence
 import xarray as xr
 
 from ..engine.backend import get_backend
+from ..errors import InputError
 from ..inputs.validate import validate
 from .aggregate import SUMMARY_SUFFIXES, aggregate, fast_summary, label_capacity, summable
 from .defaults import fill_defaults
+from .finance import money, money_names, ratios
 from .fleet import run_fleet_rules
 from .impacts import check_destinations, impacts
-from .outputs import flows_needed, resolve
+from .outputs import CAPITAL, flows_needed, resolve
 from .provenance import drawn_inputs, provenance
 
 
@@ -42,7 +44,11 @@ def evaluate(
     if not validated:
         grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
     grid, defaults = fill_defaults(grid)
-    reduce = summary and summable(grid)
+    capital = [name for name in results if name in CAPITAL]
+    if outputs is not None and set(capital) - set(money_names(grid)):
+        missing = ", ".join(sorted(set(capital) - set(money_names(grid))))
+        raise InputError(None, "--outputs", f"{missing}: the scenario gives no [finance] (or embodied, lease price)")
+    reduce = summary and summable(grid) and not capital  # money needs the cohorts' trajectories
     needed = flows_needed(results)
     names = [str(f) for f in grid["fleet"].values]
     fleets = [run_fleet_rules(grid.isel(fleet=i, drop=True), f, be, reduce, needed) for i, f in enumerate(names)]
@@ -60,9 +66,13 @@ def evaluate(
         return fast
     res = impacts(flows, grid, results)
     check_destinations(res)
+    if capital:
+        units = flows["in_service_units"] if "in_service_units" in flows else None
+        res.update(money(grid, units)[[n for n in capital if n in money_names(grid)]])
     res = res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
     res = label_capacity(res, grid)
     res = aggregate(res, int(grid.attrs["target_year"]))
+    res.update(ratios(res))
     res.attrs = provenance(grid, defaults, be)
     res.update(drawn_inputs(grid))
     if summary:

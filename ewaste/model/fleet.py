@@ -273,9 +273,11 @@ def _check_flows(flows: Any, stock_driven: bool, summed: bool, field: str, be: B
 
 
 def _cohort_weights(g: xr.Dataset, names: set[str]) -> dict[str, xr.DataArray]:
-    """Per-unit cohort attributes among `names`: units (1), mass (kg), power (kW), material and metal
-    mass (kg)."""
+    """Per-unit cohort attributes among `names`: units (1), mass (kg), power (kW), GPUs (where the grid
+    gives GPUs per unit), material and metal mass (kg)."""
     w = {"units": lambda: xr.DataArray(1.0), "mass": lambda: g["mass"], "power": lambda: g["power"]}
+    if "gpus_per_unit" in g:
+        w["gpus"] = lambda: g["gpus_per_unit"]
     w["material"] = lambda: g["mass"] * g["composition"]
     if "pcb_metal_content" in g and PCB in g["material"].values:
         w["metal"] = lambda: g["mass"] * g["composition"].sel(material=PCB, drop=True) * g["pcb_metal_content"] * 1e-6

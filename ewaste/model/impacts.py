@@ -41,6 +41,11 @@ def impacts(f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESU
     if "capacity_demand_ratio" in f:
         what = "installed capacity / capacity demanded at the end of the step"
         put("capacity_demand_ratio", lambda: f["capacity_demand_ratio"], "1", what, "ratio")
+    if "in_service_gpus" in f or "stock_gpus" in f or "outflow_gpus" in f:
+        put("stock_gpus", lambda: f["stock_gpus"], "GPU", "GPUs in service at the end of the step", "stock")
+        put("in_service_gpus", lambda: f["in_service_gpus"], "GPU", "GPUs in service, time-weighted average", "average")
+        put("outflow_gpus", lambda: f["outflow_gpus"], "GPU", "GPUs retired in the step")
+        put("gpu_years", lambda: f["in_service_gpus"] * dt, "GPU yr", "GPU-years in service in the step")
     what = "mass of the units in service at the end of the step"
     put("stock_mass", lambda: f["stock_mass"] * 1e-3, "t", what, "stock")
     put("inflow_mass", lambda: f["inflow_mass"] * 1e-3, "t", "mass of the units put in service")

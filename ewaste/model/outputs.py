@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..errors import InputError
+from .finance import EMBODIED, MONEY
 
 DESTINATIONS = ("outflow_material", "outflow_metal")  # the boards' recovered mass includes their metals
 RESULTS: dict[str, tuple[str, ...]] = {
@@ -31,9 +32,18 @@ RESULTS: dict[str, tuple[str, ...]] = {
     "metal_disposed": ("outflow_metal",),
     "energy": ("in_service_power",),
     "emissions": ("in_service_power",),
+    "stock_gpus": ("stock_gpus",),
+    "in_service_gpus": ("in_service_gpus",),
+    "outflow_gpus": ("outflow_gpus",),
+    "gpu_years": ("in_service_gpus",),
+    **dict.fromkeys(MONEY, ()),
+    "lease_cost": ("in_service_units",),
+    **dict.fromkeys(EMBODIED, ()),
 }
 """Per-step result variables (each also with _annual, _cumulative, _target, _cumulative_target) and the
-fleet flows (`<stock|inflow|outflow|in_service>_<units|mass|power|material|metal>`) each is made from."""
+fleet flows (`<stock|inflow|outflow|in_service>_<units|mass|power|material|metal|gpus>`) each is made
+from (money and embodied emissions come from the cohort accounts, `finance.money`)."""
+CAPITAL = (*MONEY, *EMBODIED)
 SUFFIXES = ("_annual", "_cumulative", "_target", "_cumulative_target")
 
 

@@ -30,6 +30,7 @@ def provenance(grid: xr.Dataset, defaults: dict, be: Backend) -> dict[str, Any]:
         "grid_sha256",
         "parameter_sources",
         "uncertainty",
+        "finance",
     )
     attrs = {k: grid.attrs[k] for k in keep if k in grid.attrs}
     attrs.update(

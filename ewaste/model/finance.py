@@ -1,0 +1,278 @@
+"""The capital side of a fleet, cohort by cohort: capex, depreciation as reported (accounting life)
+and economic (the mean life the units serve), net book value, what retirements write off and sell
+for, stranded value, and embodied emissions counted at purchase and amortised.
+
+Each cohort's units in service and retired come from the engine (`cohorts.cohort_stock`, the
+negative-inflow correction included); per-unit book values by age from `depreciation`. Every step
+all units held at its start depreciate through it; those that retire then leave at the step's end
+with their book value, written off less their resale value. So, cohort by cohort and exactly,
+
+    capex (+ book value brought in) = depreciation + written off + book value at the end.
+
+Formulas and a worked example: docs/finance.md.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from ..engine.arrays import NUMPY
+from ..engine.lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
+from ..engine.stockflow import solve, wang2024_inflow
+from ..inputs.finance import NO_METHOD
+from ..inputs.timeaxis import STEPS_PER_YEAR
+from ..inputs.validate import DRIVER_VAR
+from .cohorts import cohort_stock
+from .depreciation import book_share, mean_life, resale_share
+from .fleet import _driver, _lifetime_table, _survival_rows, _template, _to_engine
+
+COHORT_PARAMS = ("price", "accounting_life", "salvage", "residual_retention", "embodied")
+SPLIT = ("replacement", "depreciation")  # text variables that may be swept: one run per value
+
+
+@dataclass
+class Accounts:
+    """One fleet's cohorts on the engine's steps (history first): `units_in` (N, S) units put in
+    service, `held` (N, N, S) units of the cohort k steps old at the end of step m (by lag), the
+    template of the modelled steps and the number of history steps."""
+
+    units_in: np.ndarray
+    held: np.ndarray
+    template: xr.DataArray
+    n_hist: int
+    rows: object
+
+    def start(self) -> np.ndarray:
+        """(N, N, S) units held at the start of step m by lag k: the cohort's units a step earlier, or
+        its purchases for lag 0."""
+        out = np.zeros_like(self.held)
+        out[1:, 1:] = self.held[:-1, :-1]
+        out[:, 0] = self.units_in
+        return out
+
+
+def accounts(g: xr.Dataset, extra: list[xr.DataArray]) -> Accounts:
+    """The cohort accounts of one fleet (a grid without the fleet dimension, one replacement rule)."""
+    driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
+    per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
+    life = [g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind] if p != "weights"]
+    history = [g["inflow_history"]] if "inflow_history" in g else []
+    table = [g["lifetime_weights"]] if kind == "tabulated" else []
+    template = _template(g, g[DRIVER_VAR[driver]], per_unit, *life, *table, *history, *extra)
+    drv = _driver(g, driver, per_unit, template, np)
+    n = drv.shape[0]
+    n_hist = n - template.sizes["time"]
+    rows = _survival_rows(g, kind, template, n, NUMPY)
+    capacity = _to_engine(per_unit.broadcast_like(template), template, n_hist, np)
+    stock_driven = driver != "inflow"
+    if str(g["replacement"].values) == "wang2024":  # the authors' rule fixes the inflow
+        drv = wang2024_inflow(drv, capacity, np.asarray(_lifetime_table(g, template)), np) * capacity
+        stock_driven = False
+    base = driver != "inflow" and n_hist == 0  # as the model runs the fleet
+    flows = solve(drv, stock_driven, rows, None, n_hist, g.attrs["negative_inflow"], installed_base=base)
+    held = cohort_stock(flows, rows, capacity)
+    return Accounts(np.asarray(flows.inflow) / capacity, held, template, n_hist, rows)
+
+
+def _by_cohort(acc: Accounts, da: xr.DataArray) -> np.ndarray:
+    """(N, S) a cohort parameter on the engine's steps (history cohorts take the first cohort's value)."""
+    return _to_engine(da.broadcast_like(acc.template), acc.template, acc.n_hist, np)
+
+
+def _lagged(per_cohort: np.ndarray) -> np.ndarray:
+    """(N, N, S) the value of the cohort k steps old in step m, from (N, S) per cohort (before the first
+    cohort, where no unit is held, the first cohort's value: finite, and multiplied by 0 units)."""
+    n = per_cohort.shape[0]
+    out = np.broadcast_to(per_cohort[:1], (n, *per_cohort.shape)).copy()
+    for k in range(n):
+        out[k:, k] = per_cohort[: n - k]
+    return out
+
+
+def fleet_money(g: xr.Dataset, method: str, dt: float) -> dict[str, xr.DataArray]:
+    """Money and embodied emissions of one fleet per modelled step (time, sweep dims): see `MONEY`."""
+    params = {p: g[p] for p in COHORT_PARAMS}
+    acc = accounts(g, list(params.values()))
+    n = acc.units_in.shape[0]
+    h = AGE_CONVENTIONS[g.attrs["age_convention"]]
+    age_end = ((np.arange(n) + h) * dt)[None, :, None]  # (1, N lags, 1): age at the end of the step
+    age_start = np.maximum(age_end - dt, 0.0) * (np.arange(n) > 0)[None, :, None]
+    cohort = {p: _lagged(_by_cohort(acc, da)) for p, da in params.items()}
+    factor = float(np.asarray(g["declining_factor"].values).max()) if "declining_factor" in g else 2.0
+    kind = str(g["lifetime_type"].values)
+    econ_life = _lagged(_economic_life(acc, kind, dt))
+    price, embodied, retention = cohort["price"], cohort["embodied"], cohort["residual_retention"]
+    resale = price * resale_share(age_end, retention)
+    views = {
+        "reported": lambda a: book_share(method, a, cohort["accounting_life"], cohort["salvage"], factor),
+        "economic": lambda a: book_share("straight-line", a, econ_life, resale_share(econ_life, retention)),
+        "embodied": lambda a: book_share("straight-line", a, econ_life, 0.0),
+    }
+    start, held = acc.start(), acc.held
+    retired = start - held
+    out: dict[str, np.ndarray] = {"capex": acc.units_in * _by_cohort(acc, g["price"])}
+    for view, share in views.items():
+        value = embodied if view == "embodied" else price
+        before, after = value * share(age_start), value * share(age_end)  # lag 0 starts at the full value
+        out[f"{view}_charge"] = (start * (before - after)).sum(axis=1)
+        out[f"{view}_retired"] = (retired * after).sum(axis=1)
+        out[f"{view}_held"] = (held * after).sum(axis=1)
+        if view != "embodied":  # book value retired less resale: a loss (stranded) or a gain, unit by unit
+            out[f"{view}_loss"] = (retired * np.maximum(after - resale, 0.0)).sum(axis=1)
+            out[f"{view}_gain"] = (retired * np.maximum(resale - after, 0.0)).sum(axis=1)
+    out["resale"] = (retired * resale).sum(axis=1)
+    out["embodied_purchase"] = acc.units_in * _by_cohort(acc, g["embodied"])
+    return {name: _wrap(acc, a) for name, a in out.items()}
+
+
+def _economic_life(acc: Accounts, kind: str, dt: float) -> np.ndarray:
+    """(N, S) mean life of each cohort's lifetime distribution, in years."""
+    params = acc.rows.params
+    life = mean_life(kind, params, dt)
+    return np.broadcast_to(life if life.ndim == 2 else life[None, :], acc.units_in.shape)
+
+
+def _wrap(acc: Accounts, a: np.ndarray) -> xr.DataArray:
+    return acc.template.copy(data=a[acc.n_hist :].reshape(acc.template.shape))
+
+
+# result -> (units: "money" (the scenario's currency) or a unit, long name, kind)
+MONEY = {
+    "capex": ("money", "capital expenditure: units put in service x their price", "flow"),
+    "depreciation": ("money", "depreciation expense over the accounting life (as reported)", "flow"),
+    "depreciation_economic": ("money", "depreciation over the mean life the units serve (economic view)", "flow"),
+    "deferred_depreciation": ("money", "economic minus reported depreciation: what the books defer", "flow"),
+    "written_off": ("money", "net book value of the units retired (as reported)", "flow"),
+    "resale_value": ("money", "what the units retired sell for (price x residual_retention^age)", "flow"),
+    "stranded_value": (
+        "money",
+        "book value of retired units above what they sell for: a write-off (as reported)",
+        "flow",
+    ),
+    "gain_on_disposal": ("money", "resale value of retired units above their book value (as reported)", "flow"),
+    "stranded_value_economic": (
+        "money",
+        "book value of retired units above what they sell for (economic view)",
+        "flow",
+    ),
+    "ownership_cost": ("money", "cost of owning: depreciation plus book value retired less resale value", "flow"),
+    "lease_cost": ("money", "cost of leasing the same units in service (lease_price x unit-years)", "flow"),
+    "net_book_value": ("money", "net book value of the units in service at the end of the step (as reported)", "stock"),
+    "net_book_value_economic": ("money", "net book value at the end of the step (economic view)", "stock"),
+}
+EMBODIED = {
+    "embodied_emissions": ("MtCO2e", "embodied emissions of the units put in service (counted at purchase)", "flow"),
+    "embodied_emissions_amortised": (
+        "MtCO2e",
+        "embodied emissions amortised over the mean life the units serve, the rest at retirement",
+        "flow",
+    ),
+}
+DEFAULTS = {"price": 0.0, "accounting_life": 6.0, "salvage": 0.0, "residual_retention": 0.67, "embodied": 0.0}
+
+
+def money(grid: xr.Dataset, in_service_units: xr.DataArray | None) -> xr.Dataset:
+    """Money (with [finance]) and embodied emissions (where a fleet gives them) per step, over
+    (fleet, time, sweep dimensions); an empty Dataset for a scenario with neither.
+
+    grid: the filled, validated scenario grid; in_service_units: the results' average units in
+    service per step (for the lease view). Money variables carry `units` = the currency and the
+    attributes `currency`, `price_year`, `price_basis`.
+    """
+    settings = json.loads(grid.attrs["finance"]) if "finance" in grid.attrs else None
+    if settings is None and "embodied" not in grid:
+        return xr.Dataset()
+    dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
+    filled = grid.assign({p: grid[p] if p in grid else xr.DataArray(v) for p, v in DEFAULTS.items()})
+    names = [str(f) for f in grid["fleet"].values]
+    parts = [_split(filled.isel(fleet=i, drop=True), dt) for i in range(len(names))]
+    raw = xr.concat(parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer")
+    out = xr.Dataset()
+    if settings is not None:
+        values = {
+            "capex": raw["capex"],
+            "depreciation": raw["reported_charge"],
+            "depreciation_economic": raw["economic_charge"],
+            "deferred_depreciation": raw["economic_charge"] - raw["reported_charge"],
+            "written_off": raw["reported_retired"],
+            "resale_value": raw["resale"],
+            "stranded_value": raw["reported_loss"],
+            "gain_on_disposal": raw["reported_gain"],
+            "stranded_value_economic": raw["economic_loss"],
+            "ownership_cost": raw["reported_charge"] + raw["reported_retired"] - raw["resale"],
+            "net_book_value": raw["reported_held"],
+            "net_book_value_economic": raw["economic_held"],
+        }
+        if in_service_units is not None and "lease_price" in grid:
+            values["lease_cost"] = in_service_units * grid["lease_price"] * dt
+        money_attrs = {
+            "currency": settings["currency"],
+            "price_year": settings["price_year"],
+            "price_basis": settings["basis"],
+        }
+        for name, da in values.items():
+            _, long_name, kind = MONEY[name]
+            out[name] = da.assign_attrs(units=settings["currency"], long_name=long_name, kind=kind, **money_attrs)
+    if "embodied" in grid:
+        amortised = raw["embodied_charge"] + raw["embodied_retired"]
+        for name, da in (("embodied_emissions", raw["embodied_purchase"]), ("embodied_emissions_amortised", amortised)):
+            units, long_name, kind = EMBODIED[name]
+            out[name] = (da * 1e-9).assign_attrs(units=units, long_name=long_name, kind=kind)  # kg -> Mt
+    return out
+
+
+def _split(g: xr.Dataset, dt: float) -> xr.Dataset:
+    """One fleet's money, once per replacement rule and depreciation method where they are swept."""
+    for var in SPLIT:
+        if var in g and g[var].dims:
+            dim = g[var].dims[0]
+            parts = [_split(g.isel({dim: j}), dt) for j in range(g.sizes[dim])]
+            return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
+    method = str(g["depreciation"].values) if "depreciation" in g else NO_METHOD
+    return xr.Dataset(fleet_money(g, "straight-line" if method == NO_METHOD else method, dt))
+
+
+def money_names(grid: xr.Dataset) -> list[str]:
+    """The money and embodied results `money` gives for this grid."""
+    names = [n for n in MONEY if n != "lease_cost" or "lease_price" in grid] if "finance" in grid.attrs else []
+    return names + (list(EMBODIED) if "embodied" in grid else [])
+
+
+# ratio -> (numerator, denominator, scale of the denominator, units with "money" for the currency, long name)
+RATIOS = {
+    "capex_per_gpu_year": ("capex", "gpu_years", 1.0, "money/(GPU yr)", "capex per GPU-year in service"),
+    "depreciation_per_mwh": ("depreciation", "energy", 1e6, "money/MWh", "depreciation per MWh of electricity"),
+    "stranded_value_per_tonne": (
+        "stranded_value",
+        "ewaste_generated",
+        1.0,
+        "money/t",
+        "stranded value per tonne of e-waste generated",
+    ),
+}
+SUFFIX = "_cumulative_target"
+
+
+def ratios(res: xr.Dataset) -> dict[str, xr.DataArray]:
+    """Capital-efficiency figures, cumulative to the target year, per fleet (shared reference
+    finance.md section 9), and the embodied share of emissions (purchase view): those whose parts the
+    results hold. NaN where the denominator is 0."""
+    out = {}
+    for name, (top, bottom, scale, units, long_name) in RATIOS.items():
+        if top + SUFFIX in res and bottom + SUFFIX in res:
+            den = res[bottom + SUFFIX] * scale
+            currency = res[top + SUFFIX].attrs.get("currency", "")
+            out[name + SUFFIX] = (res[top + SUFFIX] / den.where(den > 0)).assign_attrs(
+                units=units.replace("money", currency), long_name=f"{long_name}, cumulative to the target year"
+            )
+    embodied, use = "embodied_emissions" + SUFFIX, "emissions" + SUFFIX
+    if embodied in res and use in res:
+        total = res[embodied] + res[use]
+        out["embodied_share" + SUFFIX] = (res[embodied] / total.where(total > 0)).assign_attrs(
+            units="1", long_name="embodied share of emissions (embodied + use phase), cumulative to the target year"
+        )
+    return out
