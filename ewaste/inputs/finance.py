@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import xarray as xr
 
 from ..errors import InputError
 from .defaults import record
 from .names import FINANCE_VARS
-from .parameters import Context, check_keys, parse_parameter, suggest
+from .parameters import Context, check_keys, choice, parse_parameter, suggest
 from .variables import table
 
 METHODS = ("straight-line", "declining-balance", "sum-of-years-digits")
@@ -53,8 +54,9 @@ def settings(raw: Any, source: str) -> dict | None:
 
 def fleet_finance(
     raw: Any, ctx: Context, field: str, money: dict | None, catalogue_price: dict | None
-) -> tuple[dict[str, xr.DataArray], str, dict[str, dict]]:
-    """A fleet's finance table -> (numeric variables, depreciation method, defaults used).
+) -> tuple[dict[str, xr.DataArray], xr.DataArray, dict[str, dict]]:
+    """A fleet's finance table -> (numeric variables, depreciation method (a sweep where given as a list),
+    defaults used).
 
     `money`: the [finance] settings (required where a fleet has a finance table); `catalogue_price`:
     the fleet's archetype price entry ({value, date, source, status}) used where the table gives none.
@@ -87,13 +89,11 @@ def fleet_finance(
         elif var.default is not None:
             out[key] = xr.DataArray(var.default)
             used[key] = record(var.default, var.units, var.source, var.status, [])
-    method = raw.get("depreciation", METHODS[0])
-    if method not in METHODS:
-        raise ctx.fail(f"{field}.depreciation", f"unknown method {method!r}" + suggest(str(method), set(METHODS)))
-    if method != METHODS[0]:
+    method = choice(raw.get("depreciation", METHODS[0]), METHODS, ctx, f"{field}.depreciation")
+    if set(np.unique(method.values).astype(str)) != {METHODS[0]}:
         life = out["accounting_life"]
         if bool((abs(life - life.round()) > 1e-9).any()):
-            raise ctx.fail(f"{field}.accounting_life", f"{method} needs a whole number of years")
+            raise ctx.fail(f"{field}.accounting_life", "declining balance and sum-of-years' digits need whole years")
     return out, method, used
 
 
@@ -110,8 +110,8 @@ def _in_currency(raw: Any, currency: str, canonical: str, ctx: Context, field: s
     return {**raw, "units": canonical}
 
 
-def without_finance() -> tuple[dict[str, xr.DataArray], str]:
+def without_finance() -> tuple[dict[str, xr.DataArray], xr.DataArray]:
     """What a fleet without a finance table holds where another fleet has one: price 0 (no money
     counted), the other variables at their defaults (not recorded: they apply to nothing)."""
     numeric = {k: xr.DataArray(table()[k].default if table()[k].default is not None else 0.0) for k in FINANCE_VARS}
-    return numeric, NO_METHOD
+    return numeric, xr.DataArray(NO_METHOD)

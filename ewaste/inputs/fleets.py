@@ -11,7 +11,7 @@ from ..engine.lifetime import LIFETIME_TYPES, weibull_from_mean_std
 from ..engine.stockflow import REPLACEMENT_RULES
 from .catalogue import archetypes
 from .finance import fleet_finance
-from .parameters import Context, check_keys, named_table, number, parse_parameter, stack, suggest
+from .parameters import Context, check_keys, choice, named_table, number, parse_parameter, stack, suggest
 from .validate import DRIVER_VAR
 from .variables import table
 
@@ -159,7 +159,7 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
         price = archetypes()["archetype"].get(raw.get("archetype"), {}).get("price")
         money, method, used = fleet_finance(raw["finance"], ctx, f"{field}.finance", ctx.finance, price)
         out.update(money)
-        strings["depreciation"] = xr.DataArray(method)
+        strings["depreciation"] = method
         for key, entry in used.items():
             ctx.defaults.setdefault(key, entry)["where"].append(name)
     strings |= {
@@ -167,7 +167,7 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
         "lifetime_type": xr.DataArray(kind),
         "description": xr.DataArray(str(raw.get("description", ""))),
         "capacity_unit": xr.DataArray(str(raw.get("capacity_unit", "unit" if driver != "capacity" else "capacity"))),
-        "replacement": _choice(raw.get("replacement", "balanced"), REPLACEMENT_RULES, ctx, f"{field}.replacement"),
+        "replacement": choice(raw.get("replacement", "balanced"), REPLACEMENT_RULES, ctx, f"{field}.replacement"),
     }
     return out, strings
 
@@ -208,19 +208,3 @@ def _catalogue_composition(name: str, ctx: Context, field: str) -> dict:
     entry = archetypes()[f"composition_{name}"]
     ctx.sources.setdefault(field, f"{entry['source']} [{entry['status']}]")
     return entry["value"]
-
-
-def _choice(raw: Any, allowed: tuple[str, ...], ctx: Context, field: str) -> xr.DataArray:
-    """A string option, or a sweep over options (a list, or { dim = ..., values = [...] })."""
-    dim, values = None, raw
-    if isinstance(raw, dict):
-        check_keys(raw, {"dim", "values"}, ctx.source, field)
-        dim, values = raw.get("dim"), raw.get("values")
-    for i, value in enumerate(values if isinstance(values, list) else [values]):
-        if not isinstance(value, str) or value not in allowed:
-            where = f"{field}[{i}]" if isinstance(values, list) else field
-            raise ctx.fail(where, f"unknown value {value!r}" + suggest(str(value), set(allowed)))
-    if not isinstance(values, list):
-        return xr.DataArray(values)
-    parts = [xr.DataArray(v) for v in values]
-    return stack(parts, dim, ctx, field, list(values) if dim is None else None)

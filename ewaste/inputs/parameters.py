@@ -305,3 +305,19 @@ def named_table(raw: Any, var: Variable, ctx: Context, field: str) -> xr.DataArr
     parts = [parse_parameter(v, var, ctx, f"{field}.{k}") for k, v in raw.items()]
     labels = xr.DataArray(list(raw), dims=var.extra_dim, name=var.extra_dim)
     return xr.concat(parts, dim=labels, coords="minimal")
+
+
+def choice(raw: Any, allowed: tuple[str, ...], ctx: Context, field: str) -> xr.DataArray:
+    """A string option, or a sweep over options (a list, or { dim = ..., values = [...] })."""
+    dim, values = None, raw
+    if isinstance(raw, dict):
+        check_keys(raw, {"dim", "values"}, ctx.source, field)
+        dim, values = raw.get("dim"), raw.get("values")
+    for i, value in enumerate(values if isinstance(values, list) else [values]):
+        if not isinstance(value, str) or value not in allowed:
+            where = f"{field}[{i}]" if isinstance(values, list) else field
+            raise ctx.fail(where, f"unknown value {value!r}" + suggest(str(value), set(allowed)))
+    if not isinstance(values, list):
+        return xr.DataArray(values)
+    parts = [xr.DataArray(v) for v in values]
+    return stack(parts, dim, ctx, field, list(values) if dim is None else None)

@@ -252,7 +252,7 @@ def _complete_finance(fleets: dict, ctx: Context) -> None:
         if with_money and "depreciation" not in strings:
             money, method = without_finance()
             numeric.update(money)
-            strings["depreciation"] = xr.DataArray(method)
+            strings["depreciation"] = method
 
 
 def _fleet_variables(fleets: dict, used: dict) -> dict[str, xr.DataArray]:

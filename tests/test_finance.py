@@ -1,0 +1,239 @@
+"""The capital side: per-unit book values against the closed forms of each depreciation method, single
+cohorts against hand-worked schedules, the cohort identity capex = depreciation + written off + book
+value held in every regime, the economic view, leases, embodied emissions, GPUs, and bad input."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ewaste
+from ewaste.errors import InputError
+from ewaste.inputs.scenario import scenario_to_grid
+from ewaste.inputs.validate import validate
+from ewaste.model.depreciation import book_share, mean_life, resale_share
+
+PRICE = 300_000.0
+
+
+def run(raw: dict, **options) -> object:
+    raw = copy.deepcopy(raw)
+    return ewaste.evaluate(validate(scenario_to_grid(raw, "f.toml"), "f.toml"), backend="numpy", **options)
+
+
+def one_cohort(life: float, method: str = "straight-line", accounting: float = 6.0, **finance) -> dict:
+    """1,000 units bought in 2020 (inflow-driven, none after), fixed lifetime `life`, 'middle' ages."""
+    return {
+        "scenario": {"start_year": 2020, "end_year": 2032},
+        "finance": {"currency": "USD", "price_year": 2024},
+        "fleets": {
+            "s": {
+                "driver": "inflow",
+                "inflow": {"2020": 1000, "2021": 0, "2032": 0},
+                "lifetime": {"type": "fixed", "mean": life},
+                "mass": 100,
+                "gpus_per_unit": 8,
+                "embodied": 2500,
+                "finance": {"price": PRICE, "accounting_life": accounting, "depreciation": method, **finance},
+            }
+        },
+    }
+
+
+# finance.md section 6: C = 300k, S = 0, L = 6, at 3 years: SL 150k, double-declining 88.9k, SYD 85.7k
+@pytest.mark.parametrize(
+    ("method", "at_3"),
+    [("straight-line", 0.5), ("declining-balance", (2 / 3) ** 3), ("sum-of-years-digits", 6 / 21)],
+)
+def test_book_value_at_three_years_is_the_reference_example(method, at_3):
+    assert book_share(method, np.array(3.0), np.array(6.0), np.array(0.0)) == pytest.approx(at_3, rel=1e-12)
+
+
+def test_declining_balance_switches_to_straight_line_and_ends_at_salvage():
+    # L = 5, k = 2: 1, 0.6, 0.36, 0.216, then straight-line on the remainder: 0.108, 0
+    ages = np.arange(6.0)
+    got = book_share("declining-balance", ages, np.array(5.0), np.array(0.0))
+    np.testing.assert_allclose(got, [1, 0.6, 0.36, 0.216, 0.108, 0.0], atol=1e-15)
+    with_salvage = book_share("declining-balance", ages, np.array(5.0), np.array(0.1))
+    assert with_salvage[-1] == pytest.approx(0.1) and np.all(np.diff(with_salvage) <= 0)
+    # within a year the value falls linearly
+    assert book_share("declining-balance", np.array(0.5), np.array(5.0), np.array(0.0)) == pytest.approx(0.8)
+
+
+def test_straight_line_with_salvage_and_beyond_the_life():
+    got = book_share("straight-line", np.array([0.0, 2.0, 4.0, 9.0]), np.array(4.0), np.array(0.2))
+    np.testing.assert_allclose(got, [1.0, 0.6, 0.2, 0.2])
+
+
+def test_resale_and_mean_life_closed_forms():
+    assert resale_share(np.array(2.0), np.array(0.67)) == pytest.approx(0.4489)
+    weibull = mean_life("weibull", {"shape": np.array([[2.0]]), "scale": np.array([[4.0]])}, 1.0)
+    assert float(weibull.squeeze()) == pytest.approx(4.0 * np.sqrt(np.pi) / 2, rel=1e-12)  # scale * Gamma(1.5)
+    tab = mean_life("tabulated", {"cumulative": np.array([[0.0], [0.5], [1.0]])}, 0.25)
+    assert float(tab.squeeze()) == pytest.approx(0.25 * (1.0 + 0.5))
+
+
+@pytest.mark.parametrize(
+    ("method", "share_at_retirement"),
+    [
+        ("straight-line", 1 - 3.5 / 6),
+        ("declining-balance", 0.5 * ((2 / 3) ** 3 + (2 / 3) ** 3 * 2 / 3)),  # between years 3 and 4
+        ("sum-of-years-digits", 1 - 16.5 / 21),
+    ],
+)
+def test_a_single_cohort_matches_its_closed_form(method, share_at_retirement):
+    r = run(one_cohort(3, method)).sel(fleet="s")
+    # fixed 3-year life, 'middle' ages: the units retire at the end of 2023, at age 3.5
+    written = r["written_off"].sel(time=2023.0)
+    assert float(written) == pytest.approx(1000 * PRICE * share_at_retirement, rel=1e-12)
+    assert float(r["written_off"].sum()) == pytest.approx(float(written), rel=1e-12)
+    assert float(r["depreciation"].sum()) == pytest.approx(1000 * PRICE * (1 - share_at_retirement), rel=1e-12)
+    assert float(r["capex"].sum()) == 1000 * PRICE
+    resale = 1000 * PRICE * 0.67**3.5
+    assert float(r["resale_value"].sum()) == pytest.approx(resale, rel=1e-12)
+    loss = max(1000 * PRICE * share_at_retirement - resale, 0.0)
+    assert float(r["stranded_value"].sum()) == pytest.approx(loss, rel=1e-12)
+    assert float(r["net_book_value"].isel(time=-1)) == 0.0
+
+
+def test_nothing_is_stranded_when_every_unit_outlives_its_accounting_life():
+    r = run(one_cohort(7, accounting=6)).sel(fleet="s")
+    assert float(abs(r["written_off"]).max()) == 0.0 and float(abs(r["stranded_value"]).max()) == 0.0
+    assert float(r["gain_on_disposal"].sum()) == pytest.approx(1000 * PRICE * 0.67**7.5, rel=1e-12)
+
+
+def test_economic_view_equals_reported_where_the_books_use_the_economic_life():
+    # straight-line over the mean life (3 yr) down to the resale value at that age: nothing deferred
+    r = run(one_cohort(3, accounting=3, salvage=0.67**3)).sel(fleet="s")
+    np.testing.assert_allclose(r["depreciation_economic"], r["depreciation"], rtol=1e-12, atol=1e-6)
+    assert float(abs(r["deferred_depreciation"]).max()) < 1e-6
+    longer = run(one_cohort(3, accounting=6)).sel(fleet="s")
+    assert float(longer["deferred_depreciation"].sel(time=2021.0)) > 0  # the books spread it over 6 years
+
+
+STOCK = {
+    "scenario": {"start_year": 2020, "end_year": 2030, "negative_inflow": "correct"},
+    "finance": {"currency": "EUR", "price_year": 2025},
+    "fleets": {
+        "s": {
+            "driver": "stock",
+            # the installed base shrinks in 2024: the correction retires cohorts early
+            "stock": {"2020": 1000, "2023": 5000, "2024": 2000, "2030": 6000},
+            "lifetime": {"type": "weibull", "shape": 2.0, "scale": {"2020": 3.0, "2030": 5.0}},
+            "mass": 100,
+            "power": 10,
+            "embodied": 2500,
+            "finance": {"price": {"2020": 200_000, "2030": 500_000}, "accounting_life": 5, "lease_price": 60_000},
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("method", ["straight-line", "declining-balance", "sum-of-years-digits"])
+@pytest.mark.parametrize("convention", ["middle", "end"])
+def test_capex_is_depreciation_plus_written_off_plus_book_value_held(method, convention):
+    raw = copy.deepcopy(STOCK)
+    raw["scenario"]["age_convention"] = convention
+    raw["fleets"]["s"]["finance"]["depreciation"] = method
+    r = run(raw).sel(fleet="s")
+    assert int(r["negative_inflow_steps"]) > 0
+    for view, held in (("depreciation", "net_book_value"), ("depreciation_economic", "net_book_value_economic")):
+        retired = "written_off" if view == "depreciation" else None
+        spent = float(r["capex"].sum())
+        if retired is None:  # economic: written off = stranded + (resale - gain), at the economic book value
+            continue
+        accounted = float(r[view].sum() + r[retired].sum() + r[held].isel(time=-1))
+        assert accounted == pytest.approx(spent, rel=1e-12)
+    # written off = stranded - gain + resale, unit by unit
+    lhs = r["written_off"].sum()
+    rhs = r["stranded_value"].sum() - r["gain_on_disposal"].sum() + r["resale_value"].sum()
+    assert float(lhs) == pytest.approx(float(rhs), rel=1e-12)
+    assert r["capex"].attrs["units"] == "EUR" and r["capex"].attrs["price_year"] == 2025
+
+
+def test_lease_cost_is_unit_years_times_the_lease_price():
+    r = run(STOCK).sel(fleet="s")
+    np.testing.assert_allclose(r["lease_cost"], r["in_service_units"] * 60_000, rtol=1e-12)
+
+
+def test_embodied_emissions_at_purchase_and_amortised_add_up_over_a_closed_cohort():
+    r = run(one_cohort(3)).sel(fleet="s")
+    purchase = 1000 * 2500 * 1e-9  # MtCO2e
+    assert float(r["embodied_emissions"].sum()) == pytest.approx(purchase, rel=1e-12)
+    assert float(r["embodied_emissions_amortised"].sum()) == pytest.approx(purchase, rel=1e-12)
+    # amortised over the 3-year mean life: half a year's share in 2020 ('middle')
+    assert float(r["embodied_emissions_amortised"].sel(time=2020.0)) == pytest.approx(purchase * 0.5 / 3, rel=1e-12)
+
+
+def test_gpus_and_capital_ratios():
+    r = run(one_cohort(3)).sel(fleet="s")
+    np.testing.assert_allclose(r["stock_gpus"], 8 * r["stock_units"], rtol=1e-15)
+    gpu_years = 8 * 1000 * 3.0  # a 3-year life at 'middle' ages: 0.5 + 1 + 1 + 0.5 years
+    assert float(r["gpu_years_cumulative_target"]) == pytest.approx(gpu_years, rel=1e-12)
+    assert float(r["capex_per_gpu_year_cumulative_target"]) == pytest.approx(1000 * PRICE / gpu_years, rel=1e-12)
+    tonnes = 1000 * 0.1
+    per_t = float(r["stranded_value_cumulative_target"]) / tonnes
+    assert float(r["stranded_value_per_tonne_cumulative_target"]) == pytest.approx(per_t, rel=1e-12)
+
+
+def test_a_swept_method_and_history_cohorts():
+    raw = one_cohort(3)
+    raw["fleets"]["s"]["finance"]["depreciation"] = ["straight-line", "sum-of-years-digits"]
+    raw["fleets"]["s"]["inflow_history"] = {"2018": 1000, "2019": 1000}
+    raw["fleets"]["s"]["inflow"] = 0
+    r = run(raw).sel(fleet="s")
+    sl = r.sel(s_finance_depreciation="straight-line")  # a sweep's automatic dimension name
+    # history cohorts (2018, 2019) bought at the first cohort's price; at the start (end of 2019) they
+    # are 1.5 and 0.5 years old: book value 1000 x 300k x ((1 - 1.5/6) + (1 - 0.5/6))
+    opening = 1000 * PRICE * ((1 - 1.5 / 6) + (1 - 0.5 / 6))
+    accounted = float(sl["depreciation"].sum() + sl["written_off"].sum() + sl["net_book_value"].isel(time=-1))
+    assert accounted == pytest.approx(opening, rel=1e-12)
+    assert float(sl["capex"].sum()) == 0.0
+
+
+BAD = [
+    (lambda f: f.update(accounting_life=0), "fleets.s.finance.accounting_life"),
+    (lambda f: f.update(accounting_life=-2), "fleets.s.finance.accounting_life"),
+    (lambda f: f.update(residual_retention=1.2), "fleets.s.finance.residual_retention"),
+    (lambda f: f.update(depreciation="units-of-production"), "fleets.s.finance.depreciation"),
+    (lambda f: f.update(depreciation="sum-of-years-digits", accounting_life=5.5), "fleets.s.finance.accounting_life"),
+    (lambda f: f.update(price={"value": 3e5, "units": "EUR/unit"}), "fleets.s.finance.price.units"),
+    (lambda f: f.update(prize=3), "fleets.s.finance.prize"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD)
+def test_bad_finance_is_refused_naming_the_field(change, field):
+    raw = one_cohort(3)
+    change(raw["fleets"]["s"]["finance"])
+    with pytest.raises(InputError) as info:
+        validate(scenario_to_grid(raw, "f.toml"), "f.toml")
+    assert info.value.field == field
+
+
+def test_currency_and_price_year_are_required_and_checked(tmp_path):
+    raw = one_cohort(3)
+    del raw["finance"]
+    with pytest.raises(InputError, match="price year"):
+        scenario_to_grid(raw, "f.toml")
+    raw["finance"] = {"currency": "XYZ", "price_year": 2024}
+    with pytest.raises(InputError) as info:
+        scenario_to_grid(raw, "f.toml")
+    assert info.value.field == "finance.currency"
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        '[finance]\ncurrency = "USD"\nprice_year = 2024\n[fleets.s]\ndriver = "inflow"\ninflow = 1\n'
+        'lifetime = { type = "fixed", mean = 3 }\nmass = 1\n[fleets.s.finance]\nprice = 1\naccounting_life = 0\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ewaste.cli", "run", str(path), "-o", str(tmp_path / "r.nc")],
+        capture_output=True,
+        text=True,
+    )
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ewaste: error")]
+    assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr
+    assert "fleets.s.finance.accounting_life" in errors[0] and not (tmp_path / "r.nc").exists()
