@@ -1,0 +1,117 @@
+"""Units in service by cohort age: each fleet's stock at the end of every step split by how many steps
+ago its units entered service (the report's age chart), from the grid through the NumPy engine.
+
+The cohort accounts are those of docs/model.md: s_c[m, c] = x[c] · sf[m, c], where x[c] is the inflow of
+step c, scaled by every early-retirement share the negative-inflow correction applied after it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ..engine.arrays import NUMPY
+from ..engine.lifetime import LIFETIME_TYPES
+from ..engine.stockflow import CohortFlows, SurvivalRows, solve, wang2024_inflow
+from ..inputs.timeaxis import STEPS_PER_YEAR
+from ..inputs.validate import DRIVER_VAR
+from .defaults import fill_defaults
+
+# the grid's variables as the engine takes them: the same helpers as the model's own run of a fleet
+from .fleet import _driver, _lifetime_table, _survival_rows, _template, _to_engine
+
+KEEP_TOLERANCE = 1e-9  # a survivors' share this far from 1 is the negative-inflow correction, not rounding
+
+
+def stock_by_age(grid: xr.Dataset) -> xr.DataArray:
+    """Units in service at the end of each step, by cohort age, for every fleet and grid point.
+
+    grid: a validated scenario grid (`ewaste.load_grid`), as `ewaste.evaluate` takes it.
+    Returns a DataArray (fleet, time, age, *sweep dimensions) in units (attribute `units` "unit"):
+    age is the time since the cohort's step of entry in years, (m − c) · Δ for step m and cohort c (0:
+    entered in that step), whatever the age convention; history cohorts count from their own steps.
+    Summed over `age` it is the results' `stock_units`; capacity-driven fleets are counted in units
+    (capacity in service over each cohort's capacity per unit).
+
+    Raises InputError where the model would (a lifetime a stock-driven fleet cannot be solved with).
+    """
+    grid, _ = fill_defaults(grid)
+    names = [str(f) for f in grid["fleet"].values]
+    parts = [_fleet_rules(grid.isel(fleet=i, drop=True)) for i in range(len(names))]
+    fleet = xr.DataArray(names, dims="fleet")
+    out = (
+        xr.concat(parts, dim=fleet, coords="minimal", join="outer")
+        if len(parts) > 1
+        else parts[0].expand_dims(fleet=fleet)
+    )
+    out = out.transpose("fleet", "time", "age", ...)
+    out = out.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
+    out["age"].attrs.update(units="yr", long_name="years since the cohort's step of entry")
+    return out.assign_attrs(units="unit", long_name="units in service at the end of the step, by cohort age")
+
+
+def _fleet_rules(g: xr.Dataset) -> xr.DataArray:
+    """One fleet, once per replacement rule where the rule is swept (as the model runs it)."""
+    rule_dims = list(g["replacement"].dims)
+    if not rule_dims:
+        return _fleet(g)
+    dim = rule_dims[0]
+    parts = [_fleet_rules(g.isel({dim: j})) for j in range(g.sizes[dim])]
+    return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
+
+
+def _fleet(g: xr.Dataset) -> xr.DataArray:
+    """(time, age, *sweep dims) units in service of one fleet (a grid without the fleet dimension)."""
+    driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
+    per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
+    life = [g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind] if p != "weights"]
+    template = _template(
+        g,
+        g[DRIVER_VAR[driver]],
+        per_unit,
+        *life,
+        *([g["lifetime_weights"]] if kind == "tabulated" else []),
+        *([g["inflow_history"]] if "inflow_history" in g else []),
+    )
+    drv = _driver(g, driver, per_unit, template, np)
+    n = drv.shape[0]
+    n_hist = n - template.sizes["time"]
+    rows = _survival_rows(g, kind, template, n, NUMPY)
+    capacity = _to_engine(per_unit.broadcast_like(template), template, n_hist, np)  # per unit, by cohort
+    stock_driven = driver != "inflow"
+    if str(g["replacement"].values) == "wang2024":  # the authors' rule fixes the inflow
+        drv = wang2024_inflow(drv, capacity, np.asarray(_lifetime_table(g, template)), np) * capacity
+        stock_driven = False
+    flows = solve(drv, stock_driven, rows, None, n_hist, g.attrs["negative_inflow"])
+    by_lag = cohort_stock(flows, rows, capacity)[n_hist:]
+    dims = [d for d in template.dims if d != "time"]
+    shape = (template.sizes["time"], n, *(template.sizes[d] for d in dims))
+    dt = 1.0 / STEPS_PER_YEAR[g.attrs["step"]]
+    coords = {"time": template["time"], "age": np.arange(n) * dt, **{d: template[d] for d in dims}}
+    return xr.DataArray(by_lag.reshape(shape), dims=("time", "age", *dims), coords=coords)
+
+
+def cohort_stock(flows: CohortFlows, rows: SurvivalRows, per_unit: np.ndarray | float = 1.0) -> np.ndarray:
+    """(N, N, S) survivors of each cohort at the end of each step, by lag: out[m, k] is what remains of
+    the cohort that entered k steps before step m, in driver units divided by that cohort's `per_unit`
+    ((N, S), (1, S) or a number: 1 for units, the capacity per unit for capacity-driven fleets).
+
+    flows: what `ewaste.engine.stockflow.solve` returned for `rows`. Where the negative-inflow
+    correction retired the earlier cohorts early (a step whose old cohorts hold more than the stock
+    given), they are scaled by the share the engine kept, so the lags sum to `flows.stock`.
+    """
+    n, s = flows.stock.shape
+    x = np.array(flows.inflow, dtype=float)  # cohort sizes, scaled as the engine scales them
+    per_unit = np.broadcast_to(np.asarray(per_unit, dtype=float), (n, s)) if np.ndim(per_unit) else per_unit
+    out = np.zeros((n, n, s))
+    for m in range(n):
+        row = rows.row(m)
+        alive = x[: m + 1] * row
+        old = alive[:m].sum(axis=0)
+        keep = np.where(old > 0, (flows.stock[m] - alive[m]) / np.where(old > 0, old, 1.0), 1.0)
+        keep = np.where(np.abs(keep - 1.0) > KEEP_TOLERANCE, keep, 1.0)
+        alive[:m] *= keep
+        x[:m] *= keep
+        units = alive / (per_unit[: m + 1] if np.ndim(per_unit) else per_unit)
+        out[m, : m + 1] = units[::-1]
+    return out
