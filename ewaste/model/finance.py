@@ -207,7 +207,7 @@ def money(grid: xr.Dataset, in_service_units: xr.DataArray | None) -> xr.Dataset
             "net_book_value": raw["reported_held"],
             "net_book_value_economic": raw["economic_held"],
         }
-        if in_service_units is not None and "lease_price" in grid:
+        if in_service_units is not None and _leased(grid):
             values["lease_cost"] = in_service_units * grid["lease_price"] * dt
         money_attrs = {
             "currency": settings["currency"],
@@ -236,9 +236,14 @@ def _split(g: xr.Dataset, dt: float) -> xr.Dataset:
     return xr.Dataset(fleet_money(g, "straight-line" if method == NO_METHOD else method, dt))
 
 
+def _leased(grid: xr.Dataset) -> bool:
+    """Whether a fleet gives a lease price (the lease view is compared only then)."""
+    return "lease_price" in grid and bool((grid["lease_price"] > 0).any())
+
+
 def money_names(grid: xr.Dataset) -> list[str]:
     """The money and embodied results `money` gives for this grid."""
-    names = [n for n in MONEY if n != "lease_cost" or "lease_price" in grid] if "finance" in grid.attrs else []
+    names = [n for n in MONEY if n != "lease_cost" or _leased(grid)] if "finance" in grid.attrs else []
     return names + (list(EMBODIED) if "embodied" in grid else [])
 
 

@@ -114,9 +114,49 @@ def figures(res: xr.Dataset) -> list[tuple[str, list[Figure]]]:
             units.append(Figure(f"{f}: in service, average over {target}", "in_service_units_target", "unit", sel))
         units.append(Figure(f"{f}: in service, end of {target}", "stock_units_target", "unit", sel))
     out.append(("Units in service, fleet by fleet", units))
+    if "in_service_gpus_target" in res:
+        out.append(
+            (
+                "GPUs (units of every fleet in GPUs)",
+                [
+                    Figure(f"in service, average over {target}", "in_service_gpus_target", "GPU"),
+                    Figure(f"retired, cumulative {start}-{target}", "outflow_gpus_cumulative_target", "GPU"),
+                    Figure(f"GPU-years in service, {start}-{target}", "gpu_years_cumulative_target", "GPU yr"),
+                ],
+            )
+        )
+    out += _capital(res, start, target)
     # a run of some results only (--outputs) shows the rows it has
     kept = [(section, [f for f in rows if f.name in res]) for section, rows in out]
     return [(section, rows) for section, rows in kept if rows]
+
+
+def _capital(res: xr.Dataset, start: int, target: int) -> list[tuple[str, list[Figure]]]:
+    """The money section (as reported and economic, side by side) and embodied emissions."""
+    out = []
+    if "capex_target" in res:
+        attrs = res["capex_target"].attrs
+        cur = str(attrs.get("currency", ""))
+        basis = f"{cur}, {attrs.get('price_basis', '')} {attrs.get('price_year', '')} prices"
+        rows = [
+            Figure("capex", "capex_cumulative_target", cur),
+            Figure("depreciation, as reported", "depreciation_cumulative_target", cur),
+            Figure("depreciation, economic life", "depreciation_economic_cumulative_target", cur),
+            Figure("  deferred by the books", "deferred_depreciation_cumulative_target", cur),
+            Figure("stranded value (write-offs less resale)", "stranded_value_cumulative_target", cur),
+            Figure("cost of owning", "ownership_cost_cumulative_target", cur),
+            Figure("cost of leasing the same units", "lease_cost_cumulative_target", cur),
+        ]
+        out.append((f"Money, cumulative {start}-{target} ({basis})", rows))
+        out.append((f"Money at the end of {target}", [Figure("net book value", "net_book_value_target", cur)]))
+    if "embodied_emissions_target" in res:
+        rows = [
+            Figure(f"at purchase, in {target}", "embodied_emissions_target", "MtCO2e/yr"),
+            Figure(f"amortised over the life, in {target}", "embodied_emissions_amortised_target", "MtCO2e/yr"),
+            Figure(f"at purchase, cumulative {start}-{target}", "embodied_emissions_cumulative_target", "MtCO2e"),
+        ]
+        out.append(("Embodied emissions (manufacturing)", rows))
+    return out
 
 
 def _values(res: xr.Dataset, fig: Figure) -> xr.DataArray:

@@ -13,16 +13,19 @@ SCALES: dict[str, list[tuple[float, str]]] = {
     "MtCO2e": [(1.0, "MtCO2e"), (1e-3, "ktCO2e"), (1e-6, "tCO2e"), (1e-9, "kgCO2e")],
     "unit": [(1e6, "M units"), (1e3, "k units"), (1.0, "units")],
     "GPU": [(1e6, "M GPUs"), (1e3, "k GPUs"), (1.0, "GPUs")],
-    "USD": [(1e9, "bn USD"), (1e6, "M USD"), (1e3, "k USD"), (1.0, "USD")],
-    "EUR": [(1e9, "bn EUR"), (1e6, "M EUR"), (1e3, "k EUR"), (1.0, "EUR")],
+    "GPU yr": [(1e6, "M GPU-years"), (1e3, "k GPU-years"), (1.0, "GPU-years")],
 }
+
+
+def _money(code: str) -> list[tuple[float, str]]:
+    return [(1e9, f"bn {code}"), (1e6, f"M {code}"), (1e3, f"k {code}"), (1.0, code)]
 
 
 def choose(units: str, values: Iterable[float]) -> tuple[float, str]:
     """The factor and unit under which the largest of `values` reads between 1 and 1,000 where the
     scale allows (`units` may end in a rate such as "/yr", kept as it is)."""
     base, slash, per = units.partition("/")
-    scales = SCALES.get(base)
+    scales = SCALES.get(base) or (_money(base) if len(base) == 3 and base.isalpha() and base.isupper() else None)
     if scales is None:
         return 1.0, units
     top = max((abs(v) for v in values if math.isfinite(v)), default=0.0)
