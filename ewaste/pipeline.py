@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,8 @@ from .inputs.catalogue import resolve
 from .inputs.load import load_grid
 from .model.evaluate import evaluate
 from .outputs.readers import load_results
-from .outputs.writers import write_results, write_table
+from .outputs.tables import check_year_in
+from .outputs.writers import check_output, output_files, write_results, write_table
 from .scale import evaluate_lazy, parse_bytes, plan, write_zarr
 from .scale.cluster import dask_client
 from .scale.plan import default_memory_limit, fmt_bytes
@@ -45,18 +46,24 @@ def run(
     draw: int | None = None,
     quantiles: Sequence[float] | None = None,
     every_draw: bool = False,
+    year: int | None = None,
+    format: str | None = None,
+    comments: bool = False,
     progress: bool = False,
     say: Callable[[str], None] = lambda text: None,
 ) -> xr.Dataset | None:
     """Evaluate a scenario (a .toml file, a saved grid .nc, or a bundled name; default "default") and
-    write its results to `out` (.nc, .csv, or .zarr streamed chunk by chunk) if given.
+    write its results to `out` if given: .nc, .csv (with its provenance in `OUT.json`, or in `#` lines
+    with `comments`), .xlsx, an IAMC table (.csv or .xlsx with `format="iamc"`), or .zarr streamed
+    chunk by chunk (`ewaste.outputs.writers.write_results`). `year`: only that year in a table.
 
     The grid is cut into chunks that fit `memory_limit` (bytes or text such as "8GB"; default half
     the memory available) and run on dask when it needs more than one, on a local cluster of
     `workers` processes, or on the scheduler at `scheduler`. Without `out` only the summary values
     are kept. `say` receives the plan as one line.
 
-    `out` is claimed before any work (`ewaste.files.claim`), so that two runs cannot write it at once.
+    `out` (and a CSV's sidecar) is claimed before any work (`ewaste.files.claim`), so that two runs
+    cannot write it at once.
     `outputs` limits the results to those variables (and what they need). A scenario with uncertain
     parameters runs every draw (`draw`: only that one); with `summary` and a .nc or .csv `out`, the file
     holds the `quantiles` (default p5, p50, p95) and the mean over the draws, plus the drawn inputs,
@@ -64,22 +71,30 @@ def run(
 
     Returns the results (summary values without `out`), or None for a .zarr store of more than
     10^6 grid points (open it with xarray.open_zarr).
-    Raises InputError (bad input, exit code 2) before any work where it can: among others when
-    another run is writing `out`; and when the write fails (no space left, no permission).
+    Raises InputError (bad input, exit code 2) before any work where it can: among others for an
+    unknown suffix or format, a `year` outside the results, an existing output (without `overwrite`),
+    or when another run is writing `out`; and when the write fails (no space left, no permission).
     """
     zarr_out = out is not None and Path(out).suffix.lower() == ".zarr"
-    _check_options(out, zarr_out, overwrite, workers, scheduler, resume)
+    if out is not None:
+        check_output(out, format, year, comments)
+    files = [] if out is None else output_files(out, comments)
+    _check_options(files, zarr_out, overwrite, workers, scheduler, resume)
     if precision:  # through the environment, so that every chunk and dask worker computes alike
         os.environ[PRECISION_VAR] = precision
     get_backend(backend)  # refuse a backend or precision that cannot run before any work
     path = resolve(None if scenario is None else str(scenario))
-    with claim(out) if out is not None else nullcontext(), name_the_path(path):
+    with ExitStack() as held, name_the_path(path):
+        for file in files:
+            held.enter_context(claim(file))
         grid = _one_draw(load_grid(path), draw, path)
         budget = parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit
         budget = budget or default_memory_limit()
         # chunks run side by side: one per worker process, or one per core on dask's threaded scheduler
         n_workers = workers or (1 if scheduler else os.cpu_count() or 1)
         keep_summary = summary or out is None  # the printed summary needs only the target-year values
+        if year is not None:
+            check_year_in(year, _years(grid, summary), str(out))
         chosen = plan(grid, budget, n_workers, keep_summary, backend, outputs)
         if chosen.n_chunks > 1 or zarr_out or workers or scheduler:
             say(f"plan: {chosen.describe()}")
@@ -112,8 +127,15 @@ def run(
                 results = evaluate(grid, backend, summary=keep_summary, outputs=outputs, validated=True)
         if out is not None:
             reduce = summary and has_draws(results) and not every_draw
-            write_results(reduce_draws(results, quantiles or QUANTILES) if reduce else results, out, overwrite)
+            written = reduce_draws(results, quantiles or QUANTILES) if reduce else results
+            write_results(written, out, overwrite, format=format, year=year, comments=comments, grid=grid)
         return results
+
+
+def _years(grid: xr.Dataset, summary: bool) -> list[int]:
+    """The calendar years the results of `grid` hold: every year, or the target year of a summary."""
+    a = grid.attrs
+    return [int(a["target_year"])] if summary else list(range(int(a["start_year"]), int(a["end_year"]) + 1))
 
 
 def results_of(source: str | Path, backend: str | None = None, outputs: Sequence[str] | None = None) -> xr.Dataset:
@@ -169,17 +191,18 @@ def _one_draw(grid: xr.Dataset, draw: int | None, path: Path) -> xr.Dataset:
 
 
 def _check_options(
-    out: str | Path | None, zarr_out: bool, overwrite: bool, workers: int | None, scheduler: str | None, resume: bool
+    files: list[Path], zarr_out: bool, overwrite: bool, workers: int | None, scheduler: str | None, resume: bool
 ) -> None:
-    """Refuse option combinations that cannot work, before any work."""
+    """Refuse option combinations that cannot work, before any work (`files`: the output files)."""
     if workers and scheduler:
         raise InputError(None, "--workers", "choose --workers (a local cluster) or --scheduler (an existing one)")
-    if out is not None and not Path(out).resolve().parent.is_dir():
-        raise InputError(str(out), None, "the folder does not exist")
-    if out is not None and not zarr_out and Path(out).exists() and not overwrite:
-        raise InputError(str(out), None, "exists; pass --overwrite to replace it")
+    for file in files:
+        if not file.resolve().parent.is_dir():
+            raise InputError(str(file), None, "the folder does not exist")
+        if not zarr_out and file.exists() and not overwrite:
+            raise InputError(str(file), None, "exists; pass --overwrite to replace it")
     if resume and not zarr_out:
-        raise InputError(None if out is None else str(out), "--resume", "resuming needs a .zarr output")
+        raise InputError(str(files[0]) if files else None, "--resume", "resuming needs a .zarr output")
 
 
 @contextmanager

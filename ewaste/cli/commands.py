@@ -47,9 +47,14 @@ precision_option = click.option(
 
 @click.command()
 @click.argument("scenario", required=False)
-@click.option("--out", "-o", type=click.Path(), help="Write results: .nc or .csv (in memory), .zarr (streamed).")
+@click.option("--out", "-o", type=click.Path(), help="Write results: .nc, .csv (+ .csv.json), .xlsx, .zarr (streamed).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--summary", is_flag=True, help="Keep only target-year and cumulative values (a few per grid point).")
+@click.option("--year", type=int, default=None, help="In a .csv or .xlsx table: only this calendar year.")
+@click.option(
+    "--format", "format", default=None, metavar="iamc", help="iamc: the .csv or .xlsx in the IAMC format (pyam)."
+)
+@click.option("--comments", is_flag=True, help="CSV: provenance as leading '# key: value' lines, not in OUT.json.")
 @click.option("--workers", type=click.IntRange(1), default=None, help="Start a local dask cluster of N processes.")
 @click.option("--scheduler", default=None, help="Use the dask scheduler at this address (tcp://host:port).")
 @click.option("--memory-limit", default=None, help="Memory budget (e.g. 8GB); default half the memory available.")
