@@ -37,7 +37,7 @@ def one_cohort(life: float, method: str = "straight-line", accounting: float = 6
                 "lifetime": {"type": "fixed", "mean": life},
                 "mass": 100,
                 "gpus_per_unit": 8,
-                "embodied": 2500,
+                "embodied": 2544,
                 "finance": {"price": PRICE, "accounting_life": accounting, "depreciation": method, **finance},
             }
         },
@@ -100,6 +100,28 @@ def test_a_single_cohort_matches_its_closed_form(method, share_at_retirement):
     assert float(r["net_book_value"].isel(time=-1)) == 0.0
 
 
+def test_the_worked_example_of_the_docs():
+    """docs/finance.md, "A single cohort by hand"."""
+    r = run(one_cohort(3)).sel(fleet="s")
+    years = {2020.0: 25e6, 2021.0: 50e6, 2022.0: 50e6, 2023.0: 50e6}
+    for t, dep in years.items():
+        assert float(r["depreciation"].sel(time=t)) == pytest.approx(dep, rel=1e-12)
+    assert float(r["written_off"].sel(time=2023.0)) == pytest.approx(125e6, rel=1e-12)
+    assert float(r["stranded_value"].sum()) / 1e6 == pytest.approx(51.1, abs=0.05)
+    economic = 300e6 * (1 - 0.67**3) / 3
+    assert float(r["depreciation_economic"].sel(time=2021.0)) == pytest.approx(economic, rel=1e-12)
+    assert economic / 1e6 == pytest.approx(69.9, abs=0.05)
+    assert float(r["deferred_depreciation"].sel(time=2022.0)) / 1e6 == pytest.approx(19.9, abs=0.05)
+    ddb = run(one_cohort(3, "declining-balance")).sel(fleet="s")
+    assert float(ddb["stranded_value"].sum()) / 1e6 == pytest.approx(0.2, abs=0.05)
+    syd = run(one_cohort(3, "sum-of-years-digits")).sel(fleet="s")
+    assert float(syd["gain_on_disposal"].sum()) / 1e6 == pytest.approx(9.6, abs=0.05)
+    kt = r["embodied_emissions_amortised"] * 1e3
+    np.testing.assert_allclose(
+        kt.sel(time=[2020.0, 2021.0, 2022.0, 2023.0]), [2.544 / 6, 2.544 / 3, 2.544 / 3, 2.544 / 6]
+    )
+
+
 def test_nothing_is_stranded_when_every_unit_outlives_its_accounting_life():
     r = run(one_cohort(7, accounting=6)).sel(fleet="s")
     assert float(abs(r["written_off"]).max()) == 0.0 and float(abs(r["stranded_value"]).max()) == 0.0
@@ -157,7 +179,7 @@ def test_lease_cost_is_unit_years_times_the_lease_price():
 
 def test_embodied_emissions_at_purchase_and_amortised_add_up_over_a_closed_cohort():
     r = run(one_cohort(3)).sel(fleet="s")
-    purchase = 1000 * 2500 * 1e-9  # MtCO2e
+    purchase = 1000 * 2544 * 1e-9  # MtCO2e
     assert float(r["embodied_emissions"].sum()) == pytest.approx(purchase, rel=1e-12)
     assert float(r["embodied_emissions_amortised"].sum()) == pytest.approx(purchase, rel=1e-12)
     # amortised over the 3-year mean life: half a year's share in 2020 ('middle')
@@ -232,3 +254,16 @@ def test_currency_and_price_year_are_required_and_checked(tmp_path):
     errors = [line for line in done.stderr.splitlines() if line.startswith("ewaste: error")]
     assert done.returncode == 2 and len(errors) == 1 and "Traceback" not in done.stderr
     assert "fleets.s.finance.accounting_life" in errors[0] and not (tmp_path / "r.nc").exists()
+
+
+def test_bundled_depreciation_scenarios_keep_the_identity_and_order():
+    r = ewaste.evaluate(ewaste.load_grid("depreciation"), backend="numpy").sel(fleet="ai_servers")
+    held = r["net_book_value"].isel(time=-1)
+    accounted = r["depreciation"].sum("time") + r["written_off"].sum("time") + held
+    np.testing.assert_allclose(accounted, r["capex"].sum("time"), rtol=1e-12)
+    six = r.sel(books_life=6)["stranded_value_cumulative_target"].values  # economic lives 1..6
+    assert np.all(np.diff(six) < 0)  # the longer the units serve, the less is stranded
+    assert float(r.sel(books_life=4, economic_life=6)["deferred_depreciation_cumulative_target"]) < 0
+    h = ewaste.evaluate(ewaste.load_grid("hyperscaler-capex"), backend="numpy").sel(fleet="hyperscalers")
+    deferred = h["deferred_depreciation_annual"].sel(year=[2026, 2027, 2028]).sum("year").values
+    assert np.all(deferred > 0) and np.all(np.diff(deferred) < 0)  # economic lives 3, 4, 5 < 6 yr books
