@@ -234,7 +234,8 @@ def _labels(template: xr.DataArray, dims: list[str], drawn: xr.DataArray | None)
 def _frame(standard: str, year: int, labels: pd.DataFrame, rows: list) -> pd.DataFrame:
     """The long table: for each point (outer) every field (inner), in the order the standard lists them."""
     records = []
-    for p, point in enumerate(labels.to_dict("records")):
+    points = labels.to_dict("records") if len(labels.columns) else [{}] * len(labels)
+    for p, point in enumerate(points):
         for field, value in rows:
             number = value if isinstance(value, str) else _number(value[p])
             records.append(
