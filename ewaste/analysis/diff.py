@@ -24,6 +24,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import InputError
+from ..inputs.validate import uses
 from ..model.evaluate import evaluate
 from ..version import __version__
 from . import shapley
@@ -150,14 +151,22 @@ def _name(var: str, fleet: str | None, many_fleets: bool) -> str:
 def described(group: Group, a: xr.Dataset, b: xr.Dataset) -> Group:
     """The group with its values in grid points `a` and `b` described for people."""
     sides = []
-    for side in (0, 1):
+    for side, point in enumerate((a, b)):
         parts = []
         for var, fleet in group.members:
+            if len(group.members) > 1 and fleet is not None and not _reads(point, fleet, var):
+                continue  # the other side's parameter, 0 on this side
             da = _pair(a, b, var)[side]
             text = _describe(da if fleet is None else da.sel(fleet=fleet))
             parts.append(text if len(group.members) == 1 else f"{var} {text}")
         sides.append("; ".join(parts))
     return Group(group.name, group.members, sides[0], sides[1])
+
+
+def _reads(point: xr.Dataset, fleet: str, var: str) -> bool:
+    """Whether `fleet` of grid point `point` reads variable `var` (by its driver and lifetime type)."""
+    driver, kind = (str(point[v].sel(fleet=fleet).values) for v in ("driver", "lifetime_type"))
+    return var in COUPLED or uses(driver, kind, var)
 
 
 def regroup(groups: list[Group], merges: Mapping[str, Sequence[str]] | None) -> list[Group]:
@@ -199,7 +208,8 @@ def regroup(groups: list[Group], merges: Mapping[str, Sequence[str]] | None) -> 
 def coalition_grid(a: xr.Dataset, b: xr.Dataset, groups: Sequence[Group], codes: np.ndarray) -> xr.Dataset:
     """Grid point `a` with a `coalition` dimension (coordinate: the codes): at coalition S, the members
     of each group in S take their values in `b`. Shape: every variable a group touches gains the
-    dimension `coalition` (len(codes)); the others are `a`'s."""
+    dimension `coalition` (len(codes)); the others are `a`'s. A fleet's `driver` and `lifetime_type`
+    must be the same in all `codes` (they cannot vary along a sweep); raises ValueError if not."""
     bits = shapley.members(codes, len(groups))
     coalition = {"coalition": np.asarray(codes, dtype=np.int64)}
     fleets = [str(f) for f in a["fleet"].values]
@@ -217,6 +227,10 @@ def coalition_grid(a: xr.Dataset, b: xr.Dataset, groups: Sequence[Group], codes:
             js = [j for j, g in enumerate(groups) if any(v == var for v, _ in g.members)]
             where = xr.DataArray(bits[:, js].any(axis=1), dims="coalition", coords=coalition)
         grid[var] = xr.where(where, db, da).assign_attrs(da.attrs)
+        if var in COUPLED:  # a switch cannot vary along a sweep: the caller keeps it constant
+            if not (grid[var] == grid[var].isel(coalition=0)).all():
+                raise ValueError(f"{var} varies across the coalitions asked for")
+            grid[var] = grid[var].isel(coalition=0, drop=True)
     return grid
 
 
@@ -256,18 +270,33 @@ def diff_grids(
     method = _method(method, k)
     orders = shapley.permutations(k, permutations, seed) if method == "sampled" else None
     codes = shapley.all_coalitions(k) if orders is None else np.unique(shapley.prefixes(orders))
-    res = evaluate(coalition_grid(a, b, found, codes), backend, summary=True, outputs=OUTPUTS)
-    ids, labels, units, values = figures(res, "coalition" if "coalition" in res.dims else None)
-    values = np.broadcast_to(values, (len(codes), len(ids)))  # no group: one coalition, no dimension
+    ids, labels, units, values, runs = _evaluate(a, b, found, codes, backend)
     if orders is None:
         contribution, error = shapley.exact(values, k), None
     else:
         contribution, error = shapley.sampled(values, codes, orders)
-    attrs = {"method": method, "coalitions": len(codes), "backend": res.attrs.get("backend", "")}
+    attrs = {"method": method, "coalitions": len(codes), "engine_runs": runs}
     if orders is not None:
         attrs.update(permutations=permutations, seed=seed)
-    ds = diff_dataset(names, res.attrs, ids, labels, units, values[0], values[-1], attrs)
+    ds = diff_dataset(names, a.attrs, ids, labels, units, values[0], values[-1], attrs)
     return with_contributions(ds, found, contribution, error)
+
+
+def _evaluate(a: xr.Dataset, b: xr.Dataset, groups: list[Group], codes: np.ndarray, backend: str | None) -> tuple:
+    """The figures of every coalition in `codes`: (ids, labels, units, values (coalitions, figures),
+    engine runs). A fleet's driver and lifetime type cannot vary along a sweep, so the coalitions
+    are evaluated in one grid per combination of the groups that switch them (one grid if none)."""
+    switches = sum(1 << j for j, g in enumerate(groups) if any(v in COUPLED for v, _ in g.members))
+    values = None
+    patterns = np.unique(codes & switches)
+    for pattern in patterns:
+        rows = np.flatnonzero((codes & switches) == pattern)
+        res = evaluate(coalition_grid(a, b, groups, codes[rows]), backend, summary=True, outputs=OUTPUTS)
+        ids, labels, units, part = figures(res, "coalition" if "coalition" in res.dims else None)
+        if values is None:
+            values = np.empty((len(codes), len(ids)))
+        values[rows] = np.broadcast_to(part, (len(rows), len(ids)))  # a figure no group moves: one value
+    return ids, labels, units, values, len(patterns)
 
 
 def _method(method: str, k: int) -> str:

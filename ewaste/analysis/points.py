@@ -112,15 +112,15 @@ def select(ds: xr.Dataset, at: Mapping[str, str], source: str, shared: Mapping[s
             raise InputError(source, f"@{dim}", f"no such sweep dimension; its sweep dimensions: {known}")
     chosen = {**{d: v for d, v in (shared or {}).items() if d in dims}, **at}
     index = {dim: _position(ds, dim, label, source) for dim, label in chosen.items()}
-    for dim, n in dims.items():
-        if dim in index:
-            continue
-        if n > 1:
-            raise InputError(
-                source,
-                dim,
-                f"{n} labels ({', '.join(labels(ds, dim)[:6])}{', ...' if n > 6 else ''}): choose one, "
-                f"as {source}@{dim}={labels(ds, dim)[0]} or --at {dim}={labels(ds, dim)[0]}",
-            )
-        index[dim] = 0
+    missing = [d for d, n in dims.items() if d not in index and n > 1]
+    if missing:
+        dim, first = missing[0], labels(ds, missing[0])
+        shown = ", ".join(first[:6]) + (", ..." if len(first) > 6 else "")
+        more = f"; also without a label: {', '.join(missing[1:])}" if missing[1:] else ""
+        raise InputError(
+            source,
+            dim,
+            f"{len(first)} labels ({shown}): choose one, as {source}@{dim}={first[0]} or --at {dim}={first[0]}{more}",
+        )
+    index.update({d: 0 for d in dims if d not in index})
     return ds.isel(index, drop=True)
