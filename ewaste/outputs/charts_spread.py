@@ -112,6 +112,8 @@ def fan_quantiles(data: ChartData, name: str) -> xr.DataArray:
     point of the sweeps."""
     da = data.results[name].sum("fleet", keep_attrs=True)
     da = da.sel({d: v for d, v in data.at.items() if d in da.dims})
+    if DRAW not in da.dims:  # a figure that no uncertain input moves: every quantile is its value
+        return da.expand_dims(quantile=list(FAN)).transpose("quantile", "year")
     return da.quantile(list(FAN), dim=DRAW).transpose("quantile", "year").assign_attrs(da.attrs)
 
 
@@ -148,13 +150,20 @@ def needs_tornado(data: ChartData) -> str | None:
     return None
 
 
+def tornado_at(data: ChartData, output: str) -> xr.Dataset:
+    """The sensitivity results of one output at the reference point of any sweep they carry (else at
+    that sweep's middle label)."""
+    s = data.sensitivity.sel(output=output)
+    for dim in [d for d in s.dims if d != "parameter"]:
+        s = s.sel({dim: data.at[dim]}) if dim in data.at else s.isel({dim: s.sizes[dim] // 2})
+    return s
+
+
 def tornado_rows(data: ChartData, output: str) -> list[tuple[str, float, float, float]]:
     """(parameter, low, high, swing) of one output, largest swing first (the TORNADO_ROWS largest
     swings above 0), at the
     reference point of any sweep the sensitivity results carry (else their middle label)."""
-    s = data.sensitivity.sel(output=output)
-    for dim in [d for d in s.dims if d != "parameter"]:
-        s = s.sel({dim: data.at[dim]}) if dim in data.at else s.isel({dim: s.sizes[dim] // 2})
+    s = tornado_at(data, output)
     rows = [
         (
             str(p),
@@ -179,7 +188,7 @@ def draw_tornado(fig: Figure, data: ChartData) -> None:
     axes = np.ravel(fig.subplots((len(outputs) + 1) // 2, cols, squeeze=False))
     for ax, output in zip(axes, outputs, strict=False):
         rows = tornado_rows(data, output)[::-1]
-        base = float(s["base"].sel(output=output))
+        base = float(tornado_at(data, output)["base"])
         factor, shown = choose(units.get(output, ""), [abs(v) for r in rows for v in r[1:3]] + [abs(base)])
         y = np.arange(len(rows))
         low = np.asarray([r[1] for r in rows]) / factor

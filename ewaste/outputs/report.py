@@ -148,7 +148,9 @@ def _spread(da: xr.DataArray, data: ChartData) -> list[float]:
         da = da.sel({d: v for d, v in data.at.items() if d in da.dims})
         if DRAW in da.dims:
             return [float(v) for v in da.quantile(list(QUANTILES), dim=DRAW).values]
-        return [float(v) for v in da.values] if "quantile" in da.dims else [float(da)] * res.sizes["quantile"]
+        if "quantile" in da.dims:
+            return [float(v) for v in da.values]
+        return [float(da)] * len(_spread_columns(data))  # no draw moves this figure
     if sweep_dims(res):
         at = float(da.sel({d: v for d, v in data.at.items() if d in da.dims}))
         values = np.asarray(da.values, dtype=float).ravel()
