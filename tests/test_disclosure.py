@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -342,6 +343,8 @@ def ewaste_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
     """The command in this process (faster than a subprocess): exit code, stdout, stderr."""
     monkeypatch.setattr(sys, "argv", ["ewaste", *args])
+    # main() logs to the standard error it finds; keep it off pytest's captured streams, which close
+    monkeypatch.setattr(logging.getLogger("ewaste"), "handlers", [logging.NullHandler()])
     try:
         main()
         code = 0
@@ -481,3 +484,21 @@ def test_a_read_only_folder_is_refused(tmp_path: Path, monkeypatch, capsys):
         assert code == 2 and "cannot write here" in err and not list(folder.iterdir())
     finally:
         folder.chmod(0o755)
+
+
+def test_the_error_lines_quoted_in_the_docs_are_printed(small, tmp_path: Path, monkeypatch, capsys):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "disclosure.md").read_text(encoding="utf-8")
+    quoted = text.split("## Bad input", 1)[1].split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    monkeypatch.chdir(tmp_path)
+    old = small[1].copy()
+    old.attrs["ewaste_version"] = "0.0.1"
+    old.to_netcdf(tmp_path / "old.nc")
+    (tmp_path / "t.csv").write_text("mine\n")
+    cases = [["refresh-cycle", *args] for args, _ in BAD.values()]
+    cases += [["old.nc", "--standard", "gri-306"], ["refresh-cycle", "--standard", "gri-306", "-o", "t.csv"]]
+    printed = set()
+    for args in cases:
+        code, _, err = run_main(monkeypatch, capsys, "disclose", *args)
+        assert code == 2
+        printed.add(err.strip())
+    assert [line for line in quoted if line not in printed] == []

@@ -196,8 +196,8 @@ def _choose_draws(
         what = "total energy consumption" if standard == "esrs-e1" else "total waste generated"
         text = (
             f"Uncertain inputs: each table gives the figures of one draw, the median draw of {what} over the "
-            f"{n:,} draws of the scenario (the {math.ceil(n / 2)}-th smallest, nearest rank; column draw), so "
-            "that its figures add up; quantiles field by field would not."
+            f"{n:,} draws of the scenario (rank {math.ceil(n / 2)} from the smallest, nearest rank; column draw), "
+            "so that its figures add up; quantiles field by field would not."
         )
     chosen = {k: (a.isel(draw=pick) if "draw" in a.dims else a) for k, a in arrays.items()}
     drawn = xr.DataArray(np.asarray(names)[pick.values], dims=pick.dims, coords=pick.coords)

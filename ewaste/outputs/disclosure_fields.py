@@ -17,6 +17,11 @@ from .disclosure_data import DISPOSAL, SOURCES
 from .disclosure_flows import DIVERTED, OPERATIONS, STREAMS
 
 STANDARDS = ("gri-306", "esrs-e5", "esrs-e1")
+TITLES = {
+    "gri-306": "GRI 306: Waste 2020, disclosures 306-3, 306-4, 306-5",
+    "esrs-e5": "ESRS E5-5 Resource outflows: waste",
+    "esrs-e1": "ESRS E1-5 Energy consumption and mix",
+}
 RECOVERY_NAMES = {"prep_reuse": "preparation for reuse", "recycling": "recycling", "other_recovery": "other recovery"}
 DISPOSAL_NAMES = {
     "incin_er": "incineration (with energy recovery)",

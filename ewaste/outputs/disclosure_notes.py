@@ -13,10 +13,14 @@ from .disclosure_data import GridMix, disposal_routes, fraction_code, hazardous,
 from .disclosure_flows import REUSE_VARIABLES
 
 ROUNDING = (
-    "Every mass is rounded once, to the kilogram (energy: to the kWh), at the finest split "
+    "Every mass is rounded once, to the kilogram, at the finest split "
     "(fleet x material x model stream x operation), by largest remainder so that the parts add up to the "
     "rounded total; every figure is a sum of those parts, so total = preparation for reuse + recycling + "
     "other recovery + disposal and hazardous + non-hazardous = total hold exactly."
+)
+ENERGY_ROUNDING = (
+    "Every amount is rounded once, to the kWh, at the finest split (fleet x source), by largest remainder so "
+    "that the parts add up to the rounded total: total = fossil + nuclear + renewable holds exactly."
 )
 
 
@@ -154,9 +158,7 @@ def energy_note(results: xr.Dataset, mix: GridMix, table_basis: str) -> str:
             "and self-generated renewable energy are 0.",
             "Paragraphs 38 (fossil sources in detail) and 40-43 (energy intensity) apply to high climate impact "
             "sectors only and are not reported.",
-            ROUNDING.replace("(fleet x material x model stream x operation)", "(fleet x source)")
-            .replace("preparation for reuse + recycling + other recovery + disposal", "fossil + nuclear + renewable")
-            .replace(" and hazardous + non-hazardous = total", ""),
+            ENERGY_ROUNDING,
             f"Defaults used by the run: {defaults_text(results)}.",
         ]
     )

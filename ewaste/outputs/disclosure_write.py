@@ -18,6 +18,7 @@ from rich.text import Text
 
 from ..errors import InputError
 from ..files import atomic_write
+from .disclosure_fields import TITLES
 
 FORMATS = (".csv", ".xlsx", ".json")
 FIELD_COLUMNS = ("field_id", "reference", "description", "unit", "value")
@@ -118,7 +119,7 @@ def renderables(table: pd.DataFrame, source: str | None = None) -> Group:
             f"(dimensions: {dims}), or write them all with -o FILE (.csv, .xlsx, .json)",
         )
     first = table.iloc[0]
-    heading = Text(f"{first['standard'].upper()} disclosure, {first['year']}", style="bold")
+    heading = Text(f"{TITLES[first['standard']]}, {first['year']} (estimated with a model)", style="bold")
     grid = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     grid.add_column("field_id", no_wrap=True)
     grid.add_column("unit", no_wrap=True)
