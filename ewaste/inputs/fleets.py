@@ -11,6 +11,7 @@ from ..engine.lifetime import LIFETIME_TYPES, weibull_from_mean_std
 from ..engine.stockflow import REPLACEMENT_RULES
 from .catalogue import archetypes
 from .finance import fleet_finance
+from .links import TAKEN, is_link, parse_link
 from .parameters import Context, check_keys, choice, named_table, number, parse_parameter, stack, suggest
 from .validate import DRIVER_VAR
 from .variables import table
@@ -129,7 +130,17 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
     if not isinstance(driver, str) or driver not in DRIVER_VAR:
         raise ctx.fail(f"{field}.driver", f"unknown driver {driver!r}" + suggest(str(driver), set(DRIVER_VAR)))
     required = {"inflow": ["inflow"], "stock": ["stock"], "capacity": ["demand", "capacity_per_unit"]}[driver]
-    for key in [*required, "lifetime", "mass"]:
+    link = (
+        parse_link(raw["inflow"], ctx, f"{field}.inflow") if driver == "inflow" and is_link(raw.get("inflow")) else None
+    )
+    cascade = link is not None and link[1] == "cascade"
+    if cascade:
+        for key in (*TAKEN, "embodied", "archetype"):
+            if key in raw:
+                raise ctx.fail(
+                    f"{field}.{key}", f"a cascade's units arrive with the {key} they had in fleet {link[0]!r}"
+                )
+    for key in [*required, "lifetime", *([] if cascade else ["mass"])]:
         if key not in raw:
             raise ctx.fail(f"{field}.{key}", f"required for {_article(driver)} {driver}-driven fleet")
     for key in {"inflow", "stock", "demand", "capacity_per_unit"} - set(required):
@@ -137,7 +148,9 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
             raise ctx.fail(f"{field}.{key}", f"not used by {_article(driver)} {driver}-driven fleet")
     out: dict[str, xr.DataArray] = {}
     for key in [*required, "inflow_history", "mass", "power", "utilisation", "gpus_per_unit", "embodied"]:
-        if key in raw:
+        if key == "inflow" and link is not None:  # the source's retirements give it when the model runs
+            out["inflow"], out["link_share"] = xr.DataArray(0.0), link[2]
+        elif key in raw:
             out[key] = parse_parameter(raw[key], table()[key], ctx, f"{field}.{key}")
     kind, params = _lifetime(raw["lifetime"], ctx, f"{field}.lifetime")
     out.update({f"lifetime_{p}": v for p, v in params.items()})
@@ -162,6 +175,8 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
         strings["depreciation"] = method
         for key, entry in used.items():
             ctx.defaults.setdefault(key, entry)["where"].append(name)
+    if link is not None:
+        strings |= {"inflow_from": xr.DataArray(link[0]), "inflow_link": xr.DataArray(link[1])}
     strings |= {
         "driver": xr.DataArray(driver),
         "lifetime_type": xr.DataArray(kind),

@@ -21,6 +21,8 @@ from .distributions import Distribution
 from .finance import settings as finance_settings
 from .finance import without_finance
 from .fleets import fleet
+from .links import NONE as NO_LINK
+from .links import TAKEN, check_links
 from .names import check_dim_name
 from .parameters import Context, check_keys, named_table, parse_parameter, suggest
 from .sampling import DRAWS, Design, draw, parse_design
@@ -205,6 +207,7 @@ def _build(raw: dict, source: str, text_hash: str, uncertainty: Uncertainty) -> 
             raise InputError(source, f"fleets.{name}", "a fleet name is letters, digits, '_' and '-'")
     fleets = {name: fleet(name, body, ctx) for name, body in fleets_raw.items()}
     _complete_finance(fleets, ctx)
+    _complete_links(fleets, ctx)
     metals = sorted(
         {m for v, _ in fleets.values() if "pcb_metal_content" in v for m in v["pcb_metal_content"]["metal"].values}
     )
@@ -240,6 +243,30 @@ def _build(raw: dict, source: str, text_hash: str, uncertainty: Uncertainty) -> 
     if ctx.finance is not None:
         grid.attrs["finance"] = json.dumps(ctx.finance)
     return grid
+
+
+def _complete_links(fleets: dict, ctx: Context) -> None:
+    """Where some fleets take their inflow from others: the others hold no link, the links are
+    checked (known fleets, no cycle, cascade shares <= 1), and a cascade's units arrive with what
+    they are made of in their source fleet (its mass, power, materials, metals, GPUs; embodied 0:
+    counted at the first purchase), in place."""
+    if not any("inflow_from" in strings for _, strings in fleets.values()):
+        return
+    for numeric, strings in fleets.values():
+        if "inflow_from" not in strings:
+            strings |= {"inflow_from": xr.DataArray(""), "inflow_link": xr.DataArray(NO_LINK)}
+            numeric["link_share"] = xr.DataArray(0.0)
+    sources = {n: str(s["inflow_from"].values) for n, (_, s) in fleets.items()}
+    kinds = {n: str(s["inflow_link"].values) for n, (_, s) in fleets.items()}
+    shares = {n: v["link_share"] for n, (v, _) in fleets.items()}
+    for name in check_links(sources, kinds, shares, ctx.source):
+        if kinds[name] != "cascade":
+            continue
+        numeric, source = fleets[name][0], fleets[sources[name]][0]
+        numeric.update({k: source[k] for k in TAKEN if k in source})
+        if "embodied" in source:  # counted when the units were first bought
+            numeric["embodied"] = xr.DataArray(0.0)
+        ctx.sources[f"fleets.{name}.mass"] = f"arrives with the units retired by fleet {sources[name]} (cascade)"
 
 
 def _complete_finance(fleets: dict, ctx: Context) -> None:

@@ -17,6 +17,7 @@ from ..engine.arrays import NUMPY
 from ..engine.lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
 from ..engine.stockflow import NEGATIVE_INFLOW_POLICIES, REPLACEMENT_RULES, SurvivalRows, require_first_step
 from ..errors import InputError
+from .links import check_links, grid_links
 from .names import check_sweep_sizes, dim_name_problem, toml_path
 from .timeaxis import STEPS_PER_YEAR, time_coords
 from .uncertain import DRAW
@@ -24,7 +25,16 @@ from .variables import table
 
 NON_SCENARIO_DIMS = {"time", "history", "fleet", "material", "metal", "lag"}
 """Dimensions that are not sweeps: everything else in a grid is a scenario dimension."""
-STRING_VARS = {"driver", "lifetime_type", "description", "capacity_unit", "replacement", "depreciation"}
+STRING_VARS = {
+    "driver",
+    "lifetime_type",
+    "description",
+    "capacity_unit",
+    "replacement",
+    "depreciation",
+    "inflow_from",
+    "inflow_link",
+}
 DRIVER_VAR = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 REQUIRED_ATTRS = ("start_year", "end_year", "step", "target_year", "age_convention", "negative_inflow")
 
@@ -269,6 +279,7 @@ def validate(grid: xr.Dataset, source: str) -> xr.Dataset:
         _check_variable(grid, str(name), source, used)
     for i, (driver, kind) in enumerate(kinds):
         _check_fleet(grid, i, driver, kind, source)
+    check_links(*grid_links(grid), source)
     return grid
 
 

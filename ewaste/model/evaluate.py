@@ -8,12 +8,15 @@ import xarray as xr
 
 from ..engine.backend import get_backend
 from ..errors import InputError
+from ..inputs.links import check_links, grid_links
+from ..inputs.timeaxis import STEPS_PER_YEAR
 from ..inputs.validate import validate
 from .aggregate import SUMMARY_SUFFIXES, aggregate, fast_summary, label_capacity, summable
 from .defaults import fill_defaults
 from .finance import money, money_names, ratios
 from .fleet import run_fleet_rules
 from .impacts import check_destinations, impacts
+from .links import ARRIVALS, arrive, passed_on, reuse
 from .outputs import CAPITAL, flows_needed, resolve
 from .provenance import drawn_inputs, provenance
 
@@ -48,10 +51,20 @@ def evaluate(
     if outputs is not None and set(capital) - set(money_names(grid)):
         missing = ", ".join(sorted(set(capital) - set(money_names(grid))))
         raise InputError(None, "--outputs", f"{missing}: the scenario gives no [finance] (or embodied, lease price)")
-    reduce = summary and summable(grid) and not capital  # money needs the cohorts' trajectories
-    needed = flows_needed(results)
+    sources, kinds, shares = grid_links(grid)
+    linked = any(sources.values())
+    # money needs the cohorts' trajectories, and a linked fleet its source's retirements step by step
+    reduce = summary and summable(grid) and not capital and not linked
+    needed = flows_needed(results) | (ARRIVALS if linked else set())
     names = [str(f) for f in grid["fleet"].values]
-    fleets = [run_fleet_rules(grid.isel(fleet=i, drop=True), f, be, reduce, needed) for i, f in enumerate(names)]
+    dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
+    grids, done = {}, {}
+    for name in check_links(sources, kinds, shares, "grid"):  # sources before the fleets they feed
+        g = grid.isel(fleet=names.index(name), drop=True)
+        if sources[name]:
+            g = arrive(g, done[sources[name]], kinds[name], shares[name], dt)
+        grids[name], done[name] = g, run_fleet_rules(g, name, be, reduce, needed)
+    fleets = [done[n] for n in names]
     fleet = xr.DataArray(names, dims="fleet")
     if len(fleets) == 1:  # no copy
         flows = fleets[0].expand_dims(fleet=fleet).transpose("fleet", ...)
@@ -64,11 +77,13 @@ def evaluate(
         fast.update(drawn_inputs(grid))
         fast.attrs = {**provenance(grid, defaults, be), "mode": "summary"}
         return fast
+    if linked:
+        flows = reuse(flows, passed_on(sources, kinds, shares))
     res = impacts(flows, grid, results)
     check_destinations(res)
     if capital:
         units = flows["in_service_units"] if "in_service_units" in flows else None
-        res.update(money(grid, units)[[n for n in capital if n in money_names(grid)]])
+        res.update(money(grid, units, [grids[n] for n in names])[[n for n in capital if n in money_names(grid)]])
     res = res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
     res = label_capacity(res, grid)
     res = aggregate(res, int(grid.attrs["target_year"]))

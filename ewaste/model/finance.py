@@ -175,21 +175,23 @@ EMBODIED = {
 DEFAULTS = {"price": 0.0, "accounting_life": 6.0, "salvage": 0.0, "residual_retention": 0.67, "embodied": 0.0}
 
 
-def money(grid: xr.Dataset, in_service_units: xr.DataArray | None) -> xr.Dataset:
+def money(grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[xr.Dataset]) -> xr.Dataset:
     """Money (with [finance]) and embodied emissions (where a fleet gives them) per step, over
     (fleet, time, sweep dimensions); an empty Dataset for a scenario with neither.
 
     grid: the filled, validated scenario grid; in_service_units: the results' average units in
-    service per step (for the lease view). Money variables carry `units` = the currency and the
+    service per step (for the lease view); fleets: each fleet's grid as it ran (a linked fleet's
+    inflow from its source). Money variables carry `units` = the currency and the
     attributes `currency`, `price_year`, `price_basis`.
     """
     settings = json.loads(grid.attrs["finance"]) if "finance" in grid.attrs else None
     if settings is None and "embodied" not in grid:
         return xr.Dataset()
     dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
-    filled = grid.assign({p: grid[p] if p in grid else xr.DataArray(v) for p, v in DEFAULTS.items()})
     names = [str(f) for f in grid["fleet"].values]
-    parts = [_split(filled.isel(fleet=i, drop=True), dt) for i in range(len(names))]
+    parts = [
+        _split(g.assign({p: g[p] if p in g else xr.DataArray(v) for p, v in DEFAULTS.items()}), dt) for g in fleets
+    ]
     raw = xr.concat(parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer")
     out = xr.Dataset()
     if settings is not None:

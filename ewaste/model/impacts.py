@@ -49,6 +49,9 @@ def impacts(f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESU
     what = "mass of the units in service at the end of the step"
     put("stock_mass", lambda: f["stock_mass"] * 1e-3, "t", what, "stock")
     put("inflow_mass", lambda: f["inflow_mass"] * 1e-3, "t", "mass of the units put in service")
+    if "reused_mass" in f:
+        what = "retired units passed on to a second life in another fleet (a cascade): not e-waste"
+        put("reused", lambda: f["reused_mass"] * 1e-3, "t", what)
     _destinations(f, grid, want, put)
     if want & {"energy", "emissions"}:
         # electricity of the units in service on average over the step (not at its end: short lives

@@ -19,6 +19,7 @@ RESULTS: dict[str, tuple[str, ...]] = {
     "stock_mass": ("stock_mass",),
     "inflow_mass": ("inflow_mass",),
     "ewaste_generated": ("outflow_mass",),
+    "reused": ("outflow_mass",),
     "ewaste_by_material": ("outflow_material",),
     "collected": ("outflow_mass",),
     "not_collected": ("outflow_mass",),

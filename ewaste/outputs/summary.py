@@ -72,6 +72,7 @@ def figures(res: xr.Dataset) -> list[tuple[str, list[Figure]]]:
             [
                 Figure("e-waste generated", "ewaste_generated_cumulative_target", "t"),
                 Figure("recovered", "recovered_cumulative_target", "t", affects="recovered"),
+                Figure("passed on to a second life (not e-waste)", "reused_cumulative_target", "t"),
             ],
         ),
     ]
@@ -120,7 +121,7 @@ def figures(res: xr.Dataset) -> list[tuple[str, list[Figure]]]:
                 "GPUs (units of every fleet in GPUs)",
                 [
                     Figure(f"in service, average over {target}", "in_service_gpus_target", "GPU"),
-                    Figure(f"retired, cumulative {start}-{target}", "outflow_gpus_cumulative_target", "GPU"),
+                    Figure(f"retired from a fleet, {start}-{target}", "outflow_gpus_cumulative_target", "GPU"),
                     Figure(f"GPU-years in service, {start}-{target}", "gpu_years_cumulative_target", "GPU yr"),
                 ],
             )
