@@ -357,7 +357,9 @@ def diff_dataset(
     )
 
 
-def with_contributions(ds: xr.Dataset, groups: Sequence[Group], contribution: np.ndarray, error) -> xr.Dataset:
+def with_contributions(
+    ds: xr.Dataset, groups: Sequence[Group], contribution: np.ndarray, error: np.ndarray | None
+) -> xr.Dataset:
     """`ds` with `contribution` (figure, group) from an array (group, figure), the groups' values in
     A and B as coordinates, and `standard_error` where sampled."""
     ds = ds.assign_coords(

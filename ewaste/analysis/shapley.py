@@ -86,9 +86,12 @@ def sampled(values: np.ndarray, codes: np.ndarray, orders: np.ndarray) -> tuple[
     """
     values = np.asarray(values, dtype=float)
     n, k = orders.shape
-    position = {int(c): j for j, c in enumerate(np.asarray(codes).tolist())}
+    codes = np.asarray(codes, dtype=np.int64)
+    by_code = np.argsort(codes, kind="stable")
     pre = prefixes(orders)
-    rows = np.vectorize(position.__getitem__, otypes=[np.int64])(pre)  # (n, k + 1) rows of `values`
+    rows = by_code[np.minimum(np.searchsorted(codes[by_code], pre), len(codes) - 1)]  # (n, k + 1) rows
+    if not np.array_equal(codes[rows], pre):
+        raise ValueError("`codes` lacks a coalition that the orders pass through")
     step = values[rows[:, 1:]] - values[rows[:, :-1]]  # (n, k, figures): the j-th player to join
     gain = np.empty_like(step)
     np.put_along_axis(gain, orders.reshape(n, k, *([1] * (values.ndim - 1))), step, axis=1)  # by player

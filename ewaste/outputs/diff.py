@@ -69,7 +69,7 @@ def compare(
     """
     pa = parse_point(a)
     pb = parse_point(b, pa)
-    loaded: dict[str, tuple[xr.Dataset, bool]] = {}
+    loaded: dict[str, tuple] = {}
     sa, sb = (_side(p, at or {}, loaded) for p in (pa, pb))
     names = (str(pa), str(pb))
     options = {"groups": groups, "method": method, "permutations": permutations, "seed": seed, "backend": backend}
@@ -88,15 +88,14 @@ def _evaluate(grid: xr.Dataset, backend: str | None) -> xr.Dataset:
     return evaluate(grid, backend, summary=True, outputs=OUTPUTS)
 
 
-def _side(point: Point, at: Mapping[str, str], loaded: dict[str, tuple[xr.Dataset, bool]]) -> Side:
-    """The results and grid of one point; each source read once."""
+def _side(point: Point, at: Mapping[str, str], loaded: dict[str, tuple]) -> Side:
+    """The results and grid of one point; each source read (and its inputs recovered) once."""
     if point.source not in loaded:
         loaded[point.source] = _read(point.source)
-    ds, is_results = loaded[point.source]
-    chosen = select(ds, point.at, point.source, at)
-    if not is_results:
-        return Side(point, None, chosen)
-    grid, why = _recover(ds, Path(point.source))
+    results, grid, why = loaded[point.source]
+    if results is None:
+        return Side(point, None, select(grid, point.at, point.source, at))
+    chosen = select(results, point.at, point.source, at)
     if grid is not None:
         try:
             return Side(point, chosen, select(grid, point.at, point.source, at))
@@ -105,12 +104,13 @@ def _side(point: Point, at: Mapping[str, str], loaded: dict[str, tuple[xr.Datase
     return Side(point, chosen, None, why)
 
 
-def _read(source: str) -> tuple[xr.Dataset, bool]:
-    """A results file (True) or a scenario's grid (False)."""
+def _read(source: str) -> tuple[xr.Dataset | None, xr.Dataset | None, str]:
+    """A source's results (None for a scenario), its grid (None where not recovered) and why not."""
     path = Path(source)
     if path.suffix.lower() == ".zarr" or (path.suffix.lower() == ".nc" and path.exists() and not _is_grid(path)):
-        return load_results(path), True
-    return load_grid(resolve(source)), False
+        results = load_results(path)
+        return results, *_recover(results, path)
+    return None, load_grid(resolve(source)), ""
 
 
 def _is_grid(path: Path) -> bool:
