@@ -3,9 +3,9 @@ difference attributed to the inputs that differ, printed as rich tables.
 
 A point of a scenario is evaluated with the other through one coalition grid
 (`ewaste.analysis.diff`). A point of a results file carries figures but not the grid it was run from:
-its inputs are recovered where the scenario (or grid) file it names is found, beside the results, in
-the working folder or among the bundled scenarios, with the same SHA-256 as the results record, and
-the recovered grid reproduces the results' figures; else the figures are compared without a waterfall,
+its inputs are recovered where a file with the SHA-256 the results record for their scenario (or
+grid) file is found (of that name beside the results or in the working folder, or a bundled
+scenario), and the recovered grid reproduces the results' figures; else the figures are compared without a waterfall,
 and the dataset says why (attribute `no_attribution`).
 """
 
@@ -129,9 +129,7 @@ def _recover(results: xr.Dataset, path: Path) -> tuple[xr.Dataset | None, str]:
         return None, f"{path}: quantiles over draws, not one grid point: no inputs to attribute the difference to"
     if not name or not digest:
         return None, f"{path}: the results do not name the file they were run from"
-    stem = Path(str(name)).stem
-    places = [path.parent / Path(str(name)).name, Path(str(name))]
-    places += [bundled()[stem]] if stem in bundled() else []
+    places = [path.parent / Path(str(name)).name, Path(str(name)), *bundled().values()]  # the hash decides
     for place in places:
         if place.is_file() and hashlib.sha256(place.read_bytes()).hexdigest() == digest:
             return load_grid(place), ""
