@@ -269,7 +269,13 @@ def tables_by_point(table: pd.DataFrame):
 @pytest.mark.parametrize("standard", ["gri-306", "esrs-e5", "esrs-e1"])
 @pytest.mark.parametrize("basis", ["equipment", "fraction"])
 def test_identities_hold_exactly_in_every_year_and_sweep_point(standard: str, basis: str):
-    for name, years in (("refresh-cycle", range(2020, 2031)), ("default-sweep", (2024, 2030))):
+    cases = (
+        ("refresh-cycle", range(2020, 2031)),
+        ("default-sweep", (2024, 2030)),
+        ("cascade", (2030,)),
+        ("wang2024", (2027,)),
+    )
+    for name, years in cases:
         results = results_of(name)
         for year in years:
             table = disclosure_table(results, standard, year, basis=basis)
@@ -301,16 +307,37 @@ def test_draws_report_the_median_draw_whose_figures_add_up():
     check_identities("esrs-e1", exact(asked))
 
 
-def test_a_reuse_variable_becomes_preparation_for_reuse(small):
-    results = small[1].copy()
-    reused = xr.full_like(results["ewaste_generated_annual"], 5.0)  # t/yr, outside the e-waste balance
+def with_reuse(results: xr.Dataset, tonnes: float, inside: bool) -> xr.Dataset:
+    """Results with a variable `reused` of `tonnes` a year per fleet, part of the e-waste balance (e-waste
+    generated = recovered + disposed + reused) or outside it (units passed on, not discarded)."""
+    results = results.copy()
+    reused = xr.full_like(results["ewaste_generated_annual"], tonnes).assign_attrs(units="t/yr")
     results["reused_annual"] = reused
-    table = disclosure_table(results, "esrs-e5", 2025, point={"rate": "half"})
+    if inside:
+        results["ewaste_generated_annual"] = results["ewaste_generated_annual"] + reused
+    return results
+
+
+def test_a_reuse_variable_in_the_e_waste_balance_is_preparation_for_reuse(small):
+    table = disclosure_table(with_reuse(small[1], 5.0, inside=True), "esrs-e5", 2025, point={"rate": "half"})
     got = fields(table)
     assert got["diverted_haz_prep_reuse_t"] == pytest.approx(5.0, abs=KG)
     assert got["waste_total_t"] == pytest.approx(105.0, abs=KG)
-    assert "result variable reused" in got["waste_methodology_note"]
+    assert "reused_not_waste_t" not in got
+    assert "result variable reused, part of the e-waste balance" in got["waste_methodology_note"]
     check_identities("esrs-e5", exact(table))
+
+
+def test_units_passed_on_without_being_discarded_are_not_waste(small):
+    """A cascade's `reused` (docs/outputs.md: not e-waste) would count a server twice: now, and when it
+    leaves the last fleet. It is reported apart, outside the totals."""
+    table = disclosure_table(with_reuse(small[1], 5.0, inside=False), "gri-306", 2025, point={"rate": "half"})
+    got = fields(table)
+    assert got["diverted_haz_prep_reuse_t"] == 0
+    assert got["waste_generated_t"] == pytest.approx(100.0, abs=KG)
+    assert got["reused_not_waste_t"] == pytest.approx(5.0, abs=KG)
+    assert "outside the e-waste balance" in got["waste_context_note"]
+    check_identities("gri-306", exact(table))
 
 
 def test_summary_results_report_the_target_year_only(small):

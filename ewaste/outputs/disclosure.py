@@ -147,6 +147,9 @@ def disclosure_table(
         metals = board_metals_kg(results, year)
         if metals is not None:
             arrays["metals"] = metals
+        for stream, found in reuse.items():
+            if found is not None and not found.inside:  # reported apart: not waste, not in the totals
+                arrays[f"not_waste:{stream}"] = found.mass.sum("fleet")
         totals = flows.sum(INNER)
     arrays, drawn, draws_text = _choose_draws(arrays, totals, results, draw, standard)
     dims = [d for d in results.dims if any(d in a.dims for a in arrays.values()) and d not in (*INNER, "metal")]
@@ -174,6 +177,13 @@ def disclosure_table(
             ledger.metals_g = {
                 str(m): np.round(kg[:, i] * 1000) for i, m in enumerate(arrays["metals"]["metal"].values)
             }
+        ledger.not_waste_kg = {
+            (stream, reuse[stream].name): np.round(
+                _flat(arrays[f"not_waste:{stream}"], dims, template).reshape(-1) * 1e3
+            )
+            for stream in reuse
+            if f"not_waste:{stream}" in arrays
+        }
         notes = {"waste": waste_note(results, basis, materials, reuse, table_basis), "streams": streams_note(results)}
     labels = _labels(template, dims, drawn)
     return _frame(standard, year, labels, TABLES[standard](ledger, notes))

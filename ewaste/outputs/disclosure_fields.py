@@ -48,7 +48,8 @@ class Ledger:
 
     kg: e-waste in whole kilograms, shape (P, fleet, material, stream, operation), axes as `materials`,
     STREAMS, OPERATIONS; hazardous: (P, fleet, material) bool; metals_g: metal -> grams per point
-    (contained in circuit boards); energy_kwh: electricity in whole kWh, shape (P, fleet, source of SOURCES).
+    (contained in circuit boards); not_waste_kg: reuse variables outside the e-waste balance, kg per point;
+    energy_kwh: electricity in whole kWh, shape (P, fleet, source of SOURCES).
     """
 
     materials: Sequence[str]
@@ -56,6 +57,7 @@ class Ledger:
     hazardous: np.ndarray | None = None
     metals_g: dict[str, np.ndarray] | None = None
     energy_kwh: np.ndarray | None = None
+    not_waste_kg: dict[tuple[str, str], np.ndarray] | None = None  # (stream, result variable) -> kg per point
 
     def mass(
         self,
@@ -163,6 +165,15 @@ def _disposal(ledger: Ledger, clause: str, hazard: bool, onsite: bool = False) -
     return rows
 
 
+def _not_waste(ledger: Ledger, reference: str) -> list[Row]:
+    """Retired units passed on without being discarded (a reuse variable outside the e-waste balance)."""
+    rows = []
+    for (stream, variable), kg in (ledger.not_waste_kg or {}).items():
+        desc = f"retired units passed on, not discarded (result variable {variable}): not waste, not in the totals"
+        rows.append((Field(f"{stream}_not_waste_t", reference, desc, "t"), tonnes(kg)))
+    return rows
+
+
 def _fate_unknown(ledger: Ledger, reference: str) -> Row:
     desc = "e-waste not collected formally, fate unknown (within other disposal operations)"
     return Field("fate_unknown_t", reference, desc, "t"), tonnes(ledger.mass(["other"], streams=["not_collected"]))
@@ -179,6 +190,7 @@ def gri_306(ledger: Ledger, notes: Notes) -> list[Row]:
         desc = f"waste generated, by composition: {label}"
         rows.append((Field(f"waste_generated_{kind}_t", "GRI 306-3-a", desc, "t"), tonnes(ledger.mass(hazard=hazard))))
     rows += _metals(ledger, "GRI 306-3-a")
+    rows += _not_waste(ledger, "GRI 306-3 (ewaste: not waste)")
     rows.append(
         (
             Field("diverted_t", "GRI 306-4-a", "total weight of waste diverted from disposal", "t"),
@@ -261,6 +273,7 @@ def esrs_e5(ledger: Ledger, notes: Notes) -> list[Row]:
         for m in ledger.materials
     ]
     rows += _metals(ledger, "ESRS E5-5 38(b)")
+    rows += _not_waste(ledger, "ESRS E5-5 37 (ewaste: not waste)")
     rows.append(
         (
             Field("hazardous_waste_t", "ESRS E5-5 39", "total amount of hazardous waste", "t"),

@@ -4,13 +4,17 @@ disclosure tables add up.
 Streams are where the model sends each tonne of e-waste generated (docs/model.md): `recovered`
 (material recovered after pre- and end-processing of formally collected e-waste), `processing_losses`
 (collected, not recovered), `not_collected`, and, only where the results carry them, `reused` and
-`refurbished`. Each stream goes to the operations of GRI 306-4 / 306-5: recovered -> recycling;
-reused -> preparation for reuse; refurbished -> other recovery (GRI 306-4 guidance: refurbishment and
-repurposing); processing losses and not collected -> the disposal operations in the shares of
-`ewaste/data/disposal_routes.toml`. Not-collected e-waste never reaches recycling.
+`refurbished` (counted only if part of the e-waste balance; units passed on without being discarded,
+such as a cascade into another fleet, are not waste). Each stream goes to the operations of GRI
+306-4 / 306-5: recovered -> recycling; reused -> preparation for reuse; refurbished -> other
+recovery (GRI 306-4 guidance: refurbishment and repurposing); processing losses and not collected ->
+the disposal operations in the shares of `ewaste/data/disposal_routes.toml`. Not-collected e-waste
+never reaches recycling.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -84,25 +88,61 @@ def _not_collected(results: xr.Dataset, year: int, by_material: xr.DataArray, so
     return by_material * share
 
 
-def _reuse(results: xr.Dataset, year: int, by_material: xr.DataArray, stream: str) -> tuple[xr.DataArray, str | None]:
-    """The mass of a reuse stream by material (t/yr) and the result variable it comes from (None: absent, 0).
+@dataclass(frozen=True)
+class ReuseVariable:
+    """A result variable read for a reuse stream: its name, whether it is part of the e-waste balance
+    (`ewaste_generated` = recovered + disposed + it: counted as waste) or outside it (units passed on
+    without being discarded, e.g. a cascade into another fleet: not waste), and its mass by fleet (t/yr)."""
+
+    name: str
+    inside: bool
+    mass: xr.DataArray
+
+
+def _inside_balance(results: xr.Dataset, mass: xr.DataArray, candidate: str) -> bool:
+    """Whether a reuse variable is part of the e-waste: e-waste generated = recovered + disposed + it, over
+    every year the results hold (to 1e-9 of the largest e-waste), and not already recovered + disposed."""
+    suffix = "_annual" if f"{candidate}_annual" in results else "_target"
+    generated = results[f"ewaste_generated{suffix}"]
+    rest = results[f"recovered{suffix}"] + results[f"disposed{suffix}"]
+    mass = results[f"{candidate}{suffix}"]
+    mass = mass.sum("material") if "material" in mass.dims else mass
+    tolerance = 1e-9 * max(float(abs(generated).max()), 1.0)
+    within = float(abs(generated - rest - mass).max()) <= tolerance
+    return within and float(abs(generated - rest).max()) > tolerance
+
+
+def _reuse(
+    results: xr.Dataset, year: int, by_material: xr.DataArray, stream: str
+) -> tuple[xr.DataArray, ReuseVariable | None]:
+    """The mass of a reuse stream counted as waste, by material (t/yr; 0 if absent or outside the e-waste
+    balance), and the result variable read (None if the results carry none, in tonnes).
 
     A variable without a material dimension is split like the fleet's e-waste generated that year."""
     for name in REUSE_VARIABLES[stream]:
         for candidate in (f"{name}_by_material", name):
-            if f"{candidate}_annual" in results or f"{candidate}_target" in results:
+            try:
                 mass = annual(results, candidate, year, None)
-                if "material" not in mass.dims:
-                    total = by_material.sum("material")
-                    share = (by_material / total.where(total > 0)).fillna(1.0 / by_material.sizes["material"])
-                    mass = mass * share
-                return mass, candidate
+            except InputError:
+                continue
+            if mass.attrs.get("units") not in ("t/yr", "t"):
+                continue
+            per_fleet = _bare(mass.sum("material") if "material" in mass.dims else mass)
+            if not _inside_balance(results, mass, candidate):
+                return xr.zeros_like(by_material), ReuseVariable(candidate, False, per_fleet)
+            if "material" not in mass.dims:
+                total = by_material.sum("material")
+                share = (by_material / total.where(total > 0)).fillna(1.0 / by_material.sizes["material"])
+                mass = mass * share
+            return mass, ReuseVariable(candidate, True, per_fleet)
     return xr.zeros_like(by_material), None
 
 
-def stream_masses(results: xr.Dataset, year: int, source: str | None) -> tuple[xr.DataArray, dict[str, str | None]]:
+def stream_masses(
+    results: xr.Dataset, year: int, source: str | None
+) -> tuple[xr.DataArray, dict[str, ReuseVariable | None]]:
     """The year's e-waste by fleet, material and stream (t/yr; dimension `stream` of STREAMS, plus the
-    sweep and draw dimensions the flows carry), and the result variables that the reuse streams come from.
+    sweep and draw dimensions the flows carry), and the result variables read for the reuse streams.
 
     recovered = `recovered_by_material`; not_collected as in `_not_collected`; processing_losses =
     `disposed_by_material` - not_collected (disposed = not collected + processing losses, docs/outputs.md);
@@ -143,7 +183,9 @@ def operation_shares() -> xr.DataArray:
     )
 
 
-def waste_flows(results: xr.Dataset, year: int, source: str | None) -> tuple[xr.DataArray, dict[str, str | None]]:
+def waste_flows(
+    results: xr.Dataset, year: int, source: str | None
+) -> tuple[xr.DataArray, dict[str, ReuseVariable | None]]:
     """The year's e-waste by fleet, material, stream and operation (t/yr) and the reuse variables used: the
     atoms every waste field of the disclosure tables is a sum of. Raises InputError."""
     masses, reuse = stream_masses(results, year, source)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import xarray as xr
 
 from .disclosure_data import GridMix, disposal_routes, fraction_code, hazardous, waste_codes
-from .disclosure_flows import REUSE_VARIABLES
+from .disclosure_flows import REUSE_VARIABLES, ReuseVariable
 
 ROUNDING = (
     "Every mass is rounded once, to the kilogram, at the finest split "
@@ -44,6 +44,16 @@ def defaults_text(results: xr.Dataset) -> str:
                     f"{name}[{key}] {_value(each['value'])} ({each.get('source', '?')}) [{each.get('status', '?')}]"
                 )
     return "; ".join(parts) if parts else "none"
+
+
+def sources_text(results: xr.Dataset) -> str:
+    """The scenario's sources and each parameter's source (attributes `sources`, `parameter_sources`)."""
+    sources = json.loads(results.attrs.get("sources", "[]") or "[]")
+    parameters = json.loads(results.attrs.get("parameter_sources", "{}") or "{}")
+    text = f"Scenario sources: {'; '.join(sources) if sources else 'none given'}."
+    if parameters:
+        text += " Parameter sources: " + "; ".join(f"{path}: {where}" for path, where in parameters.items()) + "."
+    return text
 
 
 def provenance_text(results: xr.Dataset) -> str:
@@ -93,26 +103,37 @@ def _classification(basis: str, materials: Sequence[str]) -> str:
     )
 
 
-def _reuse_text(reuse: Mapping[str, str | None]) -> str:
+def _reuse_text(reuse: Mapping[str, ReuseVariable | None]) -> str:
     parts = []
     for stream, operation in (("reused", "Preparation for reuse"), ("refurbished", "Other recovery")):
-        if reuse.get(stream):
-            parts.append(f"{operation} = the result variable {reuse[stream]}.")
-        else:
+        found = reuse.get(stream)
+        if found is None:
             names = ", ".join(REUSE_VARIABLES[stream])
             parts.append(f"{operation} = 0: the results carry no reuse variable ({names}).")
+        elif found.inside:
+            parts.append(f"{operation} = the result variable {found.name}, part of the e-waste balance.")
+        else:
+            parts.append(
+                f"{operation} = 0: the result variable {found.name} lies outside the e-waste balance (units passed "
+                "on to another use without being discarded, e.g. a cascade into another fleet, which become e-waste "
+                f"when they leave the last fleet): not waste, reported apart as {stream}_not_waste_t, not in the "
+                "totals."
+            )
     return " ".join(parts)
 
 
 def waste_note(
-    results: xr.Dataset, basis: str, materials: Sequence[str], reuse: Mapping[str, str | None], table_basis: str
+    results: xr.Dataset,
+    basis: str,
+    materials: Sequence[str],
+    reuse: Mapping[str, ReuseVariable | None],
+    table_basis: str,
 ) -> str:
     """How the waste figures of GRI 306-3/4/5 and ESRS E5-5 were compiled (306-3-b, 306-4-e, 306-5-e; E5 40)."""
     routes = disposal_routes()
     nc_shares, nc_source, nc_status = routes["not_collected"]
     pl_shares, pl_source, pl_status = routes["processing_losses"]
     shares = lambda s: ", ".join(f"{op} {v:.0%}" for op, v in s.items() if v)  # noqa: E731
-    sources = json.loads(results.attrs.get("sources", "[]") or "[]")
     return " ".join(
         [
             provenance_text(results),
@@ -131,7 +152,7 @@ def waste_note(
             "Circuit-board metals are contained in circuit_boards, not additional to it.",
             ROUNDING,
             f"Defaults used by the run: {defaults_text(results)}.",
-            f"Scenario sources: {'; '.join(sources) if sources else 'none given'}.",
+            sources_text(results),
         ]
     )
 
@@ -160,5 +181,6 @@ def energy_note(results: xr.Dataset, mix: GridMix, table_basis: str) -> str:
             "sectors only and are not reported.",
             ENERGY_ROUNDING,
             f"Defaults used by the run: {defaults_text(results)}.",
+            sources_text(results),
         ]
     )
