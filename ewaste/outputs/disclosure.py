@@ -19,7 +19,7 @@ import xarray as xr
 from ..errors import InputError
 from .disclosure_data import BASES, SOURCES, GridMix, default_grid_mix, fraction_code, hazardous
 from .disclosure_fields import STANDARDS, TABLES, Ledger
-from .disclosure_flows import board_metals_kg, energy_mwh, reporting_year, sweep_dims, waste_flows
+from .disclosure_flows import ReuseVariable, board_metals_kg, energy_mwh, reporting_year, sweep_dims, waste_flows
 from .disclosure_notes import basis_text, energy_note, streams_note, waste_note
 
 MAX_POINTS = 10_000  # sweep points in one table file; beyond, choose with --point
@@ -138,8 +138,7 @@ def disclosure_table(
     year = reporting_year(results, year, source)
     results = _one_draw(select_point(results, point, source), draw, source)
     if standard == "esrs-e1":
-        mix = grid_mix or default_grid_mix()
-        arrays = {"energy": energy_mwh(results, year, source)}
+        arrays, reuse = {"energy": energy_mwh(results, year, source)}, {}
         totals = arrays["energy"].sum("fleet")
     else:
         flows, reuse = waste_flows(results, year, source)
@@ -153,40 +152,61 @@ def disclosure_table(
         totals = flows.sum(INNER)
     arrays, drawn, draws_text = _choose_draws(arrays, totals, results, draw, standard)
     dims = [d for d in results.dims if any(d in a.dims for a in arrays.values()) and d not in (*INNER, "metal")]
-    template = xr.zeros_like(sum(a.isel({d: 0 for d in a.dims if d not in dims}, drop=True) for a in arrays.values()))
-    template = template.transpose(*dims) if dims else template
+    template = _template(arrays, dims)
     points = int(np.prod([template.sizes[d] for d in dims]))
     if points > MAX_POINTS:
         raise InputError(source, "--point", f"{points:,} sweep points: choose fewer with --point DIM=LABEL")
     table_basis = basis_text(year, dims, draws_text)
-    materials = [str(m) for m in results["material"].values] if "material" in results.dims else []
-    ledger = Ledger(materials)
     if standard == "esrs-e1":
-        mwh = _flat(arrays["energy"], dims, template, ("fleet",))
-        _check_finite(mwh, "energy", source)
-        shares = np.array([mix.shares[s] for s in SOURCES])
-        ledger.energy_kwh = apportion((mwh[..., None] * shares * 1000).reshape(points, -1)).reshape(*mwh.shape, -1)
+        mix = grid_mix or default_grid_mix()
+        ledger = _energy_ledger(_flat(arrays["energy"], dims, template, ("fleet",)), mix, source)
         notes = {"energy": energy_note(results, mix, table_basis)}
     else:
-        t = _flat(arrays["flows"], dims, template, INNER)
-        _check_finite(t, "ewaste_by_material", source)
-        ledger.kg = apportion(t.reshape(points, -1) * 1000).reshape(t.shape)
-        ledger.hazardous = _hazardous(t.sum(axis=(3, 4)), materials, basis)
-        if "metals" in arrays:
-            kg = _flat(arrays["metals"], dims, template, ("metal",))
-            ledger.metals_g = {
-                str(m): np.round(kg[:, i] * 1000) for i, m in enumerate(arrays["metals"]["metal"].values)
-            }
-        ledger.not_waste_kg = {
-            (stream, reuse[stream].name): np.round(
-                _flat(arrays[f"not_waste:{stream}"], dims, template).reshape(-1) * 1e3
-            )
-            for stream in reuse
-            if f"not_waste:{stream}" in arrays
-        }
+        materials = [str(m) for m in results["material"].values]
+        ledger = _waste_ledger(arrays, dims, template, materials, basis, reuse, source)
         notes = {"waste": waste_note(results, basis, materials, reuse, table_basis), "streams": streams_note(results)}
-    labels = _labels(template, dims, drawn)
-    return _frame(standard, year, labels, TABLES[standard](ledger, notes))
+    return _frame(standard, year, _labels(template, dims, drawn), TABLES[standard](ledger, notes))
+
+
+def _template(arrays: dict[str, xr.DataArray], dims: list[str]) -> xr.DataArray:
+    """Zeros over the sweep dimensions `dims` (their union across `arrays`), in that order."""
+    heads = [a.isel({d: 0 for d in a.dims if d not in dims}, drop=True) for a in arrays.values()]
+    template = xr.zeros_like(xr.broadcast(*heads)[0])
+    return template.transpose(*dims) if dims else template
+
+
+def _energy_ledger(mwh: np.ndarray, mix: GridMix, source: str | None) -> Ledger:
+    """The electricity (MWh, shape (P, fleet)) split by the grid mix's shares into whole kWh."""
+    _check_finite(mwh, "energy", source)
+    shares = np.array([mix.shares[s] for s in SOURCES])
+    kwh = apportion((mwh[..., None] * shares * 1000).reshape(mwh.shape[0], -1))
+    return Ledger([], energy_kwh=kwh.reshape(*mwh.shape, len(SOURCES)))
+
+
+def _waste_ledger(
+    arrays: dict[str, xr.DataArray],
+    dims: list[str],
+    template: xr.DataArray,
+    materials: list[str],
+    basis: str,
+    reuse: Mapping[str, ReuseVariable | None],
+    source: str | None,
+) -> Ledger:
+    """The e-waste parts in whole kilograms (t x 1,000, apportioned per point), hazardous or not by
+    `basis`, the board metals in grams and the reuse variables outside the e-waste balance in kilograms."""
+    t = _flat(arrays["flows"], dims, template, INNER)
+    _check_finite(t, "ewaste_by_material", source)
+    ledger = Ledger(materials, kg=apportion(t.reshape(t.shape[0], -1) * 1000).reshape(t.shape))
+    ledger.hazardous = _hazardous(t.sum(axis=(3, 4)), materials, basis)
+    if "metals" in arrays:
+        kg = _flat(arrays["metals"], dims, template, ("metal",))
+        ledger.metals_g = {str(m): np.round(kg[:, i] * 1000) for i, m in enumerate(arrays["metals"]["metal"].values)}
+    ledger.not_waste_kg = {
+        (stream, found.name): np.round(_flat(arrays[f"not_waste:{stream}"], dims, template).reshape(-1) * 1e3)
+        for stream, found in reuse.items()
+        if f"not_waste:{stream}" in arrays
+    }
+    return ledger
 
 
 def _choose_draws(
