@@ -433,3 +433,34 @@ def test_a_read_only_folder_is_refused(tmp_path):
     done = ewaste_cli("report", "refresh-cycle", "-o", str(out), cwd=tmp_path)
     refused(done, str(out), "cannot write here")
     assert set(os.listdir(folder)) == before
+
+
+@pytest.mark.parametrize(("uid", "present"), [(1000, False), (0, False), (1000, True)])
+def test_ci_installs_chromium_where_it_is_missing_then_runs_readmes_command(tmp_path, uid, present):
+    """.ci/run's Chromium step, run with stand-ins for apt-get, sudo and id (what each was asked to do),
+    and its last line README's test command."""
+    script = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    test_command = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest -q"
+    assert test_command in readme
+    assert script.rstrip().splitlines()[-1] == test_command.replace("pip install -e", "pip install -q -e")
+    step = script[script.index("if ! command -v chromium") : script.index("\nfi\n") + 4]
+    stubs, log = tmp_path / "bin", tmp_path / "calls"
+    stubs.mkdir()
+    for name, body in {
+        "apt-get": f'echo "apt-get $*" >> {log}',
+        "sudo": f'echo "sudo" >> {log}; exec "$@"',
+        "id": f"echo {uid}",
+        **({"chromium": "exit 0"} if present else {}),
+    }.items():
+        (stubs / name).write_text(f"#!/bin/bash\n{body}\n")
+        (stubs / name).chmod(0o755)
+    (stubs / "env").symlink_to(shutil.which("env"))
+    done = subprocess.run(["/bin/bash", "-c", f"set -euo pipefail\n{step}"], env={"PATH": str(stubs)}, text=True)
+    assert done.returncode == 0
+    calls = log.read_text().splitlines() if log.exists() else []
+    if present:
+        assert calls == []
+    else:
+        sudo = ["sudo"] if uid else []
+        assert calls == [*sudo, "apt-get update -q", *sudo, "apt-get install -y -q chromium"]
