@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -75,11 +76,12 @@ def test_run_writes_netcdf_and_csv_and_refuses_overwrite(good: Path, tmp_path: P
         # 100 units with a 3-year fixed life, stock-driven: 100 retire in 2023 (mass 100 kg each)
         assert float(res["ewaste_generated_annual"].sel(year=2023).sum()) == pytest.approx(10.0)
         assert res.attrs["scenario_file"] == "good.toml"
-    text = csv.read_text()
-    assert text.startswith("# title: cli") and "# scenario_sha256: " in text and "# ewaste_version: " in text
-    table = pd.read_csv(csv, comment="#")
-    row = table[(table["variable"] == "ewaste_generated_annual") & (table["year"] == 2023)]
-    assert float(row["value"].sum()) == pytest.approx(10.0) and set(row["units"]) == {"t/yr"}
+    assert csv.read_text().startswith("variable,fleet,")  # a table a spreadsheet opens as it is
+    provenance = json.loads((tmp_path / "r.csv.json").read_text())
+    assert provenance["title"] == "cli" and provenance["scenario_sha256"] and provenance["ewaste_version"]
+    table = pd.read_csv(csv)
+    row = table[(table["variable"] == "ewaste_generated") & (table["year"] == 2023)]
+    assert float(row["annual"].sum()) == pytest.approx(10.0) and set(row["annual_units"]) == {"t/yr"}
     before = nc.read_bytes()
     out = ewaste("run", str(good), "--out", str(nc))
     assert out.returncode == 2 and "--overwrite" in out.stderr

@@ -158,8 +158,9 @@ def test_a_second_run_on_the_same_file_is_refused(suffix: str, at: str, referenc
         with xr.open_dataset(out) as got:
             assert got.attrs["title"] == "default-sweep"
             xr.testing.assert_equal(got.load().drop_attrs(), reference["full"].drop_attrs())
-    else:
-        assert "# title: default-sweep\n" in out.read_text()
+    else:  # the table, and its provenance in the sidecar written with it
+        assert out.read_text().startswith("variable,fleet,")
+        assert json.loads(Path(f"{out}.json").read_text())["title"] == "default-sweep"
 
 
 def test_a_second_run_on_the_same_store_is_refused(reference, tmp_path: Path):

@@ -63,8 +63,8 @@ def inputs_table(grid: xr.Dataset | None, attrs: dict[str, Any]) -> pd.DataFrame
     """The inputs with their sources. From a grid: one row per parameter, fleet and material/metal
     entry that the fleet reads, with `parameter` (its TOML path), `value` (where it is one number or
     text), `min` and `max` with `varies over` (the dimensions along which it changes: time, sweeps,
-    draws) otherwise, `units`, `source` (the scenario file's, or the default's) and `default` (the
-    default's status, empty where the file gives the value). Without a grid (results read back):
+    draws) otherwise, `units`, `source` (the scenario file's, or the default's with its status in
+    brackets) and `default` (`yes` where ewaste filled in the value). Without a grid (results read back):
     the scenario file's `parameter_sources` only.
     """
     sources = json.loads(attrs.get("parameter_sources", "{}") or "{}")
@@ -105,8 +105,8 @@ def _row(
 ) -> tuple[Any, ...]:
     path = toml_path(name, fleet, label) if name in table() else _plain_path(name, fleet)
     default = _default(defaults.get(name), fleet, label)
-    source = default["source"] if default else _source(path, sources)
-    status = (default.get("status") or "default") if default else ""
+    source = f"{default.get('source', '')} [{default.get('status') or '-'}]" if default else _source(path, sources)
+    status = "yes" if default else ""
     units = da.attrs.get("units", "")
     if da.dtype.kind in "USO":
         values = sorted({str(v) for v in np.ravel(da.values)})
