@@ -529,3 +529,18 @@ def test_the_error_lines_quoted_in_the_docs_are_printed(small, tmp_path: Path, m
         assert code == 2
         printed.add(err.strip())
     assert [line for line in quoted if line not in printed] == []
+
+
+def test_a_zarr_store_with_draws_gives_the_table_of_the_scenario(tmp_path: Path):
+    """Results streamed to Zarr (read back lazily, with dask) give the same numbers as the scenario in memory."""
+    scenario = tmp_path / "drawn.toml"
+    drawn = SMALL.replace("mass = 100", 'mass = { dist = "triangular", min = 90, mode = 100, max = 110 }')
+    scenario.write_text(drawn + "\n[uncertainty]\ndraws = 21\nseed = 1\n", encoding="utf-8")
+    ewaste.run(str(scenario), tmp_path / "r.zarr")
+    numbers = lambda table: table[table.unit != "text"].reset_index(drop=True)  # noqa: E731
+    stored = disclosure_table(results_of(tmp_path / "r.zarr"), "gri-306", 2025)
+    assert set(stored.columns) >= {"rate", "draw"} and len(set(stored["draw"])) == 1  # the rate does not move the total
+    pd.testing.assert_frame_equal(numbers(stored), numbers(disclosure_table(results_of(scenario), "gri-306", 2025)))
+    for _, one in tables_by_point(stored):
+        check_identities("gri-306", exact(one))
+        assert fields(one)["waste_generated_t"] == pytest.approx(UNITS * MASS_T, rel=0.1)

@@ -88,7 +88,7 @@ def median_draw(total: xr.DataArray) -> xr.DataArray:
     (nearest rank; the lower middle for even n), so that a table holds one draw's figures, which add up."""
     k = math.ceil(total.sizes["draw"] / 2) - 1
     pick = lambda v: np.argsort(v, axis=-1, kind="stable")[..., k]  # noqa: E731
-    return xr.apply_ufunc(pick, total, input_core_dims=[["draw"]], dask="forbidden")
+    return xr.apply_ufunc(pick, total.compute(), input_core_dims=[["draw"]])  # small: one value per draw and point
 
 
 def _flat(array: xr.DataArray, dims: list[str], template: xr.DataArray, inner: tuple[str, ...] = ()) -> np.ndarray:
