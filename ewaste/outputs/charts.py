@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..files import atomic_write
 from . import charts_flows as flows
 from . import charts_spread as spread
-from .chartkit import Chart, ChartData, render
+from .chartkit import Chart, ChartData, describe_point, render
 
 CHARTS: dict[str, Chart] = {
     chart.name: chart
@@ -122,5 +122,6 @@ def save_chart(
     why = entry.needs(data)
     if why is not None:
         raise InputError(source, f"chart {name}", why)
-    image = render(entry, data, fmt)
+    point = describe_point(data.at)
+    image = render(entry, data, fmt, title=entry.title + (f" ({point})" if point else ""))
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(image), overwrite)
