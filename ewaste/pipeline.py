@@ -78,6 +78,9 @@ def run(
     zarr_out = out is not None and Path(out).suffix.lower() == ".zarr"
     if out is not None:
         check_output(out, format, year, comments)
+    elif year is not None or format or comments:
+        option = "--year" if year is not None else "--format" if format else "--comments"
+        raise InputError(None, option, "applies to a table written with --out (.csv or .xlsx)")
     files = [] if out is None else output_files(out, comments)
     _check_options(files, zarr_out, overwrite, workers, scheduler, resume)
     if precision:  # through the environment, so that every chunk and dask worker computes alike

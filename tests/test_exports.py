@@ -387,6 +387,7 @@ BAD = {
         "x.xlsx: --comments: '#' lines go only into a CSV in ewaste's layout",
     ),
     "missing folder": (["-o", "missing/x.csv"], "missing/x.csv: the folder does not exist"),
+    "year without a file": (["--year", "2030"], "--year: applies to a table written with --out (.csv or .xlsx)"),
 }
 
 

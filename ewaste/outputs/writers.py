@@ -79,13 +79,16 @@ def write_results(
 
     Every file is claimed, written beside its target and renamed into place; none is renamed unless
     all were written (`ewaste.files`).
-    Raises InputError for an unknown suffix or format, a year the results do not hold, an existing
-    file (without `overwrite`, the sidecar included), a missing folder, another run writing a file,
-    a sheet over Excel's row limit, or a failed write (no space left, no permission).
+    Raises InputError for an unknown suffix or format, a .zarr store (`ewaste.run` streams those), a
+    year the results do not hold, an existing file (without `overwrite`, the sidecar included), a
+    missing folder, another run writing a file, a sheet over Excel's row limit, or a failed write
+    (no space left, no permission).
     """
     path = Path(path)
     check_output(path, format, year, comments)
     suffix, iamc = path.suffix.lower(), format == "iamc"
+    if suffix == STREAMED:
+        raise InputError(str(path), "--out", "a .zarr store is written chunk by chunk: ewaste.run(scenario, out)")
     if suffix != ".nc":
         check_year(results, year, str(path))
     if suffix == ".nc":
