@@ -8,6 +8,7 @@ To add a chart: write `needs_x(data) -> str | None` and `draw_x(fig, data) -> No
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from ..errors import InputError
@@ -122,6 +123,6 @@ def save_chart(
     why = entry.needs(data)
     if why is not None:
         raise InputError(source, f"chart {name}", why)
-    point = describe_point(data.at)
-    image = render(entry, data, fmt, title=entry.title + (f" ({point})" if point else ""))
+    point = textwrap.fill(f"at {describe_point(data.at)}", 110) if data.at else ""
+    image = render(entry, data, fmt, title=entry.title + (f"\n{point}" if point else ""))
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(image), overwrite)

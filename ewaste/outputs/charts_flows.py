@@ -136,15 +136,16 @@ def ages_at_year_end(data: ChartData) -> xr.DataArray:
 
 def draw_cohort_age(fig: Figure, data: ChartData) -> None:
     """Per fleet (side by side, never added), stacked bars of the units in service at each year's end,
-    one segment per age in whole years."""
+    one segment per age in whole years (the ages that hold some units)."""
     da = ages_at_year_end(data)
     fleets = [str(f) for f in da["fleet"].values][:MAX_FLEETS]
     axes = np.atleast_1d(fig.subplots(1, len(fleets), squeeze=False)[0])
     colors = palette(OLDEST + 1, "viridis")[::-1]
     for ax, fleet in zip(axes, fleets, strict=True):
         one, units = scaled(da.sel(fleet=fleet).transpose("age", "year"), "unit")
-        parts = [(_age_label(int(a)), np.asarray(one.sel(age=a).values)) for a in one["age"].values]
-        stacked_bars(ax, one["year"].values, parts, [colors[int(a)] for a in one["age"].values])
+        ages = [int(a) for a in one["age"].values if float(np.abs(one.sel(age=a)).sum()) > 0] or [0]
+        parts = [(_age_label(a), np.asarray(one.sel(age=a).values)) for a in ages]
+        stacked_bars(ax, one["year"].values, parts, [colors[a] for a in ages])
         ax.legend(title="years in service", loc="upper left", fontsize=7, title_fontsize=7, frameon=False)
         ax.set_title(fleet, fontsize=9)
         ax.set_ylabel(f"in service at year end ({units})")

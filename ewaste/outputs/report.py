@@ -5,7 +5,6 @@ charts, the methodology and the provenance of a run; readable offline and printa
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime
 from html import escape
 from importlib import resources
@@ -17,8 +16,10 @@ import xarray as xr
 
 from ..errors import InputError
 from ..files import atomic_write
-from .chartkit import DRAW, ChartData, describe_point, inline_svg, label_text, render, sweep_dims
+from .chartkit import DRAW, ChartData, describe_point, inline_svg, render, sweep_dims
 from .charts import CHARTS
+from .report_html import section, table
+from .report_inputs import fleets, inputs_section
 from .units import row
 
 SUFFIXES = (".html", ".htm")
@@ -32,7 +33,6 @@ HEADLINES = [  # (label, variable): totals over the fleets
     ("electricity in {target}", "energy_target"),
     ("emissions in {target} (use phase, location-based)", "emissions_target"),
 ]
-STATUS = re.compile(r"\[(V2|V|D|R)\]|\bASSUMED\b")
 AGE_TEXT = {
     "middle": "units enter service, on average, in the middle of their step, so a cohort is half a step old "
     "at the end of its first step (flodym's default).",
@@ -76,9 +76,9 @@ def build_report(data: ChartData, source: str, scenario_text: str | None = None)
         '<nav><a href="#question">Question</a><a href="#inputs">Inputs</a><a href="#charts">Charts</a>'
         '<a href="#method">Method</a><a href="#provenance">Provenance</a></nav>',
         _question(data),
-        _inputs(data, scenario_text),
+        inputs_section(data, scenario_text),
         _charts(data),
-        _section("method", "Methodology", _method(data)),
+        section("method", "Methodology", _method(data)),
         _provenance(data, source),
         f"<footer>Made by ewaste {escape(str(a.get('ewaste_version', '')))} on "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}. Self-contained: it fetches nothing.</footer>",
@@ -94,25 +94,6 @@ def write_report(html: str, path: str | Path, overwrite: bool = False) -> None:
     read-only folder (nothing is written)."""
     check_report_path(path)
     atomic_write(path, lambda tmp: Path(tmp).write_text(html, encoding="utf-8"), overwrite)
-
-
-def _section(anchor: str, heading: str, body: str) -> str:
-    return f'<section id="{anchor}"><h2>{escape(heading)}</h2>\n{body}\n</section>'
-
-
-def _table(head: list[str], rows: list[list[str]], numeric_from: int | None = None) -> str:
-    """An HTML table; cells are HTML already (escape text first); columns from `numeric_from` right-aligned."""
-
-    def cls(i: int) -> str:
-        return ' class="num"' if numeric_from is not None and i >= numeric_from else ""
-
-    top = "".join(f"<th{cls(i)}>{h}</th>" for i, h in enumerate(head))
-    body = "".join("<tr>" + "".join(f"<td{cls(i)}>{c}</td>" for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{top}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fleets(results: xr.Dataset) -> list[str]:
-    return [str(f) for f in results["fleet"].values]
 
 
 def _grid_text(data: ChartData) -> str:
@@ -161,9 +142,9 @@ def _spread(da: xr.DataArray, data: ChartData) -> list[float]:
 def _question(data: ChartData) -> str:
     res, a = data.results, data.results.attrs
     target, start, end = a.get("target_year"), a.get("start_year"), a.get("end_year")
-    fleets = ", ".join(f"<strong>{escape(f)}</strong>" for f in _fleets(res))
+    names = ", ".join(f"<strong>{escape(f)}</strong>" for f in fleets(res))
     text = (
-        f"<p>How much e-waste, recovered material, electricity and emissions do the fleets {fleets} cause "
+        f"<p>How much e-waste, recovered material, electricity and emissions do the fleets {names} cause "
         f"from {start} to {end}, and in the target year {target}? Steps: {escape(str(a.get('step')))}. "
         f"Grid: {escape(_grid_text(data))}.</p>"
     )
@@ -174,13 +155,13 @@ def _question(data: ChartData) -> str:
             values = _spread(res[name].sum("fleet", keep_attrs=True), data)
             rows.append(_figure_row(label.format(target=target, start=start), res[name], values))
     if "stock_units_target" in res:
-        for fleet in _fleets(res):
+        for fleet in fleets(res):
             values = _spread(res["stock_units_target"].sel(fleet=fleet), data)
             rows.append(
                 _figure_row(f"units in service at the end of {target}: {fleet}", res["stock_units_target"], values)
             )
     if rows:
-        text += _table(["figure (all fleets unless named)", *columns, "unit"], rows, numeric_from=1)
+        text += table(["figure (all fleets unless named)", *columns, "unit"], rows, numeric_from=1)
     if sweep_dims(res):
         text += (
             '<p class="note">A sweep steps through chosen values: its min / median / max is a sensitivity '
@@ -193,112 +174,12 @@ def _question(data: ChartData) -> str:
             f'<p class="note">p5 / p50 / p95 over {res.sizes[DRAW]:,} draws of the uncertain inputs. Charts of '
             "one trajectory show the mean over the draws, whose parts add up.</p>"
         )
-    return _section("question", "The question", text)
+    return section("question", "The question", text)
 
 
 def _figure_row(label: str, da: xr.DataArray, values: list[float]) -> list[str]:
     texts, unit = row(str(da.attrs.get("units", "")), values)
     return [escape(label), *texts, escape(unit)]
-
-
-def _status(text: str) -> str:
-    found = []
-    for m in STATUS.finditer(text):
-        code = m.group(1) or "ASSUMED"
-        if code not in found:
-            found.append(code)
-    return ", ".join(found) or "—"
-
-
-def _inputs(data: ChartData, scenario_text: str | None) -> str:
-    res, a = data.results, data.results.attrs
-    drivers, lives = json.loads(a.get("driver", "{}")), json.loads(a.get("lifetime_type", "{}"))
-    units = (
-        {str(f): str(u) for f, u in zip(res["fleet"].values, res["capacity_unit"].values, strict=True)}
-        if "capacity_unit" in res.coords
-        else {}
-    )
-    body = "<h3>Fleets</h3>" + _table(
-        ["fleet", "driver", "lifetime", "capacity unit"],
-        [
-            [escape(f), escape(drivers.get(f, "")), escape(lives.get(f, "")), escape(units.get(f, ""))]
-            for f in _fleets(res)
-        ],
-    )
-    dims = sweep_dims(res)
-    if dims:
-        rows = [
-            [escape(d), escape(", ".join(label_text(v) for v in res[d].values)), escape(label_text(data.at[d]))]
-            for d in dims
-        ]
-        body += "<h3>Sweeps</h3>" + _table(["dimension", "labels", "charts show"], rows)
-    design = json.loads(a.get("uncertainty", "{}") or "{}")
-    if design.get("parameters"):
-        rows = [[escape(p), escape(_distribution(spec))] for p, spec in design["parameters"].items()]
-        how = ", ".join(f"{k} {design[k]}" for k in ("draws", "sampler", "seed") if k in design)
-        body += f"<h3>Uncertain inputs ({escape(how)})</h3>" + _table(["parameter", "distribution as written"], rows)
-    sources = json.loads(a.get("parameter_sources", "{}") or "{}")
-    body += "<h3>Sources of the inputs given</h3>"
-    if sources:
-        rows = [
-            [f"<code>{escape(k)}</code>", escape(v), f'<span class="status">{_status(v)}</span>']
-            for k, v in sources.items()
-        ]
-        body += _table(["parameter", "source", "status"], rows)
-    else:
-        body += "<p>The scenario names no source for its inputs.</p>"
-    body += "<h3>Defaults used</h3>" + _defaults(json.loads(a.get("defaults_used", "{}") or "{}"))
-    body += (
-        '<p class="note">Status: <strong>V</strong> read in the source named; <strong>V2</strong> read in a '
-        "secondary source quoting the primary; <strong>D</strong> derived by arithmetic from those; "
-        "<strong>R</strong> recalled, not yet confirmed in a source; <strong>ASSUMED</strong> chosen to span "
-        "a range, not taken from a source.</p>"
-    )
-    if scenario_text:
-        body += "<h3>Every parameter of the scenario</h3><pre>" + escape(scenario_text) + "</pre>"
-    return _section("inputs", "Inputs", body)
-
-
-def _distribution(spec: dict) -> str:
-    """'triangular(min 102, mode 130.45, max 143) kg', as the scenario file writes it."""
-    args = ", ".join(f"{k} {v}" for k, v in spec.items() if k not in ("dist", "units"))
-    return f"{spec.get('dist', '?')}({args})" + (f" {spec['units']}" if spec.get("units") else "")
-
-
-def _value(value: object, units: str) -> str:
-    return f"{value}" if units in ("", "1") else f"{value} {units}"
-
-
-def _defaults(defaults: dict) -> str:
-    """The defaults a run used: one row per parameter, or per material or metal for the yields."""
-    rows = []
-    for name, entry in defaults.items():
-        where = entry.get("where")
-        if isinstance(where, dict):
-            for label, d in where.items():
-                rows.append(
-                    [
-                        f"<code>{escape(name)}</code> [{escape(label)}]",
-                        escape(_value(d.get("value"), entry.get("units", ""))),
-                        "",
-                        escape(str(d.get("source", ""))),
-                        escape(str(d.get("status") or "—")),
-                    ]
-                )
-            continue
-        shown = "all fleets" if where == "all" else ", ".join(map(str, where or []))
-        rows.append(
-            [
-                f"<code>{escape(name)}</code>",
-                escape(_value(entry.get("value"), entry.get("units", ""))),
-                escape(shown),
-                escape(str(entry.get("source", ""))),
-                escape(str(entry.get("status") or "—")),
-            ]
-        )
-    if not rows:
-        return "<p>None: the scenario gives every input.</p>"
-    return _table(["parameter", "value", "where", "source", "status"], rows)
 
 
 def _charts(data: ChartData) -> str:
@@ -316,7 +197,7 @@ def _charts(data: ChartData) -> str:
     body = "\n".join(figures)
     if skipped:
         body += "<h3>Not drawn</h3><ul>" + "".join(skipped) + "</ul>"
-    return _section("charts", "Charts", body)
+    return section("charts", "Charts", body)
 
 
 def _method(data: ChartData) -> str:
@@ -380,4 +261,4 @@ def _provenance(data: ChartData, source: str) -> str:
         )
     cells = "".join(f"<tr><th>{k}</th><td{HASH if 'sha256' in k else ''}>{v}</td></tr>" for k, v in rows)
     html = f"<table><tbody>{cells}</tbody></table>"
-    return _section("provenance", "Provenance", html)
+    return section("provenance", "Provenance", html)
