@@ -22,6 +22,7 @@ WIDTH = 900  # pixels of the images in the docs
 
 
 def ewaste(*args: str, cwd: Path) -> None:
+    """Run `ewaste ARGS` in `cwd` with this Python; raises CalledProcessError if it fails."""
     subprocess.run([sys.executable, "-m", "ewaste.cli", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -37,6 +38,7 @@ def box(chromium: Chromium, selector: str) -> tuple[int, int]:
 
 
 def save(page: Image.Image, top: int, bottom: int, path: Path) -> None:
+    """Rows `top` to `bottom` of the page, scaled to WIDTH, as an optimised PNG."""
     part = page.crop((0, max(top, 0), page.width, bottom)).convert("RGB")
     part = part.resize((WIDTH, round(part.height * WIDTH / part.width)), Image.LANCZOS)
     part.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
@@ -44,6 +46,7 @@ def save(page: Image.Image, top: int, bottom: int, path: Path) -> None:
 
 
 def main() -> None:
+    """Make the report, open it in Chromium, write the two screenshots."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="default")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img")

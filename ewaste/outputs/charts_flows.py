@@ -33,6 +33,7 @@ def material_colors(materials: list[str]) -> dict[str, tuple]:
 
 
 def needs_ewaste_by_fleet(data: ChartData) -> str | None:
+    """None, or what the by-fleet chart misses (annual e-waste)."""
     return missing_variables(data, "ewaste_generated_annual")
 
 
@@ -47,6 +48,7 @@ def draw_ewaste_by_fleet(fig: Figure, data: ChartData) -> None:
 
 
 def needs_ewaste_by_material(data: ChartData) -> str | None:
+    """None, or what the by-material chart misses (annual e-waste by material)."""
     return missing_variables(data, "ewaste_by_material_annual")
 
 
@@ -63,6 +65,7 @@ def draw_ewaste_by_material(fig: Figure, data: ChartData) -> None:
 
 
 def needs_destinations(data: ChartData) -> str | None:
+    """None, or what the destinations chart misses (annual recovered, losses, not collected)."""
     return missing_variables(data, "recovered_by_material_annual", "processing_losses_annual", "not_collected_annual")
 
 
@@ -73,6 +76,7 @@ def destinations(data: ChartData) -> tuple[list[tuple[str, np.ndarray]], str, np
     res = data.results
 
     def total(name: str) -> xr.DataArray:
+        """`name` over the fleets at the reference point (mean over draws)."""
         return one_trajectory(res[name], data).sum("fleet", keep_attrs=True)
 
     recovered = total("recovered_by_material_annual").transpose("material", "year")
@@ -101,6 +105,7 @@ def draw_destinations(fig: Figure, data: ChartData) -> None:
 
 
 def needs_energy_emissions(data: ChartData) -> str | None:
+    """None, or what the energy chart misses (annual electricity and emissions)."""
     return missing_variables(data, "energy_annual", "emissions_annual")
 
 
@@ -118,6 +123,7 @@ def draw_energy_emissions(fig: Figure, data: ChartData) -> None:
 
 
 def needs_cohort_age(data: ChartData) -> str | None:
+    """None, or why there are no units by cohort age (no scenario found for a results file)."""
     if data.cohorts is None:
         return data.why_missing.get("cohorts", "needs the units in service by cohort age (the scenario)")
     return None

@@ -55,6 +55,7 @@ def strongest_sweep(data: ChartData) -> tuple[str, str] | None:
 
 
 def needs_sweep(data: ChartData) -> str | None:
+    """None, or why there is no sweep to draw (none, or none that moves a result)."""
     if not sweep_dims(data.results):
         return "needs a sweep dimension: results of a scenario with a sweep (e.g. refresh-cycle)"
     if strongest_sweep(data) is None:
@@ -99,6 +100,7 @@ def draw_sweep(fig: Figure, data: ChartData) -> None:
 
 
 def needs_fan(data: ChartData) -> str | None:
+    """None, or what the fan misses (draws, annual values)."""
     if DRAW not in data.results.dims:
         return (
             "needs draws of uncertain inputs (the draw dimension): results of a scenario with distributions, "
@@ -138,6 +140,7 @@ def draw_fan(fig: Figure, data: ChartData) -> None:
 
 
 def needs_tornado(data: ChartData) -> str | None:
+    """None, or what the tornado misses (a sensitivity file of the tornado method)."""
     s = data.sensitivity
     if s is None:
         return data.why_missing.get(
