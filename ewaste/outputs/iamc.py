@@ -14,6 +14,8 @@ quantiles do not add. Scenarios: the scenario's title, followed by the grid poin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pandas as pd
 import xarray as xr
 
@@ -79,7 +81,7 @@ def meta_table(results: xr.Dataset) -> pd.DataFrame:
     return points[["model", "scenario", *grid]]
 
 
-def _series(results: xr.Dataset, year: int | None):
+def _series(results: xr.Dataset, year: int | None) -> Iterator[tuple[str, xr.DataArray, str]]:
     """(variable name, values by year, unit) of every IAMC variable the results have."""
     for name, (root, rest, breakdown, adds) in ROOTS.items():
         da = by_year(results, name, ANNUAL, year)
@@ -118,7 +120,9 @@ def write_iamc(results: xr.Dataset, tmp: str, suffix: str, year: int | None, flo
         meta_table(results).to_excel(writer, sheet_name="meta", index=False)
 
 
-def _parts(da: xr.DataArray, root: str, rest: str, breakdown: str | None, adds: bool):
+def _parts(
+    da: xr.DataArray, root: str, rest: str, breakdown: str | None, adds: bool
+) -> Iterator[tuple[str, xr.DataArray]]:
     """(variable name, values without fleet or breakdown dimension) of one quantity: its total over
     fleets (where fleets add up: not for units, nor for quantiles of several fleets), then each
     fleet's; each statistic of quantiles its own variable."""
@@ -136,7 +140,8 @@ def _parts(da: xr.DataArray, root: str, rest: str, breakdown: str | None, adds: 
             yield from _statistics(path, part)
 
 
-def _statistics(path: str, da: xr.DataArray):
+def _statistics(path: str, da: xr.DataArray) -> Iterator[tuple[str, xr.DataArray]]:
+    """Each statistic of quantiles as its own variable (`PATH|50.0th Percentile`, `PATH|Mean`)."""
     if STATISTIC not in da.dims:
         yield path, da
         return
