@@ -152,3 +152,12 @@ def test_a_cycle_is_refused():
     }
     with pytest.raises(InputError, match="cycle"):
         grid_of(raw)
+
+
+def test_units_by_cohort_age_follow_the_links(chain):
+    from ewaste.model.cohorts import stock_by_age
+
+    raw = copy.deepcopy(CHAIN)
+    del raw["fleets"]["inference"]["power"]
+    by_age = stock_by_age(grid_of(raw)).sum("age")
+    np.testing.assert_allclose(by_age.transpose(*chain["stock_units"].dims), chain["stock_units"], rtol=1e-9, atol=1e-6)

@@ -92,6 +92,16 @@ def test_a_parameter_that_acts_alone_and_linearly_explains_everything(tmp_path):
     assert float(res["S1"]) == pytest.approx(1.0, abs=0.05) and float(res["ST"]) == pytest.approx(1.0, abs=0.05)
 
 
+def test_an_output_no_drawn_input_moves_has_zero_indices(tmp_path):
+    """Only the mass is drawn: energy has no draw dimension at all, and every index of it is 0."""
+    path = tmp_path / "mass.toml"
+    path.write_text(SCENARIO.format(lifetime="4").replace('{ dist = "uniform", min = 0.2, max = 0.8 }', "0.5"))
+    model = ScenarioModel(path, outputs=["energy_target", "ewaste_generated_target"], backend="numpy")
+    res = sobol(model.names, model, n=64, seed=2)
+    assert float(abs(res["ST"].sel(output="energy_target")).max()) == 0.0
+    assert float(res["ST"].sel(output="ewaste_generated_target", parameter="fleets.s.mass")) == pytest.approx(1, abs=0.05)
+
+
 def test_chunked_evaluation_gives_the_same_indices(tmp_path, monkeypatch):
     path = tmp_path / "s.toml"
     path.write_text(SCENARIO.format(lifetime='{ dist = "uniform", min = 2, max = 6 }'))

@@ -86,9 +86,13 @@ class ScenarioModel:
         if unknown:
             raise InputError(None, "--output", f"not a summary result: {', '.join(unknown)}")
         out = xr.Dataset()
+        draws = res.sizes.get("draw", len(next(iter(draws.values()))))
         for name in self.outputs:
             da = res[name]
-            out[name] = (da.sum("fleet", skipna=False) if "fleet" in da.dims else da).transpose("draw", ...)
+            da = da.sum("fleet", skipna=False) if "fleet" in da.dims else da
+            if "draw" not in da.dims:  # no drawn input moves this output: the same value in every draw
+                da = da.expand_dims(draw=draws)
+            out[name] = da.transpose("draw", ...)
         self.units = {o: res[o].attrs.get("units", "") for o in self.outputs}
         return out
 

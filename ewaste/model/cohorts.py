@@ -7,6 +7,8 @@ step c, scaled by every early-retirement share the negative-inflow correction ap
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import xarray as xr
 
@@ -19,6 +21,7 @@ from .defaults import fill_defaults
 
 # the grid's variables as the engine takes them: the same helpers as the model's own run of a fleet
 from .fleet import _driver, _lifetime_table, _survival_rows, _template, _to_engine
+from .links import linked_grids
 
 KEEP_TOLERANCE = 1e-9  # a survivors' share this far from 1 is the negative-inflow correction, not rounding
 
@@ -37,7 +40,8 @@ def stock_by_age(grid: xr.Dataset) -> xr.DataArray:
     """
     grid, _ = fill_defaults(grid)
     names = [str(f) for f in grid["fleet"].values]
-    parts = [_fleet_rules(grid.isel(fleet=i, drop=True)) for i in range(len(names))]
+    grids = linked_grids(grid)  # a linked fleet's inflow from its source's retirements
+    parts = [_fleet_rules(grids[name]) for name in names]
     fleet = xr.DataArray(names, dims="fleet")
     out = (
         xr.concat(parts, dim=fleet, coords="minimal", join="outer")
@@ -60,19 +64,37 @@ def _fleet_rules(g: xr.Dataset) -> xr.DataArray:
     return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
 
 
-def _fleet(g: xr.Dataset) -> xr.DataArray:
-    """(time, age, *sweep dims) units in service of one fleet (a grid without the fleet dimension)."""
+@dataclass
+class Accounts:
+    """One fleet's cohorts on the engine's steps (history first): `units_in` (N, S) units put in
+    service, `held` (N, N, S) units of the cohort k steps old at the end of step m (by lag), the
+    template of the modelled steps (time, sweep dims), the number of history steps, and the
+    survival rows the engine ran with."""
+
+    units_in: np.ndarray
+    held: np.ndarray
+    template: xr.DataArray
+    n_hist: int
+    rows: SurvivalRows
+
+    def start(self) -> np.ndarray:
+        """(N, N, S) units held at the start of step m by lag k: the cohort's units a step earlier, or
+        its purchases for lag 0."""
+        out = np.zeros_like(self.held)
+        out[1:, 1:] = self.held[:-1, :-1]
+        out[:, 0] = self.units_in
+        return out
+
+
+def accounts(g: xr.Dataset, extra: tuple[xr.DataArray, ...] = ()) -> Accounts:
+    """The cohort accounts of one fleet (a grid without the fleet dimension, one replacement rule), run
+    through the NumPy engine as the model runs it; `extra` variables add their sweep dimensions."""
     driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
     per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
     life = [g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind] if p != "weights"]
-    template = _template(
-        g,
-        g[DRIVER_VAR[driver]],
-        per_unit,
-        *life,
-        *([g["lifetime_weights"]] if kind == "tabulated" else []),
-        *([g["inflow_history"]] if "inflow_history" in g else []),
-    )
+    table = [g["lifetime_weights"]] if kind == "tabulated" else []
+    history = [g["inflow_history"]] if "inflow_history" in g else []
+    template = _template(g, g[DRIVER_VAR[driver]], per_unit, *life, *table, *history, *extra)
     drv = _driver(g, driver, per_unit, template, np)
     n = drv.shape[0]
     n_hist = n - template.sizes["time"]
@@ -82,13 +104,22 @@ def _fleet(g: xr.Dataset) -> xr.DataArray:
     if str(g["replacement"].values) == "wang2024":  # the authors' rule fixes the inflow
         drv = wang2024_inflow(drv, capacity, np.asarray(_lifetime_table(g, template)), np) * capacity
         stock_driven = False
-    flows = solve(drv, stock_driven, rows, None, n_hist, g.attrs["negative_inflow"])
-    by_lag = cohort_stock(flows, rows, capacity)[n_hist:]
+    base = driver != "inflow" and n_hist == 0  # an installed base, as the model runs the fleet
+    flows = solve(drv, stock_driven, rows, None, n_hist, g.attrs["negative_inflow"], installed_base=base)
+    held = cohort_stock(flows, rows, capacity)
+    return Accounts(np.asarray(flows.inflow) / capacity, held, template, n_hist, rows)
+
+
+def _fleet(g: xr.Dataset) -> xr.DataArray:
+    """(time, age, *sweep dims) units in service of one fleet (a grid without the fleet dimension)."""
+    acc = accounts(g)
+    n = acc.held.shape[0]
+    template = acc.template
     dims = [d for d in template.dims if d != "time"]
     shape = (template.sizes["time"], n, *(template.sizes[d] for d in dims))
     dt = 1.0 / STEPS_PER_YEAR[g.attrs["step"]]
     coords = {"time": template["time"], "age": np.arange(n) * dt, **{d: template[d] for d in dims}}
-    return xr.DataArray(by_lag.reshape(shape), dims=("time", "age", *dims), coords=coords)
+    return xr.DataArray(acc.held[acc.n_hist :].reshape(shape), dims=("time", "age", *dims), coords=coords)
 
 
 def cohort_stock(flows: CohortFlows, rows: SurvivalRows, per_unit: np.ndarray | float = 1.0) -> np.ndarray:

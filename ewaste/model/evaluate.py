@@ -8,15 +8,13 @@ import xarray as xr
 
 from ..engine.backend import get_backend
 from ..errors import InputError
-from ..inputs.links import check_links, grid_links
-from ..inputs.timeaxis import STEPS_PER_YEAR
+from ..inputs.links import grid_links
 from ..inputs.validate import validate
 from .aggregate import SUMMARY_SUFFIXES, aggregate, fast_summary, label_capacity, summable
 from .defaults import fill_defaults
 from .finance import money, money_names, ratios
-from .fleet import run_fleet_rules
 from .impacts import check_destinations, impacts
-from .links import ARRIVALS, arrive, passed_on, reuse
+from .links import passed_on, reuse, run_linked
 from .outputs import CAPITAL, flows_needed, resolve
 from .provenance import drawn_inputs, provenance
 
@@ -55,15 +53,8 @@ def evaluate(
     linked = any(sources.values())
     # money needs the cohorts' trajectories, and a linked fleet its source's retirements step by step
     reduce = summary and summable(grid) and not capital and not linked
-    needed = flows_needed(results) | (ARRIVALS if linked else set())
     names = [str(f) for f in grid["fleet"].values]
-    dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
-    grids, done = {}, {}
-    for name in check_links(sources, kinds, shares, "grid"):  # sources before the fleets they feed
-        g = grid.isel(fleet=names.index(name), drop=True)
-        if sources[name]:
-            g = arrive(g, done[sources[name]], kinds[name], shares[name], dt)
-        grids[name], done[name] = g, run_fleet_rules(g, name, be, reduce, needed)
+    grids, done = run_linked(grid, be, reduce, flows_needed(results))
     fleets = [done[n] for n in names]
     fleet = xr.DataArray(names, dims="fleet")
     if len(fleets) == 1:  # no copy

@@ -15,67 +15,19 @@ Formulas and a worked example: docs/finance.md.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
 
-from ..engine.arrays import NUMPY
-from ..engine.lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
-from ..engine.stockflow import solve, wang2024_inflow
+from ..engine.lifetime import AGE_CONVENTIONS
 from ..inputs.finance import NO_METHOD
 from ..inputs.timeaxis import STEPS_PER_YEAR
-from ..inputs.validate import DRIVER_VAR
-from .cohorts import cohort_stock
+from .cohorts import Accounts, accounts
 from .depreciation import book_share, mean_life, resale_share
-from .fleet import _driver, _lifetime_table, _survival_rows, _template, _to_engine
+from .fleet import _to_engine
 
 COHORT_PARAMS = ("price", "accounting_life", "salvage", "residual_retention", "embodied")
 SPLIT = ("replacement", "depreciation")  # text variables that may be swept: one run per value
-
-
-@dataclass
-class Accounts:
-    """One fleet's cohorts on the engine's steps (history first): `units_in` (N, S) units put in
-    service, `held` (N, N, S) units of the cohort k steps old at the end of step m (by lag), the
-    template of the modelled steps and the number of history steps."""
-
-    units_in: np.ndarray
-    held: np.ndarray
-    template: xr.DataArray
-    n_hist: int
-    rows: object
-
-    def start(self) -> np.ndarray:
-        """(N, N, S) units held at the start of step m by lag k: the cohort's units a step earlier, or
-        its purchases for lag 0."""
-        out = np.zeros_like(self.held)
-        out[1:, 1:] = self.held[:-1, :-1]
-        out[:, 0] = self.units_in
-        return out
-
-
-def accounts(g: xr.Dataset, extra: list[xr.DataArray]) -> Accounts:
-    """The cohort accounts of one fleet (a grid without the fleet dimension, one replacement rule)."""
-    driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
-    per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
-    life = [g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind] if p != "weights"]
-    history = [g["inflow_history"]] if "inflow_history" in g else []
-    table = [g["lifetime_weights"]] if kind == "tabulated" else []
-    template = _template(g, g[DRIVER_VAR[driver]], per_unit, *life, *table, *history, *extra)
-    drv = _driver(g, driver, per_unit, template, np)
-    n = drv.shape[0]
-    n_hist = n - template.sizes["time"]
-    rows = _survival_rows(g, kind, template, n, NUMPY)
-    capacity = _to_engine(per_unit.broadcast_like(template), template, n_hist, np)
-    stock_driven = driver != "inflow"
-    if str(g["replacement"].values) == "wang2024":  # the authors' rule fixes the inflow
-        drv = wang2024_inflow(drv, capacity, np.asarray(_lifetime_table(g, template)), np) * capacity
-        stock_driven = False
-    base = driver != "inflow" and n_hist == 0  # as the model runs the fleet
-    flows = solve(drv, stock_driven, rows, None, n_hist, g.attrs["negative_inflow"], installed_base=base)
-    held = cohort_stock(flows, rows, capacity)
-    return Accounts(np.asarray(flows.inflow) / capacity, held, template, n_hist, rows)
 
 
 def _by_cohort(acc: Accounts, da: xr.DataArray) -> np.ndarray:
@@ -96,7 +48,7 @@ def _lagged(per_cohort: np.ndarray) -> np.ndarray:
 def fleet_money(g: xr.Dataset, method: str, dt: float) -> dict[str, xr.DataArray]:
     """Money and embodied emissions of one fleet per modelled step (time, sweep dims): see `MONEY`."""
     params = {p: g[p] for p in COHORT_PARAMS}
-    acc = accounts(g, list(params.values()))
+    acc = accounts(g, tuple(params.values()))
     n = acc.units_in.shape[0]
     h = AGE_CONVENTIONS[g.attrs["age_convention"]]
     age_end = ((np.arange(n) + h) * dt)[None, :, None]  # (1, N lags, 1): age at the end of the step

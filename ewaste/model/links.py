@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import xarray as xr
 
-from .fleet import PCB
+from ..engine.arrays import NUMPY, Backend
+from ..inputs.links import check_links, grid_links
+from ..inputs.timeaxis import STEPS_PER_YEAR
+from .fleet import PCB, run_fleet_rules
 
 ARRIVALS = {"outflow_units", "outflow_mass", "outflow_power", "outflow_material", "outflow_metal", "outflow_gpus"}
 """The flows of a source fleet its linked fleets are made from."""
@@ -67,3 +70,30 @@ def reuse(flows: xr.Dataset, share: xr.DataArray) -> xr.Dataset:
         if name in flows:
             out[name] = flows[name] * (1.0 - share)
     return out
+
+
+def run_linked(
+    grid: xr.Dataset, be: Backend, reduce: bool, needed: set[str]
+) -> tuple[dict[str, xr.Dataset], dict[str, xr.Dataset]]:
+    """Every fleet through the engine, sources before the fleets they feed: (each fleet's grid as it
+    ran, without the fleet dimension; its flows, `fleet.run_fleet_rules`), by fleet name. A source's
+    flows include ARRIVALS whenever a fleet is linked (and are then not reduced over time)."""
+    sources, kinds, shares = grid_links(grid)
+    linked = any(sources.values())
+    needed = needed | (ARRIVALS if linked else set())
+    names = [str(f) for f in grid["fleet"].values]
+    dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
+    grids, flows = {}, {}
+    for name in check_links(sources, kinds, shares, "grid"):
+        g = grid.isel(fleet=names.index(name), drop=True)
+        if sources[name]:
+            g = arrive(g, flows[sources[name]], kinds[name], shares[name], dt)
+        grids[name], flows[name] = g, run_fleet_rules(g, name, be, reduce and not linked, needed)
+    return grids, flows
+
+
+def linked_grids(grid: xr.Dataset) -> dict[str, xr.Dataset]:
+    """Each fleet's grid as the model runs it (a linked fleet's inflow from its source), by name."""
+    if not any(grid_links(grid)[0].values()):
+        return {str(f): grid.isel(fleet=i, drop=True) for i, f in enumerate(grid["fleet"].values)}
+    return run_linked(grid, NUMPY, False, set())[0]
