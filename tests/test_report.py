@@ -24,7 +24,7 @@ import ewaste
 from ewaste.inputs.scenario import scenario_to_grid
 from ewaste.inputs.validate import validate
 from ewaste.model.cohorts import stock_by_age
-from ewaste.outputs.chartdata import gather
+from ewaste.outputs.chartdata import gather, load_diff
 from ewaste.outputs.chartkit import ChartData, figure, reference_point
 from ewaste.outputs.charts import CHARTS
 from ewaste.outputs.readers import load_results
@@ -51,6 +51,7 @@ lifetime = { type = "fixed", mean = [2, 4] }
 mass = 100
 power = 1
 composition = { steel = 0.5 }
+embodied = 1000
 
 [fleets.b]
 driver = "inflow"
@@ -63,6 +64,15 @@ power = 2
 collection_rate = 0.5
 preprocessing_yield = { steel = 0.9 }
 endprocessing_yield = { steel = 1.0 }
+
+[finance]
+currency = "USD"
+price_year = 2024
+
+[fleets.a.finance]
+price = 1000
+accounting_life = 5
+residual_retention = 0.5
 """
 DRAWN = '{ dist = "triangular", min = 40, mode = 50, max = 60, units = "kg" }'
 # every figure of `ewaste sensitivity` moved by some draw (b's mass: e-waste; b's power: energy)
@@ -178,9 +188,12 @@ def test_the_registry_names_every_chart_and_draws_only_what_the_data_holds(hand)
         "destinations",
         "cohort-age",
         "energy-emissions",
+        "money",
+        "embodied",
         "sweep",
         "fan",
         "tornado",
+        "waterfall",
     ]
     assert "draw" in CHARTS["fan"].needs(hand)
     assert "--sensitivity" in CHARTS["tornado"].needs(hand)
@@ -228,6 +241,46 @@ def test_energy_and_emissions(hand):
     assert emissions.get_ylabel().endswith("(ktCO2e/yr)")
 
 
+def test_money_by_hand(hand):
+    """Fleet a at L = 4 ('end' ages): 100 units a year at 1,000 USD, books over 5 years, resale 0.5^age."""
+    left, right = figure(CHARTS["money"], hand).axes
+    assert left.get_ylabel().endswith("(k USD)")
+    assert same(bars(left), {"capex": [100] * 6})
+    lines = {line.get_label(): list(line.get_ydata()) for line in left.lines}
+    assert np.allclose(lines["depreciation, as reported"], [0, 20, 40, 60, 80, 80])
+    economic = 100 * 1000 * (1 - 0.5**4) / 4 / 1000  # over the 4-year life, down to the resale value
+    assert np.allclose(lines["depreciation, economic life"], [0, 1, 2, 3, 4, 4] * np.array(economic))
+    stranded = 100 * (1000 * (1 - 4 / 5) - 1000 * 0.5**4) / 1000  # retired at 4 years, in 2024 and 2025
+    assert same(bars(right), {"stranded value": [0, 0, 0, 0, stranded, stranded]})
+    nbv = {line.get_label(): list(line.get_ydata()) for line in right.lines}["net book value, year end"]
+    assert np.allclose(nbv, [100, 180, 240, 280, 280, 280])
+
+
+def test_embodied_by_hand(hand):
+    """100 units of fleet a a year at 1 tCO2e each, amortised over the 4-year life ('end': none the first year)."""
+    ax = figure(CHARTS["embodied"], hand).axes[0]
+    scale = {"MtCO2e/yr": 1e6, "ktCO2e/yr": 1e3, "tCO2e/yr": 1.0}[ax.get_ylabel().split("(")[1].rstrip(")")]
+    purchase = {line.get_label(): np.array(line.get_ydata()) for line in ax.lines}["embodied, at purchase"]
+    assert np.allclose(purchase * scale, [100] * 6)
+    amortised = np.array(bars(ax)["embodied, amortised"]) * scale
+    assert np.allclose(amortised, [0, 25, 50, 75, 100, 100])
+
+
+def test_the_waterfall_of_a_diff_by_hand(hand, tmp_path):
+    """Fleet a's life 2 vs 4 years ('end' ages, 100 units of 100 kg a year): by 2025 the 2-year life
+    retires the cohorts 2020-2023 (40 t), the 4-year life those of 2020-2021 (20 t); fleet b is the
+    same in both, so the lifetime's contribution is all of B - A = -20 t."""
+    (tmp_path / "hand.toml").write_text(HAND.replace("MASS_B", "50"))
+    done = ewaste_cli("diff", "hand.toml@a_lifetime_mean=2", "@a_lifetime_mean=4", "-o", "d.nc", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = ChartData(hand.results, at=hand.at, diff=load_diff(tmp_path / "d.nc"))
+    ax = figure(CHARTS["waterfall"], data).axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    scale = {"t": 1.0, "kt": 1e3}[ax.get_ylabel()]
+    a, step, b = (h * scale for h in heights)
+    assert step == pytest.approx(20.0) and a - b == pytest.approx(20.0)
+
+
 def test_the_sweep_chart_shows_what_the_refresh_cycle_does(hand):
     """Cumulative 2020-2025: a retires 10 t/yr from 2022 (L = 2) or 2024 (L = 4); b 2 t/yr from 2023."""
     lines, totals = figure(CHARTS["sweep"], hand).axes[:2]
@@ -262,12 +315,17 @@ def ewaste_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def full_report(tmp_path_factory) -> tuple[Path, Path]:
-    """A report with every chart: a sweep, draws and a tornado (`ewaste sensitivity -o`), and its folder."""
+    """A report with every chart: a sweep, draws, money, embodied emissions, a tornado (`ewaste
+    sensitivity -o`) and a waterfall (`ewaste diff -o`), and its folder."""
     folder = tmp_path_factory.mktemp("report")
     (folder / "tiny.toml").write_text(TINY)
     done = ewaste_cli("sensitivity", "tiny.toml", "--method", "tornado", "-o", "s.nc", cwd=folder)
     assert done.returncode == 0, done.stderr
-    done = ewaste_cli("report", "tiny.toml", "--sensitivity", "s.nc", "-o", "report.html", cwd=folder)
+    done = ewaste_cli(
+        "diff", "tiny.toml@a_lifetime_mean=2", "@a_lifetime_mean=4", "--at", "draw=0", "-o", "d.nc", cwd=folder
+    )
+    assert done.returncode == 0, done.stderr
+    done = ewaste_cli("report", "tiny.toml", "--sensitivity", "s.nc", "--diff", "d.nc", "-o", "report.html", cwd=folder)
     assert done.returncode == 0, done.stderr
     return folder / "report.html", folder
 

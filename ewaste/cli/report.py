@@ -15,6 +15,11 @@ sensitivity_option = click.option(
     type=click.Path(dir_okay=False),
     help="Tornado to draw: the .nc that `ewaste sensitivity SCENARIO --method tornado -o FILE.nc` wrote.",
 )
+diff_option = click.option(
+    "--diff",
+    type=click.Path(dir_okay=False),
+    help="Waterfall to draw: the .nc that `ewaste diff A B -o FILE.nc` wrote.",
+)
 at_option = click.option(
     "--at",
     multiple=True,
@@ -48,11 +53,18 @@ def _free(out: str, overwrite: bool) -> None:
 @click.argument("source")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="The report to write (.html).")
 @sensitivity_option
+@diff_option
 @at_option
 @overwrite_option
 @backend_option
 def report(
-    source: str, out: str, sensitivity: str | None, at: tuple[str, ...], overwrite: bool, backend: str | None
+    source: str,
+    out: str,
+    sensitivity: str | None,
+    diff: str | None,
+    at: tuple[str, ...],
+    overwrite: bool,
+    backend: str | None,
 ) -> None:
     """Write one self-contained HTML report of SOURCE (a scenario name or file, a grid, or saved results)."""
     from ..files import claim  # noqa: PLC0415
@@ -65,7 +77,7 @@ def report(
     where = _pairs(at)
     _free(out, overwrite)
     with claim(out):
-        data = gather(results_of(source, backend), source, sensitivity=sensitivity, at=where)
+        data = gather(results_of(source, backend), source, sensitivity=sensitivity, at=where, diff=diff)
         text = describe_scenario(data.grid) if data.grid is not None else None
         write_report(build_report(data, source, text), out, overwrite)
     click.echo(f"Report written to {out}")
@@ -76,11 +88,19 @@ def report(
 @click.option("--chart", "name", required=True, help="The chart's name (an unknown name lists them).")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="The image to write (.svg or .png).")
 @sensitivity_option
+@diff_option
 @at_option
 @overwrite_option
 @backend_option
 def plot(
-    source: str, name: str, out: str, sensitivity: str | None, at: tuple[str, ...], overwrite: bool, backend: str | None
+    source: str,
+    name: str,
+    out: str,
+    sensitivity: str | None,
+    diff: str | None,
+    at: tuple[str, ...],
+    overwrite: bool,
+    backend: str | None,
 ) -> None:
     """Draw one chart of SOURCE (a scenario name or file, a grid, or saved results) as SVG or PNG."""
     from ..files import claim  # noqa: PLC0415
@@ -93,6 +113,6 @@ def plot(
     where = _pairs(at)
     _free(out, overwrite)
     with claim(out):
-        data = gather(results_of(source, backend), source, sensitivity=sensitivity, at=where)
+        data = gather(results_of(source, backend), source, sensitivity=sensitivity, at=where, diff=diff)
         save_chart(name, data, out, overwrite, source)
     click.echo(f"Chart {name} written to {out}")

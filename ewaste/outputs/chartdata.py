@@ -27,6 +27,7 @@ def gather(
     *,
     sensitivity: str | Path | None = None,
     at: Mapping[str, str] | None = None,
+    diff: str | Path | None = None,
 ) -> ChartData:
     """ChartData for `results` of `source` (a scenario name or file, a grid, or a saved results file).
 
@@ -34,7 +35,7 @@ def gather(
     scenario (or grid) it names, beside it, in the working folder or bundled, whose SHA-256 matches
     the one the results record; where none is found the age chart is left out, and `why_missing` says
     why. `sensitivity`: a file written by `ewaste sensitivity -o` (.nc). `at`: sweep labels (as text)
-    of the point single trajectories are shown at.
+    of the point single trajectories are shown at. `diff`: a file written by `ewaste diff -o` (.nc).
 
     Raises InputError for a sensitivity file that is missing, not one, or of another scenario, and
     for an `at` naming a dimension or label the results lack (field --at).
@@ -46,6 +47,8 @@ def gather(
     data = ChartData(results, at=point)
     if sensitivity is not None:
         data.sensitivity = load_sensitivity(sensitivity, results)
+    if diff is not None:
+        data.diff = load_diff(diff)
     scenario, why = scenario_of(results, source)
     if scenario is None:
         data.why_missing["cohorts"] = why
@@ -146,3 +149,19 @@ def load_sensitivity(path: str | Path, results: xr.Dataset | None = None) -> xr.
     if ours and theirs and ours != theirs:
         raise InputError(str(path), "scenario_file", f"sensitivity of {theirs}, but the results are of {ours}")
     return sens
+
+
+def load_diff(path: str | Path) -> xr.Dataset:
+    """What `ewaste diff A B -o FILE.nc` wrote (variables a, b, difference and, attributed, contribution
+    over figure x group). Raises InputError for a file that is missing or not one."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(str(path), None, "file not found")
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            diff = ds.load()
+    except (OSError, ValueError):
+        raise InputError(str(path), None, "not a NetCDF file: give the .nc that ewaste diff -o wrote") from None
+    if not {"a", "b", "difference"} <= set(diff.data_vars) or "figure" not in diff.dims:
+        raise InputError(str(path), None, "not a diff of ewaste (ewaste diff A B -o FILE.nc)")
+    return diff

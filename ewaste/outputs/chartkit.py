@@ -41,6 +41,7 @@ class ChartData:
     at: the label of each sweep dimension at which single trajectories are shown (`reference_point`).
     why_missing: for an absent piece ("cohorts", "sensitivity"), why it is absent, to say so.
     grid: the scenario grid the results come from, where known (`ewaste.load_grid`), or None.
+    diff: what `ewaste diff -o FILE.nc` wrote (figures in A and B, contributions by group), or None.
     """
 
     results: xr.Dataset
@@ -49,6 +50,7 @@ class ChartData:
     at: dict[str, Any] = field(default_factory=dict)
     why_missing: dict[str, str] = field(default_factory=dict)
     grid: xr.Dataset | None = None
+    diff: xr.Dataset | None = None
 
 
 @dataclass(frozen=True)

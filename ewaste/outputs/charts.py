@@ -13,8 +13,10 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..files import atomic_write
+from . import charts_capital as capital
 from . import charts_flows as flows
 from . import charts_spread as spread
+from . import waterfall
 from .chartkit import Chart, ChartData, describe_point, render
 
 CHARTS: dict[str, Chart] = {
@@ -55,9 +57,26 @@ CHARTS: dict[str, Chart] = {
             "energy-emissions",
             "Electricity and emissions per year",
             "Electricity of the units in service (facility overhead, PUE, included) and its emissions: use "
-            "phase, location-based (the grid average). Embodied emissions are not counted.",
+            "phase, location-based (the grid average); embodied emissions are in the chart of their own.",
             flows.needs_energy_emissions,
             flows.draw_energy_emissions,
+        ),
+        Chart(
+            "money",
+            "Money per year: capex, depreciation, stranded value",
+            "Left: capex (bars) and depreciation over the accounting life as reported and over the economic "
+            "life the units serve (lines). Right: the book value retirements write off above their resale value "
+            "(stranded value, bars) and the net book value at each year's end. In the scenario's currency.",
+            capital.needs_money,
+            capital.draw_money,
+        ),
+        Chart(
+            "embodied",
+            "Embodied and use-phase emissions per year",
+            "Use-phase emissions (bars) with the embodied (manufacturing) emissions amortised over the life the "
+            "units serve on top, and the embodied emissions counted in the year of purchase (line).",
+            capital.needs_embodied,
+            capital.draw_embodied,
         ),
         Chart(
             "sweep",
@@ -84,6 +103,14 @@ CHARTS: dict[str, Chart] = {
             spread.needs_tornado,
             spread.draw_tornado,
             height=6.0,
+        ),
+        Chart(
+            "waterfall",
+            "What explains the difference between two scenarios",
+            "Cumulative e-waste in A, each group of differing inputs' share of B - A (Shapley values: they add "
+            "up exactly; red raises, green lowers), and B. From `ewaste diff A B -o FILE.nc`, given with --diff.",
+            waterfall.needs_diff,
+            waterfall.draw_diff,
         ),
     )
 }

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from ..errors import InputError
 from ..files import atomic_write
+from .chartkit import ChartData
 from .units import choose, number
 
 FORMATS = (".svg", ".png", ".pdf")
@@ -32,12 +33,20 @@ def waterfall_chart(diff: xr.Dataset, figure: str = "ewaste_generated_target", t
     names = [str(f) for f in diff["figure"].values]
     if figure not in names:
         raise InputError(None, "--figure", f"unknown figure {figure!r}; the figures are {', '.join(names)}")
+    steps = len(_steps(diff.sel(figure=figure), top)[1])
+    width = max(6.0, 1.1 * (steps + 2) + 1.5)
+    fig = Figure(figsize=(width, 5.0), layout="constrained")
+    draw_waterfall(fig, diff, figure, top)
+    return fig
+
+
+def draw_waterfall(fig: Figure, diff: xr.Dataset, figure: str = "ewaste_generated_target", top: int = TOP) -> None:
+    """Draw the waterfall of `waterfall_chart` on an empty figure (the report's registry draws so)."""
     row = diff.sel(figure=figure)
     a, b = float(row["a"]), float(row["b"])
     labels, steps, colours = _steps(row, top)
     factor, unit = choose(str(row["units"].values), [a, b, *steps])
-    width = max(6.0, 1.1 * (len(steps) + 2) + 1.5)
-    fig = Figure(figsize=(width, 5.0), layout="constrained")
+    width = fig.get_figwidth()
     ax = fig.add_subplot()
     level = a
     ax.bar(0, a / factor, color=TOTAL)
@@ -62,7 +71,23 @@ def waterfall_chart(diff: xr.Dataset, figure: str = "ewaste_generated_target", t
         note = textwrap.fill(f"Not attributed: {diff.attrs.get('no_attribution', '')}", 110)
         fig.text(0.01, 0.0, note, fontsize=7, va="bottom", ha="left")
         fig.get_layout_engine().set(rect=(0, 0.08, 1, 0.92))
-    return fig
+
+
+REPORTED = "ewaste_generated_cumulative_target"  # the figure the report's waterfall shows
+
+
+def needs_diff(data: ChartData) -> str | None:
+    """None, or why the report has no waterfall (no diff given, or not of cumulative e-waste)."""
+    if data.diff is None:
+        return "needs a diff: give --diff FILE written by ewaste diff A B -o FILE.nc"
+    if REPORTED not in [str(f) for f in data.diff["figure"].values]:
+        return f"needs the diff's figure {REPORTED}"
+    return None
+
+
+def draw_diff(fig: Figure, data: ChartData) -> None:
+    """The report's waterfall: cumulative e-waste to the target year."""
+    draw_waterfall(fig, data.diff, REPORTED)
 
 
 def _steps(row: xr.Dataset, top: int) -> tuple[list[str], list[float], list[str]]:
