@@ -267,3 +267,49 @@ def test_bundled_depreciation_scenarios_keep_the_identity_and_order():
     h = ewaste.evaluate(ewaste.load_grid("hyperscaler-capex"), backend="numpy").sel(fleet="hyperscalers")
     deferred = h["deferred_depreciation_annual"].sel(year=[2026, 2027, 2028]).sum("year").values
     assert np.all(deferred > 0) and np.all(np.diff(deferred) < 0)  # economic lives 3, 4, 5 < 6 yr books
+
+
+SCENARIO_FILE = """
+[scenario]
+start_year = 2020
+end_year = 2025
+
+[finance]
+currency = "USD"
+price_year = 2024
+
+[fleets.s]
+driver = "inflow"
+inflow = { 2020 = 1000, 2021 = 0, 2025 = 0 }
+lifetime = { type = "fixed", mean = 3 }
+mass = 100
+
+[fleets.s.finance]
+price = 300000
+accounting_life = 6
+"""
+
+
+def test_money_in_the_spreadsheet_and_the_iamc_file(tmp_path):
+    """The hand-worked cohort (docs/finance.md) read back from the files an analyst files."""
+    import openpyxl
+    import pandas as pd
+
+    (tmp_path / "f.toml").write_text(SCENARIO_FILE)
+    for name, extra in (("r.xlsx", []), ("i.csv", ["--format", "iamc"])):
+        done = subprocess.run(
+            [sys.executable, "-m", "ewaste.cli", "run", "f.toml", "-q", "-o", name, *extra],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+    sheet = openpyxl.load_workbook(tmp_path / "r.xlsx")["Money"]
+    head = [c.value for c in sheet[1]]
+    rows = {r[head.index("year")]: r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert rows[2020][head.index("capex (USD/yr)")] == pytest.approx(300e6)
+    assert rows[2021][head.index("depreciation (USD/yr)")] == pytest.approx(50e6)
+    assert rows[2023][head.index("written_off, cumulative (USD)")] == pytest.approx(125e6)
+    iamc = pd.read_csv(tmp_path / "i.csv")
+    capex = iamc[(iamc["variable"] == "Investment|AI Hardware") & (iamc["year"] == 2020)]
+    assert capex["value"].tolist() == pytest.approx([300e6]) and capex["unit"].tolist() == ["USD/yr"]

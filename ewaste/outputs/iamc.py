@@ -45,6 +45,15 @@ ROOTS: dict[str, tuple[str, str, str | None, bool]] = {
     "stock_units": (HARDWARE, "In Service", None, False),
     "inflow_units": (HARDWARE, "Put in Service", None, False),
     "outflow_units": (HARDWARE, "Retired", None, False),
+    "stock_gpus": (f"{HARDWARE}|GPUs", "In Service", None, True),
+    "outflow_gpus": (f"{HARDWARE}|GPUs", "Retired", None, True),
+    "embodied_emissions": ("Emissions|CO2|Embodied", "", None, True),
+    "embodied_emissions_amortised": ("Emissions|CO2|Embodied (amortised)", "", None, True),
+    "capex": (f"Investment|{HARDWARE}", "", None, True),
+    "depreciation": (f"Depreciation|{HARDWARE}", "Reported", None, True),
+    "depreciation_economic": (f"Depreciation|{HARDWARE}", "Economic", None, True),
+    "stranded_value": (f"Stranded Value|{HARDWARE}", "", None, True),
+    "net_book_value": (f"Net Book Value|{HARDWARE}", "", None, True),
 }
 ELEMENTS = {
     "Ag": "Silver", "Al": "Aluminium", "Au": "Gold", "Co": "Cobalt", "Cu": "Copper", "Fe": "Iron", "Ga": "Gallium",

@@ -5,7 +5,8 @@ Sheets: `Annual` (every quantity without a material or metal, by fleet, grid poi
 value in the year and the cumulative total), `Annual by material` and `Annual by metal`, `Target year`
 (the target year's value and the total from the start year to it), `Destinations` (e-waste generated,
 collected, not collected, recovered in all and by material, processing losses, disposed), `Energy and
-emissions`, `Inputs` (the grid's parameters with their sources), `Defaults used` and `Provenance`.
+emissions` (embodied emissions too, where given), `Money` (capex, depreciation as reported and
+economic, stranded value, net book value, ..., in the scenario's currency, with [finance]), `Inputs` (the grid's parameters with their sources), `Defaults used` and `Provenance`.
 A summary's sheets by year hold the target year only; `year` keeps only that year in them.
 """
 
@@ -20,7 +21,21 @@ from .tables import ANNUAL, CUMULATIVE, by_year, quantities, target_year, wide_t
 
 MAX_ROWS = 1_048_576  # rows of an Excel sheet, its header included
 DESTINATIONS = ("ewaste_generated", "collected", "not_collected", "recovered", "processing_losses", "disposed")
-ENERGY = ("in_service_units", "energy", "emissions")
+ENERGY = ("in_service_units", "energy", "emissions", "embodied_emissions", "embodied_emissions_amortised")
+MONEY = (
+    "capex",
+    "depreciation",
+    "depreciation_economic",
+    "deferred_depreciation",
+    "written_off",
+    "resale_value",
+    "stranded_value",
+    "gain_on_disposal",
+    "ownership_cost",
+    "lease_cost",
+    "net_book_value",
+    "net_book_value_economic",
+)
 WIDTH = (10, 48)  # the narrowest and widest column, in characters
 
 
@@ -50,6 +65,7 @@ def workbook(results: xr.Dataset, year: int | None = None, grid: xr.Dataset | No
         "Target year": _target(results, scalar),
         "Destinations": _destinations(results, year),
         "Energy and emissions": _by_year(results, [n for n in ENERGY if n in scalar], year),
+        "Money": _by_year(results, [n for n in MONEY if n in scalar], year),
         "Inputs": inputs_table(grid, results.attrs),
         "Defaults used": defaults_table(results),
         "Provenance": provenance_table(results),
