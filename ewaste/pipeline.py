@@ -20,7 +20,7 @@ from .files import claim
 from .inputs.catalogue import resolve
 from .inputs.load import load_grid
 from .model.evaluate import evaluate
-from .outputs.readers import load_results
+from .outputs.readers import is_results_file, load_results
 from .outputs.tables import check_year_in
 from .outputs.writers import check_output, output_files, write_results, write_table
 from .scale import evaluate_lazy, parse_bytes, plan, write_zarr
@@ -149,20 +149,11 @@ def results_of(source: str | Path, backend: str | None = None, outputs: Sequence
     Raises InputError for a file that is neither, or results of another version of ewaste.
     """
     path = Path(str(source))
-    if path.suffix.lower() == ".zarr" or (path.suffix.lower() == ".nc" and path.exists() and not _is_grid(path)):
+    if is_results_file(path):
         return load_results(path)
     resolved = resolve(str(source))
     with name_the_path(resolved):
         return evaluate(load_grid(resolved), backend, outputs=outputs, validated=True)
-
-
-def _is_grid(path: Path) -> bool:
-    """Whether a NetCDF file is a scenario grid (its attribute ewaste_grid_version), read lazily."""
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            return "ewaste_grid_version" in ds.attrs
-    except Exception:  # noqa: BLE001 - not NetCDF: load_results names the file and the problem
-        return False
 
 
 def sensitivity(

@@ -16,6 +16,7 @@ from ..inputs.catalogue import bundled
 from ..inputs.load import load_grid
 from ..model.cohorts import stock_by_age
 from .chartkit import ChartData, reference_point
+from .readers import is_results_file
 
 SENSITIVITY_VARS = ("base", "low", "high", "swing")
 STOCK_RTOL = 1e-6  # the cohorts of the scenario found must give the results' stock to this
@@ -58,20 +59,6 @@ def gather(
         if data.cohorts is None:
             data.why_missing["cohorts"] = why
     return data
-
-
-def is_results_file(source: str | Path) -> bool:
-    """Whether `source` names a saved results file (.zarr, or a .nc that is not a scenario grid)."""
-    path = Path(str(source))
-    if path.suffix.lower() == ".zarr":
-        return True
-    if path.suffix.lower() != ".nc" or not path.exists():
-        return False
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            return "ewaste_grid_version" not in ds.attrs
-    except Exception:  # noqa: BLE001 - not NetCDF: reading it as results names the problem
-        return True
 
 
 def scenario_of(results: xr.Dataset, source: str) -> tuple[Path | str | None, str]:

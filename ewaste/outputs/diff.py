@@ -31,7 +31,7 @@ from ..errors import InputError
 from ..inputs.catalogue import bundled, resolve
 from ..inputs.load import load_grid
 from ..model.evaluate import evaluate
-from .readers import load_results
+from .readers import is_results_file, load_results
 from .units import choose, number
 
 SHOWN = 8  # contributions listed under a figure; the rest are added up in one row
@@ -107,18 +107,10 @@ def _side(point: Point, at: Mapping[str, str], loaded: dict[str, tuple]) -> Side
 def _read(source: str) -> tuple[xr.Dataset | None, xr.Dataset | None, str]:
     """A source's results (None for a scenario), its grid (None where not recovered) and why not."""
     path = Path(source)
-    if path.suffix.lower() == ".zarr" or (path.suffix.lower() == ".nc" and path.exists() and not _is_grid(path)):
+    if is_results_file(path):
         results = load_results(path)
         return results, *_recover(results, path)
     return None, load_grid(resolve(source)), ""
-
-
-def _is_grid(path: Path) -> bool:
-    try:
-        with xr.open_dataset(path, engine="netcdf4") as ds:
-            return "ewaste_grid_version" in ds.attrs
-    except Exception:  # noqa: BLE001 - not NetCDF: load_results names the file and the problem
-        return False
 
 
 def _recover(results: xr.Dataset, path: Path) -> tuple[xr.Dataset | None, str]:

@@ -35,3 +35,19 @@ def load_results(path: str | Path) -> xr.Dataset:
     if version != __version__:
         raise InputError(str(path), None, f"results of ewaste {version}; this is {__version__}: run the scenario again")
     return ds
+
+
+def is_results_file(source: str | Path) -> bool:
+    """Whether `source` names a saved results file: a .zarr store, or a .nc that is not a scenario grid
+    (attribute ewaste_grid_version). A .nc that is not NetCDF counts as results, so that reading it as
+    results names the problem (`load_results`)."""
+    path = Path(str(source))
+    if path.suffix.lower() == ".zarr":
+        return True
+    if path.suffix.lower() != ".nc" or not path.exists():
+        return False
+    try:
+        with xr.open_dataset(path, engine="netcdf4") as ds:
+            return "ewaste_grid_version" not in ds.attrs
+    except Exception:  # noqa: BLE001 - netCDF4 raises many kinds for a file that is not theirs
+        return True

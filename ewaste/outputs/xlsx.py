@@ -6,7 +6,8 @@ value in the year and the cumulative total), `Annual by material` and `Annual by
 (the target year's value and the total from the start year to it), `Destinations` (e-waste generated,
 collected, not collected, recovered in all and by material, processing losses, disposed), `Energy and
 emissions` (embodied emissions too, where given), `Money` (capex, depreciation as reported and
-economic, stranded value, net book value, ..., in the scenario's currency, with [finance]), `Inputs` (the grid's parameters with their sources), `Defaults used` and `Provenance`.
+economic, stranded value, net book value, ..., in the scenario's currency, with [finance]), `Inputs`
+(the grid's parameters with their sources), `Defaults used` and `Provenance`.
 A summary's sheets by year hold the target year only; `year` keeps only that year in them.
 """
 
