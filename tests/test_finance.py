@@ -197,6 +197,50 @@ def test_gpus_and_capital_ratios():
     assert float(r["stranded_value_per_tonne_cumulative_target"]) == pytest.approx(per_t, rel=1e-12)
 
 
+def test_capacity_years_and_capex_per_pflop_year():
+    # two cohorts of 1,000 units, fixed 3-year life, 'middle' ages: 3 unit-years each within 2020-2024;
+    # the 2020 cohort gives 16 PFLOP/s per unit, the 2021 cohort 40 (capacity per unit by cohort)
+    raw = one_cohort(3)
+    fleet = raw["fleets"]["s"]
+    fleet["inflow"] = {"2020": 1000, "2021": 1000, "2022": 0, "2032": 0}
+    fleet["inflow"]["interpolation"] = "step"
+    fleet["capacity_per_unit"] = {"2020": 16, "2021": 40, "interpolation": "step"}
+    fleet["capacity_unit"] = "PFLOP/s"
+    fleet["power"] = 10.2
+    r = run(raw).sel(fleet="s")
+    capacity_years = 1000 * 3.0 * (16 + 40)
+    assert float(r["capacity_years_cumulative_target"]) == pytest.approx(capacity_years, rel=1e-12)
+    assert r["capacity_years"].attrs["units"] == "PFLOP/s yr"
+    # in 2021 the 2020 cohort serves its full year, the 2021 cohort half of it
+    assert float(r["in_service_capacity"].sel(time=2021.0)) == pytest.approx(1000 * (16 + 0.5 * 40), rel=1e-12)
+    capex = 2 * 1000 * PRICE
+    assert float(r["capex_per_capacity_year_cumulative_target"]) == pytest.approx(capex / capacity_years, rel=1e-12)
+    assert r["capex_per_capacity_year_cumulative_target"].attrs["units"] == "USD/(PFLOP/s yr)"
+    gpu_years = 8 * 2 * 1000 * 3.0
+    depreciation = float(r["depreciation_cumulative_target"])
+    assert float(r["depreciation_per_gpu_year_cumulative_target"]) == pytest.approx(depreciation / gpu_years, rel=1e-12)
+    per_cap = float(r["depreciation_per_capacity_year_cumulative_target"])
+    assert per_cap == pytest.approx(depreciation / capacity_years, rel=1e-12)
+    mwh = float(r["energy_cumulative_target"]) * 1e6
+    assert float(r["capex_per_mwh_cumulative_target"]) == pytest.approx(capex / mwh, rel=1e-12)
+
+
+def test_a_cascade_carries_capacity_and_a_fleet_without_it_counts_none():
+    raw = one_cohort(3)
+    raw["fleets"]["s"]["capacity_per_unit"] = 16
+    raw["fleets"]["second"] = {
+        "driver": "inflow",
+        "inflow": {"from": "s", "share": 0.5},
+        "lifetime": {"type": "fixed", "mean": 2},
+    }
+    raw["fleets"]["other"] = {"driver": "inflow", "inflow": 10, "lifetime": {"type": "fixed", "mean": 2}, "mass": 1}
+    r = run(raw)
+    # 500 units arrive at the end of 2022 and serve 2 years ('middle' ages: 0.5 + 1 + 0.5)
+    assert float(r["capacity_years_cumulative_target"].sel(fleet="second")) == pytest.approx(500 * 2 * 16, rel=1e-12)
+    assert float(r["capacity_years_cumulative_target"].sel(fleet="other")) == 0.0
+    assert np.isnan(float(r["capex_per_capacity_year_cumulative_target"].sel(fleet="other")))
+
+
 def test_a_swept_method_and_history_cohorts():
     raw = one_cohort(3)
     raw["fleets"]["s"]["finance"]["depreciation"] = ["straight-line", "sum-of-years-digits"]

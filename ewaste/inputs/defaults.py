@@ -26,6 +26,7 @@ METALS_SOURCE = "no circuit-board metals counted unless pcb_metal_content is giv
 NOT_COUNTED = {
     "gpus_per_unit": "GPUs not counted: no GPUs per unit given (nor an archetype)",
     "embodied": "embodied emissions not counted: none given (nor an archetype)",
+    "capacity_per_unit": "capacity-years not counted: no capacity per unit given",
 }
 FLEET_DEFAULTS = ("power", "utilisation")  # the fleet parameters with a sourced default, recorded where used
 ATTR = "defaults_used"

@@ -53,13 +53,15 @@ def settings(raw: Any, source: str) -> dict | None:
 
 
 def fleet_finance(
-    raw: Any, ctx: Context, field: str, money: dict | None, catalogue_price: dict | None
+    raw: Any, ctx: Context, field: str, money: dict | None, catalogue_price: dict | None, arriving: str = ""
 ) -> tuple[dict[str, xr.DataArray], xr.DataArray, dict[str, dict]]:
     """A fleet's finance table -> (numeric variables, depreciation method (a sweep where given as a list),
     defaults used).
 
     `money`: the [finance] settings (required where a fleet has a finance table); `catalogue_price`:
-    the fleet's archetype price entry ({value, date, source, status}) used where the table gives none.
+    the fleet's archetype price entry ({value, date, source, status}) used where the table gives none;
+    `arriving`: for a cascade, how its units arrive ("at their resale value", "at their net book value"):
+    then the model gives their value, and the table may not.
     Raises InputError naming the field: an unknown key or method, a price in another currency, an
     accounting life <= 0, a residual retention above 1, sum-of-years'-digits or declining balance
     over a life that is not a whole number of years.
@@ -71,7 +73,12 @@ def fleet_finance(
     check_keys(raw, FLEET_KEYS, ctx.source, field)
     raw = dict(raw)
     used: dict[str, dict] = {}
-    if "price" not in raw:
+    if arriving:
+        if "price" in raw:
+            raise ctx.fail(f"{field}.price", f"a cascade's units arrive with their value ({arriving})")
+        raw["price"] = 0.0  # the model replaces it by the value they arrive with
+        ctx.sources[f"{field}.price"] = f"the units' value in the fleet they come from, {arriving} [D]"
+    elif "price" not in raw:
         if catalogue_price is None:
             raise ctx.fail(f"{field}.price", "required: the purchase price of one unit (or an archetype that has one)")
         raw["price"] = catalogue_price["value"]

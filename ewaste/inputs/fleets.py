@@ -143,11 +143,12 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
     for key in [*required, "lifetime", *([] if cascade else ["mass"])]:
         if key not in raw:
             raise ctx.fail(f"{field}.{key}", f"required for {_article(driver)} {driver}-driven fleet")
-    for key in {"inflow", "stock", "demand", "capacity_per_unit"} - set(required):
+    for key in {"inflow", "stock", "demand"} - set(required):
         if key in raw:
             raise ctx.fail(f"{field}.{key}", f"not used by {_article(driver)} {driver}-driven fleet")
     out: dict[str, xr.DataArray] = {}
-    for key in [*required, "inflow_history", "mass", "power", "utilisation", "gpus_per_unit", "embodied"]:
+    optional = ["inflow_history", "mass", "power", "utilisation", "gpus_per_unit", "embodied", "capacity_per_unit"]
+    for key in dict.fromkeys([*required, *optional]):
         if key == "inflow" and link is not None:  # the source's retirements give it when the model runs
             out["inflow"], out["link_share"] = xr.DataArray(0.0), link[2]
         elif key in raw:
@@ -167,21 +168,26 @@ def fleet(name: str, raw: Any, ctx: Context) -> tuple[dict[str, xr.DataArray], d
     for key in ("description", "capacity_unit"):
         if not isinstance(raw.get(key, ""), str):
             raise ctx.fail(f"{field}.{key}", f"expected text, got {raw[key]!r}")
-    strings = {}
+    strings, counts_capacity = {}, "capacity_per_unit" in raw
     if "finance" in raw:
         price = archetypes()["archetype"].get(raw.get("archetype"), {}).get("price")
-        money, method, used = fleet_finance(raw["finance"], ctx, f"{field}.finance", ctx.finance, price)
+        how = ("at their net book value" if link[3] == "book" else "at their resale value") if cascade else ""
+        money, method, used = fleet_finance(raw["finance"], ctx, f"{field}.finance", ctx.finance, price, how)
         out.update(money)
         strings["depreciation"] = method
         for key, entry in used.items():
             ctx.defaults.setdefault(key, entry)["where"].append(name)
     if link is not None:
-        strings |= {"inflow_from": xr.DataArray(link[0]), "inflow_link": xr.DataArray(link[1])}
+        strings |= {
+            "inflow_from": xr.DataArray(link[0]),
+            "inflow_link": xr.DataArray(link[1]),
+            "inflow_transfer": xr.DataArray(link[3]),
+        }
     strings |= {
         "driver": xr.DataArray(driver),
         "lifetime_type": xr.DataArray(kind),
         "description": xr.DataArray(str(raw.get("description", ""))),
-        "capacity_unit": xr.DataArray(str(raw.get("capacity_unit", "unit" if driver != "capacity" else "capacity"))),
+        "capacity_unit": xr.DataArray(str(raw.get("capacity_unit", "capacity" if counts_capacity else "unit"))),
         "replacement": choice(raw.get("replacement", "balanced"), REPLACEMENT_RULES, ctx, f"{field}.replacement"),
     }
     return out, strings

@@ -4,6 +4,11 @@
   step enter this fleet in that step for a second life (its own lifetime); they are not e-waste of
   `training`, and they keep what they are made of (mass, power, materials, metals, GPUs arrive with
   them); their embodied emissions were counted at their first purchase.
+  In money (with [finance]) a cascade is a sale (`transfer = "sale"`, the default: the source sells
+  them at their resale value, writing off its book value above it, and this fleet buys them at that
+  value) or a move inside one owner's books (`transfer = "book"`: they arrive at their net book
+  value, nothing is written off or sold, and this fleet depreciates that value over its own
+  accounting life, the life the books give them from their arrival).
 - replacement, `inflow = { from = "h100", ratio = 0.125 }`: this fleet buys 0.125 new units for each
   unit `h100` retires (for a ratio of capacity, give capacity retired / capacity of a new unit);
   the retired units are e-waste of `h100` as usual.
@@ -25,7 +30,9 @@ from .variables import table
 
 KINDS = {"share": "cascade", "ratio": "replacement"}
 NONE = "none"
-TAKEN = ("mass", "power", "composition", "pcb_metal_content", "gpus_per_unit")  # a cascade's units bring these
+TRANSFERS = ("sale", "book")  # how a cascade's units change hands in money; the first is the default
+# what a cascade's units bring with them
+TAKEN = ("mass", "power", "composition", "pcb_metal_content", "gpus_per_unit", "capacity_per_unit")
 
 
 def is_link(raw: Any) -> bool:
@@ -33,13 +40,14 @@ def is_link(raw: Any) -> bool:
     return isinstance(raw, dict) and "from" in raw
 
 
-def parse_link(raw: dict, ctx: Context, field: str) -> tuple[str, str, xr.DataArray]:
-    """`{ from = FLEET, share = x }` or `{ from = FLEET, ratio = y }` -> (source, kind, share).
+def parse_link(raw: dict, ctx: Context, field: str) -> tuple[str, str, xr.DataArray, str]:
+    """`{ from = FLEET, share = x, transfer = "sale" }` or `{ from = FLEET, ratio = y }` -> (source,
+    kind, share, transfer: "sale" or "book" for a cascade, "" for a replacement).
 
-    Raises InputError for a missing or extra key, a source that is not text, or a share outside
-    [0, 1] (cascade).
+    Raises InputError for a missing or extra key, a source that is not text, a share outside [0, 1]
+    (cascade), or a transfer that is not one of TRANSFERS (or given for a replacement).
     """
-    check_keys(raw, {"from", "share", "ratio"}, ctx.source, field)
+    check_keys(raw, {"from", "share", "ratio", "transfer"}, ctx.source, field)
     source = raw.get("from")
     if not isinstance(source, str) or not source:
         raise ctx.fail(f"{field}.from", "expected the name of another fleet")
@@ -50,7 +58,14 @@ def parse_link(raw: dict, ctx: Context, field: str) -> tuple[str, str, xr.DataAr
     value = parse_parameter(raw[key], table()["link_share"], ctx, f"{field}.{key}")
     if key == "share" and float(value.max()) > 1.0:
         raise ctx.fail(f"{field}.share", f"a share of the retired units: at most 1, got {float(value.max()):g}")
-    return source, KINDS[key], value
+    if key == "ratio":
+        if "transfer" in raw:
+            raise ctx.fail(f"{field}.transfer", "a replacement buys new units: no transfer (only a cascade has one)")
+        return source, KINDS[key], value, ""
+    transfer = raw.get("transfer", TRANSFERS[0])
+    if transfer not in TRANSFERS:
+        raise ctx.fail(f"{field}.transfer", f"expected one of {', '.join(map(repr, TRANSFERS))}, got {transfer!r}")
+    return source, KINDS[key], value, transfer
 
 
 def check_links(
@@ -80,6 +95,15 @@ def check_links(
             raise InputError(where, f"fleets.{cycle.split(' -> ')[0]}.inflow.from", f"links form a cycle: {cycle}")
         order += ready
     return order
+
+
+def grid_transfers(grid: xr.Dataset) -> dict[str, str]:
+    """How each fleet's cascade changes hands (text variable `inflow_transfer`): "sale", "book" or ""."""
+    names = [str(f) for f in grid["fleet"].values]
+    if "inflow_transfer" not in grid:
+        kinds = grid_links(grid)[1]
+        return {n: TRANSFERS[0] if kinds[n] == "cascade" else "" for n in names}
+    return {n: str(np.asarray(grid["inflow_transfer"].sel(fleet=n).values).item()) for n in names}
 
 
 def grid_links(grid: xr.Dataset) -> tuple[dict[str, str], dict[str, str], dict[str, xr.DataArray]]:

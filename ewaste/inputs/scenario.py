@@ -254,7 +254,11 @@ def _complete_links(fleets: dict, ctx: Context) -> None:
         return
     for numeric, strings in fleets.values():
         if "inflow_from" not in strings:
-            strings |= {"inflow_from": xr.DataArray(""), "inflow_link": xr.DataArray(NO_LINK)}
+            strings |= {
+                "inflow_from": xr.DataArray(""),
+                "inflow_link": xr.DataArray(NO_LINK),
+                "inflow_transfer": xr.DataArray(""),
+            }
             numeric["link_share"] = xr.DataArray(0.0)
     sources = {n: str(s["inflow_from"].values) for n, (_, s) in fleets.items()}
     kinds = {n: str(s["inflow_link"].values) for n, (_, s) in fleets.items()}
@@ -264,6 +268,7 @@ def _complete_links(fleets: dict, ctx: Context) -> None:
             continue
         numeric, source = fleets[name][0], fleets[sources[name]][0]
         numeric.update({k: source[k] for k in TAKEN if k in source})
+        fleets[name][1]["capacity_unit"] = fleets[sources[name]][1]["capacity_unit"]
         if "embodied" in source:  # counted when the units were first bought
             numeric["embodied"] = xr.DataArray(0.0)
         ctx.sources[f"fleets.{name}.mass"] = f"arrives with the units retired by fleet {sources[name]} (cascade)"

@@ -34,6 +34,7 @@ STRING_VARS = {
     "depreciation",
     "inflow_from",
     "inflow_link",
+    "inflow_transfer",
 }
 DRIVER_VAR = {"inflow": "inflow", "stock": "stock", "capacity": "demand"}
 REQUIRED_ATTRS = ("start_year", "end_year", "step", "target_year", "age_convention", "negative_inflow")
@@ -68,8 +69,6 @@ def uses(driver: str, kind: str, var: str) -> bool:
     """Whether a fleet with this driver and lifetime type reads grid variable `var`."""
     if var in ("inflow", "stock", "demand"):
         return DRIVER_VAR[driver] == var
-    if var == "capacity_per_unit":
-        return driver == "capacity"
     if var.startswith("lifetime_"):
         return var.removeprefix("lifetime_") in LIFETIME_TYPES[kind]
     return True
@@ -194,6 +193,9 @@ def _check_fleet(grid: xr.Dataset, i: int, driver: str, kind: str, source: str) 
         raise InputError(
             source, f"fleets.{fleet}.replacement", f"unknown rule(s) {sorted(rules - set(REPLACEMENT_RULES))}"
         )
+    if driver == "capacity" and bool((grid["capacity_per_unit"].isel(fleet=i) <= 0).any()):
+        field = f"fleets.{fleet}.capacity_per_unit"
+        raise InputError(source, field, "a capacity-driven fleet needs a capacity per unit > 0")
     weights = grid["lifetime_weights"].isel(fleet=i) if kind == "tabulated" else None
     if "wang2024" in rules and weights is not None and bool((weights.isel(lag=0) != 0).any()):
         raise InputError(

@@ -81,16 +81,21 @@ def _targets(
     return out
 
 
+CAPACITY_RESULTS = {"installed_capacity": "", "in_service_capacity": "", "capacity_years": " yr"}
+
+
 def label_capacity(res: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
-    """Each fleet's capacity unit as a coordinate; the installed capacity in it where all agree."""
+    """Each fleet's capacity unit as a coordinate; the capacity results in it where all fleets that count
+    capacity (capacity-driven, or giving a capacity per unit) agree, else "see capacity_unit"."""
     res = res.assign_coords(capacity_unit=grid["capacity_unit"])
-    units = {
-        str(u) for u, d in zip(grid["capacity_unit"].values, grid["driver"].values, strict=True) if d == "capacity"
-    }
+    given = grid["capacity_per_unit"] > 0 if "capacity_per_unit" in grid else xr.zeros_like(grid["driver"], bool)
+    counted = given.any([d for d in given.dims if d != "fleet"]) | (grid["driver"] == "capacity")
+    units = {str(u) for u, c in zip(grid["capacity_unit"].values, np.atleast_1d(counted.values), strict=True) if c}
     label = next(iter(units)) if len(units) == 1 else "see capacity_unit"
     for name in res.data_vars:
-        if str(name).startswith("installed_capacity"):
-            res[name].attrs["units"] = label
+        suffix = next((s for base, s in CAPACITY_RESULTS.items() if str(name).startswith(base)), None)
+        if suffix is not None:
+            res[name].attrs["units"] = label + suffix
     return res
 
 

@@ -21,12 +21,24 @@ import xarray as xr
 
 from ..engine.lifetime import AGE_CONVENTIONS
 from ..inputs.finance import NO_METHOD
+from ..inputs.links import check_links, grid_links, grid_transfers
 from ..inputs.timeaxis import STEPS_PER_YEAR
 from .cohorts import Accounts, accounts
 from .depreciation import book_share, mean_life, resale_share
 from .fleet import _to_engine
 
-COHORT_PARAMS = ("price", "accounting_life", "salvage", "residual_retention", "embodied")
+# price: what a unit is booked at when it enters the fleet; price_economic: the same in the economic view;
+# market_value: what it would sell for then (the base of its resale value). All three are the purchase
+# price, except for a cascade's units (`_arriving`).
+COHORT_PARAMS = (
+    "price",
+    "price_economic",
+    "market_value",
+    "accounting_life",
+    "salvage",
+    "residual_retention",
+    "embodied",
+)
 SPLIT = ("replacement", "depreciation")  # text variables that may be swept: one run per value
 
 
@@ -58,18 +70,21 @@ def fleet_money(g: xr.Dataset, method: str, dt: float) -> dict[str, xr.DataArray
     kind = str(g["lifetime_type"].values)
     econ_life = _lagged(_economic_life(acc, kind, dt))
     price, embodied, retention = cohort["price"], cohort["embodied"], cohort["residual_retention"]
-    resale = price * resale_share(age_end, retention)
+    market, economic = cohort["market_value"], cohort["price_economic"]
+    resale = market * resale_share(age_end, retention)
+    # the economic view ends at the resale value at the end of the mean life, as a share of its value
+    econ_salvage = np.divide(market * resale_share(econ_life, retention), economic, where=economic > 0, out=0 * market)
+    value = {"reported": price, "economic": economic, "embodied": embodied}
     views = {
         "reported": lambda a: book_share(method, a, cohort["accounting_life"], cohort["salvage"], factor),
-        "economic": lambda a: book_share("straight-line", a, econ_life, resale_share(econ_life, retention)),
+        "economic": lambda a: book_share("straight-line", a, econ_life, econ_salvage),
         "embodied": lambda a: book_share("straight-line", a, econ_life, 0.0),
     }
     start, held = acc.start(), acc.held
     retired = start - held
     out: dict[str, np.ndarray] = {"capex": acc.units_in * _by_cohort(acc, g["price"])}
     for view, share in views.items():
-        value = embodied if view == "embodied" else price
-        before, after = value * share(age_start), value * share(age_end)  # lag 0 starts at the full value
+        before, after = value[view] * share(age_start), value[view] * share(age_end)  # lag 0: the full value
         out[f"{view}_charge"] = (start * (before - after)).sum(axis=1)
         out[f"{view}_retired"] = (retired * after).sum(axis=1)
         out[f"{view}_held"] = (held * after).sum(axis=1)
@@ -77,6 +92,7 @@ def fleet_money(g: xr.Dataset, method: str, dt: float) -> dict[str, xr.DataArray
             out[f"{view}_loss"] = (retired * np.maximum(after - resale, 0.0)).sum(axis=1)
             out[f"{view}_gain"] = (retired * np.maximum(resale - after, 0.0)).sum(axis=1)
     out["resale"] = (retired * resale).sum(axis=1)
+    out["retired_units"] = retired.sum(axis=1)
     out["embodied_purchase"] = acc.units_in * _by_cohort(acc, g["embodied"])
     return {name: _wrap(acc, a) for name, a in out.items()}
 
@@ -113,6 +129,8 @@ MONEY = {
     ),
     "ownership_cost": ("money", "cost of owning: depreciation plus book value retired less resale value", "flow"),
     "lease_cost": ("money", "cost of leasing the same units in service (lease_price x unit-years)", "flow"),
+    "transferred_in": ("money", "net book value of units arriving from another fleet at book value", "flow"),
+    "transferred_out": ("money", "net book value of retired units moved on to another fleet at book value", "flow"),
     "net_book_value": ("money", "net book value of the units in service at the end of the step (as reported)", "stock"),
     "net_book_value_economic": ("money", "net book value at the end of the step (economic view)", "stock"),
 }
@@ -140,11 +158,7 @@ def money(grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[
     if settings is None and "embodied" not in grid:
         return xr.Dataset()
     dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
-    names = [str(f) for f in grid["fleet"].values]
-    parts = [
-        _split(g.assign({p: g[p] if p in g else xr.DataArray(v) for p, v in DEFAULTS.items()}), dt) for g in fleets
-    ]
-    raw = xr.concat(parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer")
+    raw = _accounts(grid, fleets, dt)
     out = xr.Dataset()
     if settings is not None:
         values = {
@@ -161,6 +175,8 @@ def money(grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[
             "net_book_value": raw["reported_held"],
             "net_book_value_economic": raw["economic_held"],
         }
+        if _booked(grid):
+            values |= {"transferred_in": raw["moved_in"], "transferred_out": raw["moved_out"]}
         if in_service_units is not None and _leased(grid):
             values["lease_cost"] = in_service_units * grid["lease_price"] * dt
         money_attrs = {
@@ -177,6 +193,60 @@ def money(grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[
             units, long_name, kind = EMBODIED[name]
             out[name] = (da * 1e-9).assign_attrs(units=units, long_name=long_name, kind=kind)  # kg -> Mt
     return out
+
+
+def _accounts(grid: xr.Dataset, fleets: list[xr.Dataset], dt: float) -> xr.Dataset:
+    """Every fleet's accounts over (fleet, time, sweep dims), sources first: a cascade's units arrive at
+    the value per unit its source retires them with (resale value for a sale, net book value for a
+    move at book value), and what a source moves at book value leaves its books unsold and not
+    written off (`moved_out`), arriving as `moved_in`, not capex."""
+    names = [str(f) for f in grid["fleet"].values]
+    sources, kinds, shares = grid_links(grid)
+    transfers = grid_transfers(grid)
+    raw = {}
+    for name in check_links(sources, kinds, shares, "grid"):
+        g = fleets[names.index(name)]
+        g = g.assign({p: g[p] if p in g else xr.DataArray(v) for p, v in DEFAULTS.items()})
+        if kinds[name] == "cascade":
+            g = _arriving(g, raw[sources[name]], transfers[name])
+        bought = {p: g[p] if p in g else g["price"] for p in ("price_economic", "market_value")}
+        raw[name] = _split(g.assign(bought), dt)
+    for name in names:
+        booked = [shares[t] for t in names if sources[t] == name and transfers[t] == "book"]
+        raw[name] = _moved(raw[name], sum(booked, xr.DataArray(0.0)), transfers[name] == "book")
+    return xr.concat([raw[n] for n in names], dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer")
+
+
+def _arriving(g: xr.Dataset, source: xr.Dataset, transfer: str) -> xr.Dataset:
+    """A cascade fleet's grid with the value per unit of the units arriving in each step."""
+    some = source["retired_units"].where(source["retired_units"] > 0)
+    market = source["resale"] / some
+    if transfer == "book":
+        price, economic = source["reported_retired"] / some, source["economic_retired"] / some
+    else:
+        price = economic = market
+    values = {"price": price, "price_economic": economic, "market_value": market}
+    return g.assign({k: v.fillna(0.0) for k, v in values.items()})
+
+
+MOVED = ("reported_retired", "reported_loss", "reported_gain", "economic_retired", "economic_loss", "economic_gain")
+
+
+def _moved(raw: xr.Dataset, booked: xr.DataArray, arrived_at_book: bool) -> xr.Dataset:
+    """A fleet's accounts with the share `booked` of its retirements moved on at book value (the same
+    share of every cohort's retirements: the sums scale exactly), and its own arrivals at book value
+    counted as moved in rather than bought."""
+    out = raw.assign({v: raw[v] * (1.0 - booked) for v in (*MOVED, "resale")})
+    out["moved_out"] = raw["reported_retired"] * booked
+    out["moved_in"] = raw["capex"] if arrived_at_book else xr.zeros_like(raw["capex"])
+    if arrived_at_book:
+        out["capex"] = xr.zeros_like(raw["capex"])
+    return out
+
+
+def _booked(grid: xr.Dataset) -> bool:
+    """Whether a cascade moves units at book value (the transfer results are given only then)."""
+    return "book" in grid_transfers(grid).values()
 
 
 def _split(g: xr.Dataset, dt: float) -> xr.Dataset:
@@ -197,13 +267,31 @@ def _leased(grid: xr.Dataset) -> bool:
 
 def money_names(grid: xr.Dataset) -> list[str]:
     """The money and embodied results `money` gives for this grid."""
-    names = [n for n in MONEY if n != "lease_cost" or _leased(grid)] if "finance" in grid.attrs else []
+    given = {"lease_cost": _leased(grid), "transferred_in": _booked(grid), "transferred_out": _booked(grid)}
+    names = [n for n in MONEY if given.get(n, True)] if "finance" in grid.attrs else []
     return names + (list(EMBODIED) if "embodied" in grid else [])
 
 
-# ratio -> (numerator, denominator, scale of the denominator, units with "money" for the currency, long name)
+# ratio -> (numerator, denominator, scale of the denominator, units: "money" the currency, "{den}" the
+# denominator's units, long name). Shared reference finance.md section 9.
 RATIOS = {
     "capex_per_gpu_year": ("capex", "gpu_years", 1.0, "money/(GPU yr)", "capex per GPU-year in service"),
+    "depreciation_per_gpu_year": (
+        "depreciation",
+        "gpu_years",
+        1.0,
+        "money/(GPU yr)",
+        "depreciation (as reported) per GPU-year in service",
+    ),
+    "capex_per_capacity_year": ("capex", "capacity_years", 1.0, "money/({den})", "capex per capacity-year in service"),
+    "depreciation_per_capacity_year": (
+        "depreciation",
+        "capacity_years",
+        1.0,
+        "money/({den})",
+        "depreciation (as reported) per capacity-year in service (e.g. per PFLOP/s x yr)",
+    ),
+    "capex_per_mwh": ("capex", "energy", 1e6, "money/MWh", "capex per MWh of electricity"),
     "depreciation_per_mwh": ("depreciation", "energy", 1e6, "money/MWh", "depreciation per MWh of electricity"),
     "stranded_value_per_tonne": (
         "stranded_value",
@@ -225,8 +313,9 @@ def ratios(res: xr.Dataset) -> dict[str, xr.DataArray]:
         if top + SUFFIX in res and bottom + SUFFIX in res:
             den = res[bottom + SUFFIX] * scale
             currency = res[top + SUFFIX].attrs.get("currency", "")
+            units = units.replace("money", currency).replace("{den}", res[bottom + SUFFIX].attrs.get("units", ""))
             out[name + SUFFIX] = (res[top + SUFFIX] / den.where(den > 0)).assign_attrs(
-                units=units.replace("money", currency), long_name=f"{long_name}, cumulative to the target year"
+                units=units, long_name=f"{long_name}, cumulative to the target year"
             )
     embodied, use = "embodied_emissions" + SUFFIX, "emissions" + SUFFIX
     if embodied in res and use in res:

@@ -123,6 +123,8 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set
     wanted = [a for a in map(_attribute, needed) if a is not None]
     names = {name for _, name in wanted}
     per_driver = {name: w / per_unit for name, w in _cohort_weights(g, names).items()}
+    if driver == "capacity" and "capacity" in per_driver:  # the driver is capacity: one per driver unit
+        per_driver["capacity"] = xr.DataArray(1.0)
     in_engine = {name: w for name, w in per_driver.items() if "time" in w.dims}
     life = [g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind] if p != "weights"]
     template = _template(
@@ -273,11 +275,13 @@ def _check_flows(flows: Any, stock_driven: bool, summed: bool, field: str, be: B
 
 
 def _cohort_weights(g: xr.Dataset, names: set[str]) -> dict[str, xr.DataArray]:
-    """Per-unit cohort attributes among `names`: units (1), mass (kg), power (kW), GPUs (where the grid
-    gives GPUs per unit), material and metal mass (kg)."""
+    """Per-unit cohort attributes among `names`: units (1), mass (kg), power (kW), GPUs and capacity
+    (where the grid gives them per unit), material and metal mass (kg)."""
     w = {"units": lambda: xr.DataArray(1.0), "mass": lambda: g["mass"], "power": lambda: g["power"]}
     if "gpus_per_unit" in g:
         w["gpus"] = lambda: g["gpus_per_unit"]
+    if "capacity_per_unit" in g:
+        w["capacity"] = lambda: g["capacity_per_unit"]
     w["material"] = lambda: g["mass"] * g["composition"]
     if "pcb_metal_content" in g and PCB in g["material"].values:
         w["metal"] = lambda: g["mass"] * g["composition"].sel(material=PCB, drop=True) * g["pcb_metal_content"] * 1e-6

@@ -46,6 +46,11 @@ def impacts(f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESU
         put("in_service_gpus", lambda: f["in_service_gpus"], "GPU", "GPUs in service, time-weighted average", "average")
         put("outflow_gpus", lambda: f["outflow_gpus"], "GPU", "GPUs retired in the step")
         put("gpu_years", lambda: f["in_service_gpus"] * dt, "GPU yr", "GPU-years in service in the step")
+    if "in_service_capacity" in f:  # units "capacity": aggregate.label_capacity names the fleets' unit
+        what = "capacity in service, time-weighted average, in the fleet's capacity_unit"
+        put("in_service_capacity", lambda: f["in_service_capacity"], "capacity", what, "average")
+        what = "capacity-years in service in the step (e.g. PFLOP/s x yr), in the fleet's capacity_unit"
+        put("capacity_years", lambda: f["in_service_capacity"] * dt, "capacity yr", what)
     what = "mass of the units in service at the end of the step"
     put("stock_mass", lambda: f["stock_mass"] * 1e-3, "t", what, "stock")
     put("inflow_mass", lambda: f["inflow_mass"] * 1e-3, "t", "mass of the units put in service")

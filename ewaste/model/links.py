@@ -1,6 +1,6 @@
 """Fleets that feed each other, in the model: the fleets run in link order, a linked fleet's inflow is
 its source's retirements (x the cascade share or the replacement ratio), a cascade's cohorts arrive
-with the per-unit mass, power, materials, metals and GPUs of the units its source retired in that
+with the per-unit mass, power, materials, metals, GPUs and capacity of the units its source retired in that
 step, and what a fleet passes on to a second life is `reused`, not e-waste.
 
 The chain's mass balance: the tonnes a first fleet buys end, over the chain, as e-waste or stock of
@@ -16,7 +16,15 @@ from ..inputs.links import check_links, grid_links
 from ..inputs.timeaxis import STEPS_PER_YEAR
 from .fleet import PCB, run_fleet_rules
 
-ARRIVALS = {"outflow_units", "outflow_mass", "outflow_power", "outflow_material", "outflow_metal", "outflow_gpus"}
+ARRIVALS = {
+    "outflow_units",
+    "outflow_mass",
+    "outflow_power",
+    "outflow_material",
+    "outflow_metal",
+    "outflow_gpus",
+    "outflow_capacity",
+}
 """The flows of a source fleet its linked fleets are made from."""
 PASSED = ("outflow_mass", "outflow_material", "outflow_metal")  # what a cascade takes out of the source's e-waste
 
@@ -37,6 +45,7 @@ def arrive(g: xr.Dataset, source: xr.Dataset, kind: str, share: xr.DataArray, dt
     per_unit("outflow_mass", "mass")
     per_unit("outflow_power", "power")
     per_unit("outflow_gpus", "gpus_per_unit")
+    per_unit("outflow_capacity", "capacity_per_unit")
     if "outflow_material" in source:
         mass = source["outflow_mass"].where(source["outflow_mass"] > 0)
         g["composition"] = (

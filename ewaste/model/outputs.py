@@ -37,12 +37,14 @@ RESULTS: dict[str, tuple[str, ...]] = {
     "in_service_gpus": ("in_service_gpus",),
     "outflow_gpus": ("outflow_gpus",),
     "gpu_years": ("in_service_gpus",),
+    "in_service_capacity": ("in_service_capacity",),
+    "capacity_years": ("in_service_capacity",),
     **dict.fromkeys(MONEY, ()),
     "lease_cost": ("in_service_units",),
     **dict.fromkeys(EMBODIED, ()),
 }
 """Per-step result variables (each also with _annual, _cumulative, _target, _cumulative_target) and the
-fleet flows (`<stock|inflow|outflow|in_service>_<units|mass|power|material|metal|gpus>`) each is made
+fleet flows (`<stock|inflow|outflow|in_service>_<units|mass|power|material|metal|gpus|capacity>`) each is made
 from (money and embodied emissions come from the cohort accounts, `finance.money`)."""
 CAPITAL = (*MONEY, *EMBODIED)
 SUFFIXES = ("_annual", "_cumulative", "_target", "_cumulative_target")
