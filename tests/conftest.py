@@ -23,6 +23,14 @@ from ewaste.inputs.validate import validate
 # The compiled CPU engine is built into a fresh cache for each test session (subprocesses inherit it).
 os.environ.setdefault("EWASTE_CACHE_DIR", tempfile.mkdtemp(prefix="ewaste-test-cache-"))
 
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_engine_built():
+    """Build the compiled CPU engine once, before any test: a command-line test then prints only its
+    own lines, whichever test runs first."""
+    host.status()
+
+
 ENGINES = {"numpy": solve, "cpu": host.solve}
 _engine = {"solve": solve}
 

@@ -172,6 +172,17 @@ BAD_CASES = {
         ),
         r"fleets\.servers\.demand\.units: capacity is in the fleet's own unit",
     ),
+    "capacity per unit of zero": (
+        GOOD.replace('driver = "stock"', 'driver = "capacity"').replace(
+            "stock = { 2020 = 100, 2025 = 400 }", "demand = 5\ncapacity_per_unit = 0"
+        ),
+        r"fleets\.servers\.capacity_per_unit: a capacity-driven fleet needs a capacity per unit > 0",
+    ),
+    "a transfer that is not a sale or a move at book value": (
+        GOOD + '\n[fleets.second]\ndriver = "inflow"\ninflow = { from = "servers", share = 0.5, transfer = "gift" }\n'
+        'lifetime = { type = "fixed", mean = 2 }\n',
+        r"fleets\.second\.inflow\.transfer: expected one of 'sale', 'book', got 'gift'",
+    ),
     "dimension named like a result": (
         GOOD.replace("mass = 100", 'mass = { values = [100, 200], dim = "ewaste_generated_target" }'),
         r"fleets\.servers\.mass\.dim: 'ewaste_generated_target' cannot name a dimension",

@@ -145,6 +145,7 @@ def _capital(res: xr.Dataset, start: int, target: int) -> list[tuple[str, list[F
             Figure("depreciation, economic life", "depreciation_economic_cumulative_target", cur),
             Figure("  deferred by the books", "deferred_depreciation_cumulative_target", cur),
             Figure("stranded value (write-offs less resale)", "stranded_value_cumulative_target", cur),
+            Figure("book value moved on to a second life", "transferred_out_cumulative_target", cur),
             Figure("cost of owning", "ownership_cost_cumulative_target", cur),
             Figure("cost of leasing the same units", "lease_cost_cumulative_target", cur),
         ]
