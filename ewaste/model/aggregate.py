@@ -35,8 +35,9 @@ def to_annual(da: xr.DataArray, kind: str) -> xr.DataArray:
 
 
 def aggregate(res: xr.Dataset, target: int) -> xr.Dataset:
-    """Annual, cumulative and target-year variables beside the per-step ones."""
-    out = res.copy()
+    """Annual, cumulative and target-year variables beside the per-step ones (merged into the
+    results once: each merge aligns every variable)."""
+    out: dict[str, xr.DataArray] = {}
     for name, da in res.data_vars.items():
         kind = da.attrs.get("kind")
         if kind is None:
@@ -55,7 +56,7 @@ def aggregate(res: xr.Dataset, target: int) -> xr.Dataset:
                 target,
             )
         )
-    return out
+    return res.assign(out)
 
 
 def _period_attrs(da: xr.DataArray, which: str, target: int) -> dict[str, str]:

@@ -25,7 +25,7 @@ def impacts(f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESU
     """
     dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
     want = set(results)
-    out = xr.Dataset()
+    out: dict[str, xr.DataArray] = {}  # one Dataset at the end: each assignment to one aligns them all
 
     def put(name: str, make: Callable[[], xr.DataArray], units: str, long_name: str, kind: str = "flow") -> None:
         if name in want:
@@ -71,7 +71,7 @@ def impacts(f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESU
         long_name="steps in which the stock-driven inflow came out negative "
         "(corrected or allowed: see the attribute negative_inflow)",
     )
-    return out
+    return xr.Dataset(out)
 
 
 def _destinations(f: xr.Dataset, grid: xr.Dataset, want: set[str], put: Callable[..., None]) -> None:
