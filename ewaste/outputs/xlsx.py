@@ -34,6 +34,8 @@ MONEY = (
     "gain_on_disposal",
     "ownership_cost",
     "lease_cost",
+    "transferred_in",
+    "transferred_out",
     "net_book_value",
     "net_book_value_economic",
 )
