@@ -74,8 +74,9 @@ cat "$out/ewaste-info.txt"
 step() { # name, time limit in seconds, pytest arguments
     local name=$1 limit=$2
     shift 2
-    # -P: the installed ewaste, not the checkout's source folder
-    (cd "$root" && timeout -k 10 "$limit" "$venv/bin/python" -P -m pytest -q -rfEs -p no:cacheprovider \
+    # -P: the installed ewaste, not the checkout's source folder; -o addopts=: one process (the GPU
+    # is one device; pytest-xdist is not installed here)
+    (cd "$root" && timeout -k 10 "$limit" "$venv/bin/python" -P -m pytest -q -rfEs -p no:cacheprovider -o addopts= \
         --junitxml="$out/$name.xml" "$@") 2>&1 | tee "$out/$name.log"
     local status=${PIPESTATUS[0]}
     echo "$name: exit $status$( ((status == 124 || status == 137)) && echo " (over ${limit} s)")" | tee -a "$out/summary.txt"
