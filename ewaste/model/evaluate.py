@@ -45,14 +45,20 @@ def evaluate(
     if not validated:
         grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
     grid, defaults = fill_defaults(grid)
+    given = set(money_names(grid))
     capital = [name for name in results if name in CAPITAL]
-    if outputs is not None and set(capital) - set(money_names(grid)):
-        missing = ", ".join(sorted(set(capital) - set(money_names(grid))))
+    if outputs is not None and set(capital) - given:
+        missing = ", ".join(sorted(set(capital) - given))
         raise InputError(None, "--outputs", f"{missing}: the scenario gives no [finance] (or embodied, lease price)")
+    # all results of a grid without money or embodied emissions: none of them, and summaries stay
+    # reduced over time in the engine (money needs the cohorts' trajectories)
+    results = tuple(name for name in results if name not in CAPITAL or name in given)
+    capital = [name for name in capital if name in given]
     sources, kinds, shares = grid_links(grid)
     linked = any(sources.values())
-    # money needs the cohorts' trajectories, and a linked fleet its source's retirements step by step
-    reduce = summary and summable(grid) and not capital and not linked
+    # a linked fleet needs its source's retirements step by step, a lease the units in service; money
+    # and embodied emissions come from the cohort accounts beside the flows (`_capital_summary`)
+    reduce = summary and summable(grid) and "lease_cost" not in capital and not linked
     names = [str(f) for f in grid["fleet"].values]
     grids, done = run_linked(grid, be, reduce, flows_needed(results))
     fleets = [done[n] for n in names]
@@ -62,7 +68,10 @@ def evaluate(
     else:
         flows = xr.concat(fleets, dim=fleet, coords="minimal")
     if reduce:
-        fast = fast_summary(flows, grid, results)
+        fast = fast_summary(flows, grid, [name for name in results if name not in CAPITAL])
+        if capital:
+            fast.update(_capital_summary(grid, [grids[n] for n in names], capital))
+            fast.update(ratios(fast))
         fast = label_capacity(fast, grid)
         check_destinations(fast, "_cumulative_target")
         fast.update(drawn_inputs(grid))
@@ -74,7 +83,7 @@ def evaluate(
     check_destinations(res)
     if capital:
         units = flows["in_service_units"] if "in_service_units" in flows else None
-        res.update(money(grid, units, [grids[n] for n in names])[[n for n in capital if n in money_names(grid)]])
+        res.update(money(grid, units, [grids[n] for n in names])[capital])
     res = res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
     res = label_capacity(res, grid)
     res = aggregate(res, int(grid.attrs["target_year"]))
@@ -91,3 +100,13 @@ def evaluate(
         res = res.drop_vars([c for c in res.coords if {"time", "year"} & set(res[c].dims)])
         res.attrs["mode"] = "summary"
     return res
+
+
+def _capital_summary(grid: xr.Dataset, fleets: list[xr.Dataset], capital: list[str]) -> xr.Dataset:
+    """Summary values (target year, cumulative to it) of the money and embodied results `capital`,
+    from their per-step values (the cohort accounts, in blocks of grid points: `finance._split`)."""
+    per_step = money(grid, None, fleets)[capital]
+    per_step = per_step.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
+    summed = aggregate(per_step, int(grid.attrs["target_year"]))
+    kept = summed[[v for v in summed.data_vars if str(v).endswith(SUMMARY_SUFFIXES)]]
+    return kept.drop_vars([c for c in kept.coords if {"time", "year"} & set(kept[c].dims)])

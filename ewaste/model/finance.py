@@ -15,6 +15,7 @@ Formulas and a worked example: docs/finance.md.
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import xarray as xr
@@ -23,6 +24,7 @@ from ..engine.lifetime import AGE_CONVENTIONS
 from ..inputs.finance import NO_METHOD
 from ..inputs.links import check_links, grid_links, grid_transfers
 from ..inputs.timeaxis import STEPS_PER_YEAR
+from ..inputs.validate import NON_SCENARIO_DIMS
 from .cohorts import Accounts, accounts
 from .depreciation import book_share, mean_life, resale_share
 from .fleet import _to_engine
@@ -57,14 +59,14 @@ def _lagged(per_cohort: np.ndarray) -> np.ndarray:
     return out
 
 
-def fleet_money(g: xr.Dataset, method: str, dt: float) -> dict[str, xr.DataArray]:
-    """Money and embodied emissions of one fleet per modelled step (time, sweep dims): see `MONEY`."""
+def fleet_money(g: xr.Dataset, method: str, dt: float, priced: bool = True) -> dict[str, xr.DataArray]:
+    """Money and embodied emissions of one fleet per modelled step (time, sweep dims): see `MONEY`.
+    Without `priced` (a scenario without [finance]) only the embodied emissions."""
+    if not priced:
+        return _embodied_only(g, dt)
     params = {p: g[p] for p in COHORT_PARAMS}
     acc = accounts(g, tuple(params.values()))
-    n = acc.units_in.shape[0]
-    h = AGE_CONVENTIONS[g.attrs["age_convention"]]
-    age_end = ((np.arange(n) + h) * dt)[None, :, None]  # (1, N lags, 1): age at the end of the step
-    age_start = np.maximum(age_end - dt, 0.0) * (np.arange(n) > 0)[None, :, None]
+    age_start, age_end = _ages(acc, g, dt)
     cohort = {p: _lagged(_by_cohort(acc, da)) for p, da in params.items()}
     factor = float(np.asarray(g["declining_factor"].values).max()) if "declining_factor" in g else 2.0
     kind = str(g["lifetime_type"].values)
@@ -95,6 +97,30 @@ def fleet_money(g: xr.Dataset, method: str, dt: float) -> dict[str, xr.DataArray
     out["retired_units"] = retired.sum(axis=1)
     out["embodied_purchase"] = acc.units_in * _by_cohort(acc, g["embodied"])
     return {name: _wrap(acc, a) for name, a in out.items()}
+
+
+def _embodied_only(g: xr.Dataset, dt: float) -> dict[str, xr.DataArray]:
+    """Embodied emissions at purchase and amortised over the mean life (the rest at retirement)."""
+    acc = accounts(g, (g["embodied"],))
+    age_start, age_end = _ages(acc, g, dt)
+    life = _lagged(_economic_life(acc, str(g["lifetime_type"].values), dt))
+    embodied = _lagged(_by_cohort(acc, g["embodied"]))
+    before = embodied * book_share("straight-line", age_start, life, 0.0)
+    after = embodied * book_share("straight-line", age_end, life, 0.0)
+    start, held = acc.start(), acc.held
+    out = {
+        "embodied_charge": (start * (before - after)).sum(axis=1),
+        "embodied_retired": ((start - held) * after).sum(axis=1),
+        "embodied_purchase": acc.units_in * _by_cohort(acc, g["embodied"]),
+    }
+    return {name: _wrap(acc, a) for name, a in out.items()}
+
+
+def _ages(acc: Accounts, g: xr.Dataset, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """(1, N lags, 1) ages at the start and at the end of a step, in years (lag 0 enters at age 0)."""
+    n = acc.units_in.shape[0]
+    age_end = ((np.arange(n) + AGE_CONVENTIONS[g.attrs["age_convention"]]) * dt)[None, :, None]
+    return np.maximum(age_end - dt, 0.0) * (np.arange(n) > 0)[None, :, None], age_end
 
 
 def _economic_life(acc: Accounts, kind: str, dt: float) -> np.ndarray:
@@ -158,7 +184,7 @@ def money(grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[
     if settings is None and "embodied" not in grid:
         return xr.Dataset()
     dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
-    raw = _accounts(grid, fleets, dt)
+    raw = _accounts(grid, fleets, dt, settings is not None)
     out = xr.Dataset()
     if settings is not None:
         values = {
@@ -195,7 +221,7 @@ def money(grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[
     return out
 
 
-def _accounts(grid: xr.Dataset, fleets: list[xr.Dataset], dt: float) -> xr.Dataset:
+def _accounts(grid: xr.Dataset, fleets: list[xr.Dataset], dt: float, priced: bool) -> xr.Dataset:
     """Every fleet's accounts over (fleet, time, sweep dims), sources first: a cascade's units arrive at
     the value per unit its source retires them with (resale value for a sale, net book value for a
     move at book value), and what a source moves at book value leaves its books unsold and not
@@ -207,11 +233,11 @@ def _accounts(grid: xr.Dataset, fleets: list[xr.Dataset], dt: float) -> xr.Datas
     for name in check_links(sources, kinds, shares, "grid"):
         g = fleets[names.index(name)]
         g = g.assign({p: g[p] if p in g else xr.DataArray(v) for p, v in DEFAULTS.items()})
-        if kinds[name] == "cascade":
+        if kinds[name] == "cascade" and priced:
             g = _arriving(g, raw[sources[name]], transfers[name])
         bought = {p: g[p] if p in g else g["price"] for p in ("price_economic", "market_value")}
-        raw[name] = _split(g.assign(bought), dt)
-    for name in names:
+        raw[name] = _split(g.assign(bought), dt, priced)
+    for name in names if priced else []:
         booked = [shares[t] for t in names if sources[t] == name and transfers[t] == "book"]
         raw[name] = _moved(raw[name], sum(booked, xr.DataArray(0.0)), transfers[name] == "book")
     return xr.concat([raw[n] for n in names], dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer")
@@ -249,15 +275,35 @@ def _booked(grid: xr.Dataset) -> bool:
     return "book" in grid_transfers(grid).values()
 
 
-def _split(g: xr.Dataset, dt: float) -> xr.Dataset:
-    """One fleet's money, once per replacement rule and depreciation method where they are swept."""
+BLOCK_POINTS = 4096
+"""Grid points whose cohort accounts are held at once: they take (steps x steps x points) arrays."""
+
+
+def _split(g: xr.Dataset, dt: float, priced: bool) -> xr.Dataset:
+    """One fleet's money, once per replacement rule and depreciation method where they are swept, and
+    in blocks of at most BLOCK_POINTS grid points (halving the longest sweep the accounts read)."""
     for var in SPLIT:
         if var in g and g[var].dims:
             dim = g[var].dims[0]
-            parts = [_split(g.isel({dim: j}), dt) for j in range(g.sizes[dim])]
+            parts = [_split(g.isel({dim: j}), dt, priced) for j in range(g.sizes[dim])]
             return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
+    sweeps = _account_sweeps(g)
+    if math.prod(sweeps.values()) > BLOCK_POINTS:
+        dim = max(sweeps, key=sweeps.__getitem__)
+        half = sweeps[dim] // 2
+        parts = [_split(g.isel({dim: s}), dt, priced) for s in (slice(0, half), slice(half, None))]
+        return xr.concat(parts, dim=dim, coords="minimal", join="exact")
     method = str(g["depreciation"].values) if "depreciation" in g else NO_METHOD
-    return xr.Dataset(fleet_money(g, "straight-line" if method == NO_METHOD else method, dt))
+    return xr.Dataset(fleet_money(g, "straight-line" if method == NO_METHOD else method, dt, priced))
+
+
+def _account_sweeps(g: xr.Dataset) -> dict[str, int]:
+    """The sweep dimensions (and lengths) a fleet's cohort accounts run over: those of the variables
+    they read (driver, lifetime, per-cohort money and embodied, arriving values)."""
+    read = [v for v in g.data_vars if v.startswith(("lifetime_", "inflow", "stock", "demand", "capacity_per_unit"))]
+    read += [v for v in (*COHORT_PARAMS, "declining_factor") if v in g]
+    dims = {d for v in read for d in g[v].dims} - NON_SCENARIO_DIMS
+    return {d: g.sizes[d] for d in sorted(dims)}
 
 
 def _leased(grid: xr.Dataset) -> bool:
