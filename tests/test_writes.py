@@ -28,15 +28,14 @@ from ewaste.files import claim
 from ewaste.inputs import catalogue
 
 DEFAULT = catalogue.bundled()["default-sweep"]
-ZARR = ["-q", "--summary", "--memory-limit", "300kB"]  # 12 chunks of the default sweep (50kB: 162)
+ZARR = ["-q", "--summary", "--memory-limit", "20kB"]  # 12 chunks of the default sweep, as planned today
 
 DRIVER = """
-import os, signal, sys, threading, time
+import os, signal, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 
 ready, release, at = Path(os.environ["HOLD_READY"]), Path(os.environ["HOLD_RELEASE"]), os.environ["HOLD_AT"]
-once = threading.Lock()
 
 def hold():
     ready.touch()
@@ -59,7 +58,8 @@ elif at == "csv":
     after(writers, "_write_csv", lambda args: hold())
 elif at == "chunk":
     from ewaste.scale import zarr
-    after(zarr, "_write_block", lambda args: once.acquire(blocking=False) and hold())
+    # every chunk waits once written, so that the other thread cannot finish the store meanwhile
+    after(zarr, "_write_block", lambda args: hold())
 elif at == "set-up":
     import xarray
     kill = lambda args: str(args[1]).endswith(".part") and os.kill(os.getpid(), signal.SIGKILL)

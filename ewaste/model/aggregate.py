@@ -126,26 +126,23 @@ def fast_summary(flows: xr.Dataset, grid: xr.Dataset, results: Sequence[str]) ->
     for name, da in flows.data_vars.items():
         if "reduction" not in da.dims:
             summed[name] = da
-        elif name.startswith(("inflow_", "outflow_")) or name == "in_service_power":  # energy sums power
+        elif name.startswith(("inflow_", "outflow_", "in_service_")):  # sums over the target year, up to it
+            # (in service: energy, GPU-years and capacity-years sum them; the averages divide below)
             summed[name] = da.isel(reduction=slice(0, 2)).rename(reduction="time")  # a view
-        elif name.startswith("in_service_"):  # averages: the mean over the target year's steps, in both slots
-            steps = STEPS_PER_YEAR[grid.attrs["step"]]
-            at = da.dims.index("reduction")
-            summed[name] = (da.isel(reduction=0, drop=True) / steps).expand_dims(time=2, axis=at)
         else:  # stocks and ratios: the value at the end of the target year, in both slots (a view)
             summed[name] = da.isel(reduction=2, drop=True).expand_dims(time=2, axis=da.dims.index("reduction"))
     res = impacts(summed, grid, results)
+    steps = STEPS_PER_YEAR[grid.attrs["step"]]
     out = xr.Dataset()
     for name, da in res.data_vars.items():
         kind = da.attrs.get("kind")
         if kind is None:
             out[name] = da
             continue
-        out.update(
-            _targets(
-                name, da, da.isel(time=0, drop=True), da.isel(time=1, drop=True) if kind == "flow" else None, target
-            )
-        )
+        in_target = da.isel(time=0, drop=True)
+        if kind == "average":  # the mean over the target year's steps
+            in_target = in_target / steps
+        out.update(_targets(name, da, in_target, da.isel(time=1, drop=True) if kind == "flow" else None, target))
     return out
 
 
