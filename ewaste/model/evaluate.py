@@ -84,8 +84,7 @@ def evaluate(
     if capital:
         units = flows["in_service_units"] if "in_service_units" in flows else None
         res.update(money(grid, units, [grids[n] for n in names])[capital])
-    res = res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
-    res = label_capacity(res, grid)
+    res = label_capacity(_calendar(res, grid), grid)
     res = aggregate(res, int(grid.attrs["target_year"]))
     res.update(ratios(res))
     res.attrs = provenance(grid, defaults, be)
@@ -105,8 +104,11 @@ def evaluate(
 def _capital_summary(grid: xr.Dataset, fleets: list[xr.Dataset], capital: list[str]) -> xr.Dataset:
     """Summary values (target year, cumulative to it) of the money and embodied results `capital`,
     from their per-step values (the cohort accounts, in blocks of grid points: `finance._split`)."""
-    per_step = money(grid, None, fleets)[capital]
-    per_step = per_step.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})
-    summed = aggregate(per_step, int(grid.attrs["target_year"]))
+    summed = aggregate(_calendar(money(grid, None, fleets)[capital], grid), int(grid.attrs["target_year"]))
     kept = summed[[v for v in summed.data_vars if str(v).endswith(SUMMARY_SUFFIXES)]]
     return kept.drop_vars([c for c in kept.coords if {"time", "year"} & set(kept[c].dims)])
+
+
+def _calendar(res: xr.Dataset, grid: xr.Dataset) -> xr.Dataset:
+    """Per-step results with the grid's calendar year and period of each step (what aggregates read)."""
+    return res.assign_coords({k: grid[k] for k in ("year", "period") if k in grid.coords})

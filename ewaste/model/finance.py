@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 
 import numpy as np
 import xarray as xr
@@ -86,10 +87,8 @@ def fleet_money(g: xr.Dataset, method: str, dt: float, priced: bool = True) -> d
     retired = start - held
     out: dict[str, np.ndarray] = {"capex": acc.units_in * _by_cohort(acc, g["price"])}
     for view, share in views.items():
-        before, after = value[view] * share(age_start), value[view] * share(age_end)  # lag 0: the full value
-        out[f"{view}_charge"] = (start * (before - after)).sum(axis=1)
-        out[f"{view}_retired"] = (retired * after).sum(axis=1)
-        out[f"{view}_held"] = (held * after).sum(axis=1)
+        sums, after = _written_down(value[view], share, (age_start, age_end), start, held)
+        out |= {f"{view}_{part}": a for part, a in sums.items()}
         if view != "embodied":  # book value retired less resale: a loss (stranded) or a gain, unit by unit
             out[f"{view}_loss"] = (retired * np.maximum(after - resale, 0.0)).sum(axis=1)
             out[f"{view}_gain"] = (retired * np.maximum(resale - after, 0.0)).sum(axis=1)
@@ -102,18 +101,24 @@ def fleet_money(g: xr.Dataset, method: str, dt: float, priced: bool = True) -> d
 def _embodied_only(g: xr.Dataset, dt: float) -> dict[str, xr.DataArray]:
     """Embodied emissions at purchase and amortised over the mean life (the rest at retirement)."""
     acc = accounts(g, (g["embodied"],))
-    age_start, age_end = _ages(acc, g, dt)
     life = _lagged(_economic_life(acc, str(g["lifetime_type"].values), dt))
+    share = lambda a: book_share("straight-line", a, life, 0.0)  # noqa: E731
     embodied = _lagged(_by_cohort(acc, g["embodied"]))
-    before = embodied * book_share("straight-line", age_start, life, 0.0)
-    after = embodied * book_share("straight-line", age_end, life, 0.0)
-    start, held = acc.start(), acc.held
-    out = {
-        "embodied_charge": (start * (before - after)).sum(axis=1),
-        "embodied_retired": ((start - held) * after).sum(axis=1),
-        "embodied_purchase": acc.units_in * _by_cohort(acc, g["embodied"]),
-    }
+    sums, _ = _written_down(embodied, share, _ages(acc, g, dt), acc.start(), acc.held)
+    out = {f"embodied_{part}": a for part, a in sums.items()}
+    out["embodied_purchase"] = acc.units_in * _by_cohort(acc, g["embodied"])
     return {name: _wrap(acc, a) for name, a in out.items()}
+
+
+def _written_down(
+    value: np.ndarray, share: Callable[[np.ndarray], np.ndarray], ages: tuple, start: np.ndarray, held: np.ndarray
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """A value (N, N lags, S) written down to `share(age)` of itself: per step (N, S) the charge on the
+    units held at its start, the value of those that retire, and of those held at its end; and the
+    per-unit value at the step's end (N, N, S). Lag 0 starts at the full value."""
+    before, after = value * share(ages[0]), value * share(ages[1])
+    sums = {"charge": (start * (before - after)).sum(axis=1), "retired": ((start - held) * after).sum(axis=1)}
+    return sums | {"held": (held * after).sum(axis=1)}, after
 
 
 def _ages(acc: Accounts, g: xr.Dataset, dt: float) -> tuple[np.ndarray, np.ndarray]:
