@@ -54,13 +54,14 @@ def _rows(p: dict[str, np.ndarray]):  # noqa: ANN202
     return SurvivalRows("weibull", params, p["stock"].shape[0], p["dt"], "middle", NUMPY)
 
 
-def engine(p: dict[str, np.ndarray], summary: bool) -> object:
-    """The compiled CPU engine on the same problem (and the average in service, which it adds)."""
+def engine(p: dict[str, np.ndarray], summary: bool, averages: bool = False) -> object:
+    """The compiled CPU engine on the same problem: inflow, stock and outflow, as the reference (with
+    `averages`, also the average in service over each step, which energy and GPU-years need)."""
     from ewaste.engine import host
 
     steps = p["stock"].shape[0]
     reduce = (np.stack([np.arange(steps) == steps - 1, np.ones(steps)]).astype(float), steps - 1) if summary else None
-    return host.solve(p["stock"], True, _rows(p), negative_inflow="allow", reduce=reduce)
+    return host.solve(p["stock"], True, _rows(p), negative_inflow="allow", reduce=reduce, averages=averages)
 
 
 def grid(n: int):  # noqa: ANN201
@@ -92,13 +93,15 @@ def main() -> None:
     case, n = sys.argv[1], int(float(sys.argv[2]))
     steps = int(sys.argv[3]) if len(sys.argv) > 3 else 31
     outputs = sys.argv[4].split(",") if len(sys.argv) > 4 and sys.argv[4] else None
-    if case in ("reference", "engine", "engine-summary"):
+    engines = {
+        "engine": (False, False),
+        "engine-summary": (True, False),
+        "engine-averages": (False, True),
+        "engine-summary-averages": (True, True),
+    }
+    if case == "reference" or case in engines:
         p = problem(n, steps)
-        run = {
-            "reference": lambda: reference(p),
-            "engine": lambda: engine(p, False),
-            "engine-summary": lambda: engine(p, True),
-        }[case]
+        run = (lambda: reference(p)) if case == "reference" else (lambda: engine(p, *engines[case]))
         if case != "reference":
             engine(problem(64, steps), False)  # build or load the compiled engine first
     else:

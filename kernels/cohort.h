@@ -55,6 +55,7 @@ struct Problem {
   int32_t n_lags;        // TABLE: lags in the survival table (the last holds beyond)
   int32_t single;        // 1: compute in float32 (inputs and outputs stay float64); 0: float64
   int32_t installed_base;  // 1: the first step's cohort is the installed base, in service all that step
+  int32_t averages;      // 1: compute the average in service (in_service, attr_in_service); 0: skip them
   int64_t stride;        // S, the number of scenarios
   double dt;             // years per step
   double offset;         // age in steps of a cohort in the step it enters service
@@ -70,7 +71,7 @@ struct Result {
   double* inflow;           // (n, S) driver units put in service in each step
   double* stock;            // (n, S) driver units in service at the end of each step
   double* outflow;          // (n, S) driver units retired in each step
-  double* in_service;       // (n, S) driver units in service on average over each step
+  double* in_service;       // (n, S) driver units in service on average over each step (Problem.averages)
   double* attr_stock;       // (K, n, S) sum over cohorts of x[c] * sf[m, c] * a[k, c]
   double* attr_outflow;     // (K, n, S) attr_stock[k, m - 1] + inflow * a[k, m] - attr_stock[k, m]
   double* attr_in_service;  // (K, n, S) sum over cohorts of x[c] * av[m, c] * a[k, c]
@@ -81,7 +82,7 @@ struct Result {
   // Summary mode when not null: no trajectories, but for each series q (inflow, stock, outflow,
   // in_service, then attr_stock, attr_outflow and attr_in_service by attribute) three values per
   // scenario, at (q * 3 + i) * stride: i = 0: sum_m weights[m] v[m], 1: sum_m weights[n + m] v[m],
-  // 2: v[last]. (4 + 3K, 3, S).
+  // 2: v[last]. (4 + 3K, 3, S); without Problem.averages the in_service sums stay 0.
   double* summary;
 };
 
@@ -280,6 +281,7 @@ EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
       }
     } else {
       EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<T, KIND>(age, T(p.p1[s0 + j]), T(p.p2[s0 + j]));
+      if (!p.averages) continue;  // the integrals are what the average in service costs
       intervals<W, KIND>(a * p.dt, p.dt, p.p1 + s0, p.p2 + s0, i0, i1);
       EW_SIMD for (int j = 0; j < W; ++j) {
         av[a * W + j] = T(average(a, p.dt, p.offset, b0[j], b1[j], i0[j], i1[j]));
@@ -309,6 +311,7 @@ EW_HD void survival_row(const Problem& p, int64_t s0, int m, T* sf, T* av) {
       const T age = T((lag + p.offset) * p.dt);
       const int64_t at = c * S + s0;
       EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = survival<T, KIND>(age, T(p.p1[at + j]), T(p.p2[at + j]));
+      if (!p.averages) continue;
       intervals<W, KIND>(lag * p.dt, p.dt, p.p1 + at, p.p2 + at, i0, i1);
       if (lag >= 1) intervals<W, KIND>((lag - 1) * p.dt, p.dt, p.p1 + at, p.p2 + at, b0, b1);
       EW_SIMD for (int j = 0; j < W; ++j) av[c * W + j] = T(average(lag, p.dt, p.offset, b0[j], b1[j], i0[j], i1[j]));
@@ -372,10 +375,14 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
     for (int c = 0; c < m; ++c) {
       const T* xc = x + c * W;
       const T* sc = row(c);
-      const T* ac = arow(c);
-      EW_SIMD for (int j = 0; j < W; ++j) {
-        tot[j] += xc[j] * sc[j];
-        avg[j] += xc[j] * ac[j];
+      if (p.averages) {
+        const T* ac = arow(c);
+        EW_SIMD for (int j = 0; j < W; ++j) {
+          tot[j] += xc[j] * sc[j];
+          avg[j] += xc[j] * ac[j];
+        }
+      } else {
+        EW_SIMD for (int j = 0; j < W; ++j) tot[j] += xc[j] * sc[j];
       }
       if constexpr (direct) {
         const T* pc = prow(c);
@@ -384,7 +391,7 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
     }
     const T* diag = row(m);
     // the installed base a stock-driven run starts from serves its whole first step
-    const T* adiag = m == 0 && p.installed_base ? diag : arow(m);
+    const T* adiag = m == 0 && p.installed_base ? diag : arow(m);  // read only with p.averages
     const double* given = p.driver + m * S + s0;
     const bool solve_inflow = p.stock_driven && m >= p.n_history;
     bool corrected = false;
@@ -413,18 +420,18 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
     }
     EW_SIMD for (int j = 0; j < W; ++j) {
       const T now = tot[j] + fresh[j] * diag[j];
-      const T mean = avg[j] + fresh[j] * adiag[j];
+      const T mean = p.averages ? avg[j] + fresh[j] * adiag[j] : T(0);
       const T out = direct ? ret[j] : prev[j] + fresh[j] - now;
       if (summary) {
         add<T, W>(acc, p, 0, m, j, fresh[j]);
         add<T, W>(acc, p, 1, m, j, now);
         add<T, W>(acc, p, 2, m, j, out);
-        add<T, W>(acc, p, 3, m, j, mean);
+        if (p.averages) add<T, W>(acc, p, 3, m, j, mean);
       } else {
         r.inflow[m * R + o0 + j] = fresh[j];
         r.stock[m * R + o0 + j] = now;
         r.outflow[m * R + o0 + j] = out;
-        r.in_service[m * R + o0 + j] = mean;
+        if (p.averages) r.in_service[m * R + o0 + j] = mean;
       }
       x[m * W + j] = fresh[j];
       prev[j] = now;
@@ -446,11 +453,15 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
       for (int c = 0; c < m; ++c) {
         const T* xc = x + c * W;
         const T* sc = row(c);
-        const T* ac = arow(c);
-        EW_SIMD for (int j = 0; j < W; ++j) {
-          const T xa = xc[j] * T(a[c * S + j]);
-          tot_a[j] += xa * sc[j];
-          avg_a[j] += xa * ac[j];
+        if (p.averages) {
+          const T* ac = arow(c);
+          EW_SIMD for (int j = 0; j < W; ++j) {
+            const T xa = xc[j] * T(a[c * S + j]);
+            tot_a[j] += xa * sc[j];
+            avg_a[j] += xa * ac[j];
+          }
+        } else {
+          EW_SIMD for (int j = 0; j < W; ++j) tot_a[j] += xc[j] * T(a[c * S + j]) * sc[j];
         }
         if constexpr (direct) {
           const T* pc = prow(c);
@@ -460,17 +471,17 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
       EW_SIMD for (int j = 0; j < W; ++j) {
         const T am = T(a[m * S + j]);
         const T now = tot_a[j] * keep[j] + fresh[j] * diag[j] * am;
-        const T mean = avg_a[j] * half[j] + fresh[j] * adiag[j] * am;
+        const T mean = p.averages ? avg_a[j] * half[j] + fresh[j] * adiag[j] * am : T(0);
         const T early = tot_a[j] * (T(1) - keep[j]) + fresh[j] * (T(1) - diag[j]) * am;
         const T out = direct ? ret_a[j] + early : pk[j] + fresh[j] * am - now;
         if (summary) {
           add<T, W>(acc, p, 4 + k, m, j, now);
           add<T, W>(acc, p, 4 + K + k, m, j, out);
-          add<T, W>(acc, p, 4 + 2 * K + k, m, j, mean);
+          if (p.averages) add<T, W>(acc, p, 4 + 2 * K + k, m, j, mean);
         } else {
           r.attr_stock[((int64_t)k * n + m) * R + o0 + j] = now;
           r.attr_outflow[((int64_t)k * n + m) * R + o0 + j] = out;
-          r.attr_in_service[((int64_t)k * n + m) * R + o0 + j] = mean;
+          if (p.averages) r.attr_in_service[((int64_t)k * n + m) * R + o0 + j] = mean;
         }
         pk[j] = now;
       }

@@ -63,6 +63,10 @@ void solve_block(const ew::Problem& p, const ew::Result& r, int64_t s, Scratch& 
   const int64_t rows[7] = {n, n, n, n, k * n, k * n, k * n};
   const double* from = o;
   for (int i = 0; i < 7; ++i) {
+    if (targets[i] == nullptr) {  // not asked for (the average in service without Problem.averages)
+      from += rows[i] * W;
+      continue;
+    }
     for (int64_t m = 0; m < rows[i]; ++m, from += W) stream(targets[i] + m * S + s, from, W);
   }
   memcpy(r.negative + s, t.negative.data(), sizeof(int64_t) * W);
@@ -103,4 +107,4 @@ extern "C" int ew_solve_range(const ew::Problem* p, const ew::Result* r, int64_t
   return status;
 }
 
-extern "C" int ew_abi_version() { return 6; }
+extern "C" int ew_abi_version() { return 7; }

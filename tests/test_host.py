@@ -245,6 +245,33 @@ def test_summary_mode_equals_reducing_the_trajectories(kind, s):
     np.testing.assert_array_equal(got.negative_inflow_steps, full.negative_inflow_steps)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("by_cohort", [False, True])
+@pytest.mark.parametrize("single", [False, True])
+def test_without_averages_the_other_flows_are_unchanged(kind, by_cohort, single):
+    """averages=False skips the average in service (None) and changes nothing else, on both engines,
+    in trajectory and summary mode, float64 and float32 (to rounding: the compiler may order the
+    sums differently once the averages' terms are gone)."""
+    rng = np.random.default_rng(zlib.crc32(f"averages{kind}{by_cohort}".encode()))
+    params, driver, attributes = sample_problem(kind, by_cohort, True, 131, rng)
+    n = driver.shape[0]
+    rows = SurvivalRows(kind, params, n, 0.5, "middle", NUMPY)
+    args = (driver, True, rows, attributes, 3)
+    weights = np.stack([np.arange(n) == n - 2, np.arange(n) <= n - 2]).astype(float)
+    summary = {"single": single, "reduce": (weights, n - 2)}
+    cases = [(solve, {}), (host.solve, {"single": single}), (host.solve, summary)]
+    if single:
+        cases = cases[1:]
+    for engine, options in cases:
+        full, lean = engine(*args, **options), engine(*args, **options, averages=False)
+        assert lean.in_service is None and lean.attr_in_service is None
+        np.testing.assert_array_equal(lean.negative_inflow_steps, full.negative_inflow_steps)
+        tol = 1e-5 if single else 1e-13
+        for f in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow"):
+            a, b = getattr(lean, f), getattr(full, f)
+            np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max(), err_msg=f"{engine.__module__} {f}")
+
+
 def test_one_tabulated_table_given_by_cohort():
     """A (1, L, S) table is one table for every cohort, as in the NumPy engine."""
     rng = np.random.default_rng(5)

@@ -62,7 +62,7 @@ def _kernel(be: Backend, device: int) -> Any:
 # None marks a pointer. tests/test_kernels.py checks this against the CUDA source.
 KERNEL_ARGS: tuple[tuple[str, Any], ...] = (
     *((f, np.int32) for f in ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort")),
-    *((f, np.int32) for f in ("n_attributes", "n_lags", "single", "installed_base")),
+    *((f, np.int32) for f in ("n_attributes", "n_lags", "single", "installed_base", "averages")),
     ("stride", np.int64),
     ("dt", np.float64),
     ("offset", np.float64),
@@ -123,6 +123,7 @@ def solve(
     reduce: tuple[Any, int] | None = None,
     single: bool = False,
     installed_base: bool = False,
+    averages: bool = True,
 ) -> CohortFlows:
     """`stockflow.solve` on the GPU (same arguments; `be` is the cupy backend, default rows.be).
 
@@ -135,14 +136,14 @@ def solve(
     if driver.shape[0] > MAX_STEPS or k > MAX_ATTRIBUTES:
         # beyond the kernel's per-thread scratch: the array engine, on rows' backend
         flows = stockflow.solve(
-            driver, stock_driven, rows, attributes, n_history, negative_inflow, installed_base=installed_base
+            driver, stock_driven, rows, attributes, n_history, negative_inflow, installed_base, averages
         )
         xp = np if isinstance(flows.inflow, np.ndarray) else cp
         return flows if reduce is None else stockflow.reduce_flows(flows, xp.asarray(reduce[0]), reduce[1], xp)
     on_host = isinstance(driver, np.ndarray)
     xp = np if on_host else cp
     inputs = kernel.prepare(
-        driver, stock_driven, rows, attributes, n_history, negative_inflow, xp, reduce, single, installed_base
+        driver, stock_driven, rows, attributes, n_history, negative_inflow, xp, reduce, single, installed_base, averages
     )
     if not on_host:
         out = kernel.allocate(inputs, cp)

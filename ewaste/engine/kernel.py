@@ -35,6 +35,7 @@ class Inputs:
     n_lags: int
     single: int  # 1: float32 arithmetic
     installed_base: int  # 1: the first step's cohort serves that whole step (stockflow.solve)
+    averages: int  # 1: the average in service is computed (in_service, attr_in_service); 0: left out
     s: int  # scenarios
     dt: float  # years per step
     offset: float  # age in steps in the step a cohort enters service
@@ -78,11 +79,12 @@ def prepare(
     reduce: tuple[Any, int] | None = None,
     single: bool = False,
     installed_base: bool = False,
+    averages: bool = True,
 ) -> Inputs:
     """The kernel's inputs from `stockflow.solve`'s arguments (size-1 axes broadcast to S).
 
     reduce: (weights (2, N), last) for summary mode (see `stockflow.reduce_flows`).
-    single: compute in float32 (the arrays stay float64). installed_base: as in `stockflow.solve`.
+    single: compute in float32 (the arrays stay float64). installed_base, averages: as in `stockflow.solve`.
     """
     widths = [driver.shape[-1], *(v.shape[-1] for v in rows.params.values())]
     s = max(widths + ([] if attributes is None else [attributes.shape[-1]]))
@@ -102,6 +104,7 @@ def prepare(
         n_lags=p1.shape[1] if rows.kind == "tabulated" else 0,
         single=int(single),
         installed_base=int(installed_base),
+        averages=int(averages),
         s=s,
         dt=float(rows.dt),
         offset=AGE_CONVENTIONS[rows.convention],
@@ -126,18 +129,25 @@ def allocate(inputs: Inputs, xp: Any) -> dict[str, Any]:
 
     In summary mode (inputs.weights set) the trajectories are absent and "summary" holds, for each
     of the 4 + 3K series (`SERIES`, then `ATTRIBUTE_SERIES` attribute by attribute), three values
-    per scenario: (4 + 3K, 3, S).
+    per scenario: (4 + 3K, 3, S). Without `inputs.averages` the averages in service are left out.
     """
     n, k, s = inputs.n, inputs.n_attributes, inputs.s
     out = {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s), "stock_error": xp.empty(s)}
     if inputs.weights is not None:
         return out | {"summary": xp.empty((len(SERIES) + len(ATTRIBUTE_SERIES) * k, 3, s))}
-    out |= {name: xp.empty((n, s)) for name in SERIES}
-    return out | {name: xp.empty((k, n, s)) for name in ATTRIBUTE_SERIES}
+    out |= {name: xp.empty((n, s)) for name in _computed(SERIES, inputs)}
+    return out | {name: xp.empty((k, n, s)) for name in _computed(ATTRIBUTE_SERIES, inputs)}
+
+
+AVERAGES = ("in_service", "attr_in_service")  # computed only with Inputs.averages
+
+
+def _computed(series: tuple[str, ...], inputs: Inputs) -> tuple[str, ...]:
+    return series if inputs.averages else tuple(name for name in series if name not in AVERAGES)
 
 
 def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
-    """Refuse what the NumPy engine refuses, and wrap the results."""
+    """Refuse what the NumPy engine refuses, and wrap the results (None for what was not computed)."""
     if inputs.stock_driven and inputs.s:
         require_first_step(float(out["first_step"].min()))
     k = inputs.n_attributes
@@ -145,9 +155,9 @@ def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
         sm, first = out["summary"], len(SERIES)
         out = out | {name: sm[i] for i, name in enumerate(SERIES)}
         out |= {name: sm[first + i * k : first + (i + 1) * k] for i, name in enumerate(ATTRIBUTE_SERIES)}
+    computed = {*_computed(SERIES, inputs), *(_computed(ATTRIBUTE_SERIES, inputs) if k else ())}
     return CohortFlows(
-        **{name: out[name] for name in SERIES},
-        **{name: out[name] if k else None for name in ATTRIBUTE_SERIES},
+        **{name: out[name] if name in computed else None for name in (*SERIES, *ATTRIBUTE_SERIES)},
         negative_inflow_steps=out["negative"],
         stock_error=out["stock_error"],
     )

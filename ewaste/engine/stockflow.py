@@ -148,6 +148,7 @@ def solve(
     n_history: int = 0,
     negative_inflow: str = "correct",
     installed_base: bool = False,
+    averages: bool = True,
 ) -> CohortFlows:
     """Run the cohort recursion over N steps.
 
@@ -162,6 +163,8 @@ def solve(
 
     installed_base: the first step's cohort is the installed base a run starts from (stock-driven,
         no history): it serves that whole step, so the step's average in service is its stock.
+    averages: compute the average in service (in_service, attr_in_service); False leaves them None
+        and skips the integrals of survival over each step that they need.
 
     Stock-driven steps solve x[m] = (s[m] - sum_{c<m} sf[m,c] x[c]) / sf[m,m]. The outflow of a
     step is what left the stock: o[m] = s[m-1] + i[m] - s[m] (s[m-1] before any correction). The
@@ -181,11 +184,12 @@ def solve(
     error = xp.zeros(s)
     seen = xp.zeros(s)  # the largest stock so far: what rounding in the cohorts still in service scales with
     for m in range(n):
-        row, avg = rows.row(m), rows.average_row(m)
+        row = rows.row(m)
+        avg = rows.average_row(m) if averages else None
         seen = xp.maximum(seen, xp.abs(driver[m]))
         # survivors of earlier cohorts at the end of step m, and on average over it (einsum: no temporaries)
         old_total = xp.einsum("cs,cs->s", x[:m], row[:m]) if m else xp.zeros(s)
-        old_average = xp.einsum("cs,cs->s", x[:m], avg[:m]) if m else xp.zeros(s)
+        old_average = xp.einsum("cs,cs->s", x[:m], avg[:m]) if m and averages else xp.zeros(s)
         keep = None
         if stock_driven and m >= n_history:
             new = (driver[m] - old_total) / row[m]
@@ -205,7 +209,7 @@ def solve(
         x[m] = new
         entered[m] = new
         stock[m] = old_total * early + new * row[m]
-        first = row[m] if m == 0 and installed_base else avg[m]
+        first = row[m] if m == 0 and installed_base or not averages else avg[m]
         in_service[m] = old_average * half + new * first
         outflow[m] = (stock[m - 1] if m else 0.0) + new - stock[m]
         if stock_driven and m >= n_history:  # the stock reached, against the step's own
@@ -213,7 +217,7 @@ def solve(
             error = xp.maximum(error, xp.abs(stock[m] - driver[m]) / scale)
         if k:
             a = attributes[:, : m + 1]
-            for name, share, scale in (("stock", row, early), ("in_service", avg, half)):
+            for name, share, scale in (("stock", row, early), ("in_service", avg, half))[: 1 + averages]:
                 attr[name][:, m] = xp.einsum("cs,cs,kcs->ks", x[:m], share[:m], a[:, :m]) * scale
                 attr[name][:, m] += new * (first if name == "in_service" else share[m]) * a[:, m]
             attr["outflow"][:, m] = (attr["stock"][:, m - 1] if m else 0.0) + new * a[:, m] - attr["stock"][:, m]
@@ -223,10 +227,10 @@ def solve(
         inflow=entered,
         stock=stock,
         outflow=outflow,
-        in_service=in_service,
+        in_service=in_service if averages else None,
         attr_stock=attr["stock"] if k else None,
         attr_outflow=attr["outflow"] if k else None,
-        attr_in_service=attr["in_service"] if k else None,
+        attr_in_service=attr["in_service"] if k and averages else None,
         negative_inflow_steps=negative,
         stock_error=error,
     )
@@ -249,7 +253,7 @@ def reduce_flows(flows: CohortFlows, weights: Any, last: int, xp: Any) -> Cohort
         inflow=red(flows.inflow),
         stock=red(flows.stock),
         outflow=red(flows.outflow),
-        in_service=red(flows.in_service),
+        in_service=opt(flows.in_service),
         attr_stock=opt(flows.attr_stock),
         attr_outflow=opt(flows.attr_outflow),
         attr_in_service=opt(flows.attr_in_service),

@@ -162,6 +162,8 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set
     options = {"single": True} if be.precision == "float32" else {}  # only the compiled engines take it
     # a run that starts from an installed base (stock, capacity or the wang2024 rule, without history)
     options["installed_base"] = (driver != "inflow") and n_hist == 0
+    # the average in service (energy, GPU-years, leases) costs integrals of survival over each step
+    options["averages"] = any(part == "in_service" for part, _ in wanted)
     summed = in_engine_reduce and compiled is not None  # summed as it goes: no trajectory is held
     try:
         if summed:
