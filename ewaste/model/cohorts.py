@@ -105,7 +105,8 @@ def accounts(g: xr.Dataset, extra: tuple[xr.DataArray, ...] = ()) -> Accounts:
         drv = wang2024_inflow(drv, capacity, np.asarray(_lifetime_table(g, template)), np) * capacity
         stock_driven = False
     base = driver != "inflow" and n_hist == 0  # an installed base, as the model runs the fleet
-    flows = solve(drv, stock_driven, rows, None, n_hist, g.attrs["negative_inflow"], installed_base=base)
+    negative = g.attrs["negative_inflow"]
+    flows = solve(drv, stock_driven, rows, None, n_hist, negative, installed_base=base, averages=False)
     held = cohort_stock(flows, rows, capacity)
     return Accounts(np.asarray(flows.inflow) / capacity, held, template, n_hist, rows)
 

@@ -50,9 +50,12 @@ def _by_cohort(acc: Accounts, da: xr.DataArray) -> np.ndarray:
     return _to_engine(da.broadcast_like(acc.template), acc.template, acc.n_hist, np)
 
 
-def _lagged(per_cohort: np.ndarray) -> np.ndarray:
+def _lagged(per_cohort: np.ndarray, flat: bool = False) -> np.ndarray:
     """(N, N, S) the value of the cohort k steps old in step m, from (N, S) per cohort (before the first
-    cohort, where no unit is held, the first cohort's value: finite, and multiplied by 0 units)."""
+    cohort, where no unit is held, the first cohort's value: finite, and multiplied by 0 units).
+    flat: (1, 1, S) where every cohort has the same value (it broadcasts to the same products)."""
+    if flat and (per_cohort == per_cohort[:1]).all():
+        return per_cohort[None, :1]
     n = per_cohort.shape[0]
     out = np.broadcast_to(per_cohort[:1], (n, *per_cohort.shape)).copy()
     for k in range(n):
@@ -77,11 +80,10 @@ def fleet_money(g: xr.Dataset, method: str, dt: float, priced: bool = True) -> d
     resale = market * resale_share(age_end, retention)
     # the economic view ends at the resale value at the end of the mean life, as a share of its value
     econ_salvage = np.divide(market * resale_share(econ_life, retention), economic, where=economic > 0, out=0 * market)
-    value = {"reported": price, "economic": economic, "embodied": embodied}
+    value = {"reported": price, "economic": economic}
     views = {
         "reported": lambda a: book_share(method, a, cohort["accounting_life"], cohort["salvage"], factor),
         "economic": lambda a: book_share("straight-line", a, econ_life, econ_salvage),
-        "embodied": lambda a: book_share("straight-line", a, econ_life, 0.0),
     }
     start, held = acc.start(), acc.held
     retired = start - held
@@ -89,25 +91,36 @@ def fleet_money(g: xr.Dataset, method: str, dt: float, priced: bool = True) -> d
     for view, share in views.items():
         sums, after = _written_down(value[view], share, (age_start, age_end), start, held)
         out |= {f"{view}_{part}": a for part, a in sums.items()}
-        if view != "embodied":  # book value retired less resale: a loss (stranded) or a gain, unit by unit
-            out[f"{view}_loss"] = (retired * np.maximum(after - resale, 0.0)).sum(axis=1)
-            out[f"{view}_gain"] = (retired * np.maximum(resale - after, 0.0)).sum(axis=1)
+        # book value retired less resale: a loss (stranded) or a gain, unit by unit
+        out[f"{view}_loss"] = (retired * np.maximum(after - resale, 0.0)).sum(axis=1)
+        out[f"{view}_gain"] = (retired * np.maximum(resale - after, 0.0)).sum(axis=1)
     out["resale"] = (retired * resale).sum(axis=1)
     out["retired_units"] = retired.sum(axis=1)
-    out["embodied_purchase"] = acc.units_in * _by_cohort(acc, g["embodied"])
+    out |= _embodied(acc, embodied, book_share("straight-line", age_end, econ_life, 0.0), g)
     return {name: _wrap(acc, a) for name, a in out.items()}
 
 
 def _embodied_only(g: xr.Dataset, dt: float) -> dict[str, xr.DataArray]:
     """Embodied emissions at purchase and amortised over the mean life (the rest at retirement)."""
     acc = accounts(g, (g["embodied"],))
-    life = _lagged(_economic_life(acc, str(g["lifetime_type"].values), dt))
-    share = lambda a: book_share("straight-line", a, life, 0.0)  # noqa: E731
-    embodied = _lagged(_by_cohort(acc, g["embodied"]))
-    sums, _ = _written_down(embodied, share, _ages(acc, g, dt), acc.start(), acc.held)
-    out = {f"embodied_{part}": a for part, a in sums.items()}
-    out["embodied_purchase"] = acc.units_in * _by_cohort(acc, g["embodied"])
+    life = _lagged(_economic_life(acc, str(g["lifetime_type"].values), dt), flat=True)
+    embodied = _lagged(_by_cohort(acc, g["embodied"]), flat=True)
+    out = _embodied(acc, embodied, book_share("straight-line", _ages(acc, g, dt)[1], life, 0.0), g)
     return {name: _wrap(acc, a) for name, a in out.items()}
+
+
+def _embodied(acc: Accounts, embodied: np.ndarray, share_end: np.ndarray, g: xr.Dataset) -> dict[str, np.ndarray]:
+    """(N, S) embodied emissions at purchase and amortised, from the emissions still to amortise on the
+    units held at each step's end, H[m] = sum_k held[m, k] embodied[m, k] share_end[m, k]: what is
+    amortised in step m (the charge on the units held at its start, and the rest on those retiring)
+    is purchase[m] + H[m - 1] - H[m], since the units held at a step's start are those held at the
+    previous step's end at the age they had then, plus the purchases at full value (`Accounts.start`,
+    `_ages`). One (N, N, S) product instead of the charge's and the retirements' (`_written_down`)."""
+    purchase = acc.units_in * _by_cohort(acc, g["embodied"])
+    held = (acc.held * embodied * share_end).sum(axis=1)
+    amortised = purchase - held
+    amortised[1:] += held[:-1]
+    return {"embodied_purchase": purchase, "embodied_amortised": amortised}
 
 
 def _written_down(
@@ -219,7 +232,7 @@ def money(grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[
             _, long_name, kind = MONEY[name]
             out[name] = da.assign_attrs(units=settings["currency"], long_name=long_name, kind=kind, **money_attrs)
     if "embodied" in grid:
-        amortised = raw["embodied_charge"] + raw["embodied_retired"]
+        amortised = raw["embodied_amortised"]
         for name, da in (("embodied_emissions", raw["embodied_purchase"]), ("embodied_emissions_amortised", amortised)):
             units, long_name, kind = EMBODIED[name]
             out[name] = (da * 1e-9).assign_attrs(units=units, long_name=long_name, kind=kind)  # kg -> Mt
