@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -85,6 +86,17 @@ def test_plan_fits_the_memory_limit(grid):
     assert tight.n_chunks == len(list(scale.blocks(scenario_sizes(grid), tight.chunks)))
     with pytest.raises(InputError, match="one grid point needs about"):
         scale.plan(grid, 1000)
+
+
+def test_measured_chunks_hold_at_most_max_chunk_points(grid, monkeypatch):
+    """A generous limit still cuts a measured grid into chunks of at most MAX_CHUNK_POINTS (here 40 of
+    162 points: memory stays bounded at any grid size)."""
+    planning = importlib.import_module("ewaste.scale.plan")  # the module (ewaste.scale.plan is also the function)
+    monkeypatch.setattr(planning, "EVIDENT", 1e30)  # measure, however roomy the limit
+    monkeypatch.setattr(planning, "MAX_CHUNK_POINTS", 40)
+    planned = scale.plan(grid, 10**10)
+    assert planned.seconds_per_point is not None and planned.chunk_points <= 40
+    assert planned.n_chunks >= -(-162 // 40)
 
 
 def test_choose_chunks_keeps_inner_dimensions_whole():
