@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import signal
 import subprocess
@@ -97,6 +98,25 @@ def test_measured_chunks_hold_at_most_max_chunk_points(grid, monkeypatch):
     planned = scale.plan(grid, 10**10)
     assert planned.seconds_per_point is not None and planned.chunk_points <= 40
     assert planned.n_chunks >= -(-162 // 40)
+
+
+def test_a_big_grid_is_timed_on_a_larger_piece(grid, monkeypatch):
+    """The time estimate of a grid with room for larger pieces comes from one evaluation of such a
+    piece (here probes of up to 4 and 8 points, then of up to 40 = 162 // 4), timed without tracing."""
+    planning = importlib.import_module("ewaste.scale.plan")
+    evaluated = []
+
+    def spy(g, *args, **kwargs):
+        evaluated.append(math.prod(scenario_sizes(g).values()))
+        return ewaste.evaluate(g, *args, **kwargs)
+
+    monkeypatch.setattr(planning, "evaluate", spy)
+    monkeypatch.setattr(planning, "EVIDENT", 1e30)
+    monkeypatch.setattr(planning, "PROBES", (4, 8))
+    monkeypatch.setattr(planning, "TIME_PROBE_SECONDS", 1e9)
+    planned = scale.plan(grid, 10**10)
+    assert max(evaluated[:-1]) <= 8 < evaluated[-1] <= 40
+    assert planned.seconds_per_point > 0
 
 
 def test_choose_chunks_keeps_inner_dimensions_whole():
