@@ -165,6 +165,23 @@ def test_summary_mode_in_batches(fake_device):
     assert_same(want, got, 23 * np.abs(driver).max())
 
 
+@pytest.mark.parametrize("summary", [False, True])
+def test_batches_without_averages(fake_device, summary):
+    """averages=False through the batched path: the average in service is neither allocated nor
+    copied back (None), and the other flows are those of the NumPy engine."""
+    rng = np.random.default_rng(13)
+    params, driver, attributes = sample_problem("weibull", False, True, 3001, rng)
+    rows = SurvivalRows("weibull", params, 23, 0.5, "middle", NUMPY)
+    weights = np.stack([np.arange(23) == 20, np.arange(23) <= 20]).astype(float)
+    want = solve(driver, True, rows, attributes, 2, averages=False)
+    reduce = (weights, 20) if summary else None
+    if summary:
+        want = reduce_flows(want, weights, 20, np)
+    got = gpu.solve(driver, True, rows, attributes, 2, be=FAKE, reduce=reduce, averages=False)
+    assert len(fake_device) > 1 and got.in_service is None and got.attr_in_service is None
+    assert_same(want, got, 23 * np.abs(driver).max())
+
+
 def test_batch_size_counts_inputs_and_outputs():
     """Per scenario: driver, 4 outputs, K attributes in and 3K out over N steps, 2 scalars, parameters."""
     rows = SurvivalRows("normal", {"mean": np.full((1, 10), 3.0), "std": np.ones((1, 10))}, 31, 1.0, "end", NUMPY)
