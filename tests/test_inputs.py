@@ -24,6 +24,7 @@ import ewaste
 from ewaste.engine import host
 from ewaste.engine.stockflow import require_first_step
 from ewaste.errors import InputError
+from ewaste.inputs import validate as validate_module
 from ewaste.inputs.load import load_grid, save_grid
 from ewaste.inputs.scenario import scenario_to_grid
 from ewaste.inputs.validate import validate
@@ -392,6 +393,21 @@ def test_stock_driven_fleet_that_cannot_be_solved_is_refused_by_validation(lifet
     error = first_step_refusal(stock_fleet(lifetime, **scenario))
     assert error.source == "test.toml" and error.field == "fleets.servers.lifetime"
     assert error.message == engine_words(first_step)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "first_step"),
+    [
+        ({"type": "normal", "mean": [5, 4, 3, 0.3], "std": [0.03, 0.02]}, scipy.stats.norm(0.3, 0.02).sf(0.5)),
+        ({"type": "tabulated", "weights": [[0.5, 0.5], [0.6, 0.4], [0.9995, 0.0005]]}, 1 - 0.9995),
+    ],
+)
+def test_sweeps_are_checked_a_block_at_a_time(lifetime, first_step, monkeypatch):
+    """Validation evaluates the parameters' combinations in blocks (bounded memory); the worst of
+    them, in the last block, is still found (here blocks of 2 combinations)."""
+    monkeypatch.setattr(validate_module, "CHECK_BLOCK", 2)
+    error = first_step_refusal(stock_fleet(lifetime))
+    assert error.field == "fleets.servers.lifetime" and error.message == engine_words(first_step)
 
 
 def test_weibull_mean_of_a_hundredth_of_a_year_is_refused_by_validation():

@@ -278,9 +278,13 @@ def stack(
     if seen[0] != len(parts):
         raise ctx.fail(field, f"{len(parts)} values along dimension {name!r}, but {seen[1]} gives {seen[0]}")
     check_sweep_sizes({d: n for d, (n, _) in ctx.dim_lengths.items()}, ctx.source, field)
+    coord = xr.DataArray(labels, dims=name, attrs={"long_name": f"sweep of {field}"})
+    if all(p.ndim == 0 and not p.coords for p in parts):  # numbers: one array (concat costs 0.6 ms a part)
+        values = np.array([p.values for p in parts])
+        return xr.DataArray(values, dims=name, name=parts[0].name, attrs=parts[0].attrs).assign_coords({name: coord})
     return xr.concat(
         parts, dim=xr.DataArray(labels, dims=name, name=name), coords="minimal", join="outer", fill_value=0.0
-    ).assign_coords({name: xr.DataArray(labels, dims=name, attrs={"long_name": f"sweep of {field}"})})
+    ).assign_coords({name: coord})
 
 
 def _factor(units: str | None, var: Variable, ctx: Context, field: str) -> float:

@@ -9,6 +9,8 @@ with the same one line by every command.
 from __future__ import annotations
 
 import difflib
+import math
+from collections.abc import Iterator
 
 import numpy as np
 import xarray as xr
@@ -230,19 +232,40 @@ def _check_first_step(grid: xr.Dataset, i: int, kind: str, source: str) -> None:
     The shares are the engine's own (SurvivalRows), over every cohort and grid point of the fleet.
     """
     fleet = str(grid["fleet"].values[i])
-    if kind == "tabulated":
-        w = grid["lifetime_weights"].isel(fleet=i)
-        w = w.transpose("lag", ...).values.reshape(w.sizes["lag"], -1)
-        params = {"cumulative": np.cumsum(w, axis=0)}
-    else:
-        given = xr.broadcast(*(grid[f"lifetime_{p}"].isel(fleet=i) for p in LIFETIME_TYPES[kind]))
-        params = {p: da.values.reshape(1, -1) for p, da in zip(LIFETIME_TYPES[kind], given, strict=True)}
     dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
-    rows = SurvivalRows(kind, params, 1, dt, grid.attrs["age_convention"], NUMPY)
+    names = ("weights",) if kind == "tabulated" else LIFETIME_TYPES[kind]
+    given = [grid[f"lifetime_{p}"].isel(fleet=i) for p in names]
+    firsts = []
+    for part in _blocks(given):  # the parameters' every combination, a block at a time: bounded memory
+        if kind == "tabulated":
+            w = part[0].transpose("lag", ...).values.reshape(part[0].sizes["lag"], -1)
+            params = {"cumulative": np.cumsum(w, axis=0)}
+        else:
+            params = {p: da.values.reshape(1, -1) for p, da in zip(names, xr.broadcast(*part), strict=True)}
+        rows = SurvivalRows(kind, params, 1, dt, grid.attrs["age_convention"], NUMPY)
+        firsts.append(rows.diagonal_min())
     try:
-        require_first_step(rows.diagonal_min())
+        require_first_step(float(np.min(firsts)))  # NaN (a NaN lifetime) propagates and is refused
     except InputError as exc:
         raise InputError(source, f"fleets.{fleet}.lifetime", exc.message) from None
+
+
+CHECK_BLOCK = 2**22  # parameter combinations evaluated at once by `_check_first_step`
+
+
+def _blocks(given: list[xr.DataArray]) -> Iterator[list[xr.DataArray]]:
+    """The arrays, cut along their longest dimension so that each block broadcasts to at most about
+    CHECK_BLOCK combinations (a 1e8-point lifetime sweep would otherwise take gigabytes)."""
+    sizes = {d: n for da in given for d, n in da.sizes.items()}
+    total = math.prod(sizes.values())
+    cut = {d: n for d, n in sizes.items() if d != "lag"}  # a tabulated lifetime's lags stay whole
+    if total <= CHECK_BLOCK or not cut:
+        yield given
+        return
+    lead = max(cut, key=cut.__getitem__)
+    step = max(1, CHECK_BLOCK * sizes[lead] // total)
+    for start in range(0, sizes[lead], step):
+        yield [da.isel({lead: slice(start, start + step)}) if lead in da.dims else da for da in given]
 
 
 def _check_dims(grid: xr.Dataset, source: str) -> None:
