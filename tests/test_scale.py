@@ -119,6 +119,14 @@ def test_a_big_grid_is_timed_on_a_larger_piece(grid, monkeypatch):
     assert planned.seconds_per_point > 0
 
 
+def test_the_estimate_divides_by_workers_only_beyond_the_cores(monkeypatch):
+    """The probes' engine already ran on every core: 1e6 points at 1 us take 1 s on up to as many
+    workers as cores, half that on twice as many."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    at = {w: scale.Plan({"a": 1000, "b": 1000}, {"a": 10, "b": 1000}, 8.0, 80.0, 1e-6, w).seconds for w in (1, 2, 4)}
+    assert at == pytest.approx({1: 1.0, 2: 1.0, 4: 0.5})
+
+
 def test_choose_chunks_keeps_inner_dimensions_whole():
     sizes = {"a": 10, "b": 4, "c": 5}
     assert scale.choose_chunks(sizes, 1000) == {"a": 10, "b": 4, "c": 5}

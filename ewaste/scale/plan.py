@@ -92,11 +92,20 @@ class Plan:
     def chunk_bytes(self) -> float:
         return self.work_bytes_per_point * self.chunk_points
 
+    @property
+    def seconds(self) -> float:
+        """Estimated seconds for the chunks. The probes timed the engine on every core this process
+        may use (its thread pool), so workers on this machine share those cores: only workers beyond
+        them divide the time (on the 1e8-point sweep of benchmarks/RESULTS.md, two workers on two
+        cores ran 1.0-1.2x the probe's throughput, not 2x)."""
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        return (self.seconds_per_point or 0.0) * self.points / max(1.0, self.workers / cores)
+
     def describe(self) -> str:
         if self.seconds_per_point is None:
             eta = "small enough to plan without measuring"
         else:
-            eta = f"estimated {self.seconds_per_point * self.points / max(self.workers, 1):,.0f} s"
+            eta = f"estimated {self.seconds:,.0f} s"
         return (
             f"{self.points:,} grid points in {self.n_chunks:,} chunk(s) of up to {self.chunk_points:,} "
             f"({', '.join(f'{d}={n}' for d, n in self.chunks.items()) or 'one chunk'}); "
