@@ -209,8 +209,9 @@ def solve(
         x[m] = new
         entered[m] = new
         stock[m] = old_total * early + new * row[m]
-        first = row[m] if m == 0 and installed_base or not averages else avg[m]
-        in_service[m] = old_average * half + new * first
+        if averages:
+            first = row[m] if m == 0 and installed_base else avg[m]
+            in_service[m] = old_average * half + new * first
         outflow[m] = (stock[m - 1] if m else 0.0) + new - stock[m]
         if stock_driven and m >= n_history:  # the stock reached, against the step's own
             scale = xp.maximum(xp.maximum(xp.abs(driver[m]), LOCAL_FLOOR * seen), 1e-300)

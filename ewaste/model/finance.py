@@ -71,7 +71,8 @@ def fleet_money(g: xr.Dataset, method: str, dt: float, priced: bool = True) -> d
     params = {p: g[p] for p in COHORT_PARAMS}
     acc = accounts(g, tuple(params.values()))
     age_start, age_end = _ages(acc, g, dt)
-    cohort = {p: _lagged(_by_cohort(acc, da)) for p, da in params.items()}
+    per_cohort = {p: _by_cohort(acc, da) for p, da in params.items()}
+    cohort = {p: _lagged(v) for p, v in per_cohort.items()}
     factor = float(np.asarray(g["declining_factor"].values).max()) if "declining_factor" in g else 2.0
     kind = str(g["lifetime_type"].values)
     econ_life = _lagged(_economic_life(acc, kind, dt))
@@ -87,16 +88,16 @@ def fleet_money(g: xr.Dataset, method: str, dt: float, priced: bool = True) -> d
     }
     start, held = acc.start(), acc.held
     retired = start - held
-    out: dict[str, np.ndarray] = {"capex": acc.units_in * _by_cohort(acc, g["price"])}
+    out: dict[str, np.ndarray] = {"capex": acc.units_in * per_cohort["price"]}
     for view, share in views.items():
-        sums, after = _written_down(value[view], share, (age_start, age_end), start, held)
+        sums, after = _written_down(value[view], share, (age_start, age_end), start, held, retired)
         out |= {f"{view}_{part}": a for part, a in sums.items()}
         # book value retired less resale: a loss (stranded) or a gain, unit by unit
         out[f"{view}_loss"] = (retired * np.maximum(after - resale, 0.0)).sum(axis=1)
         out[f"{view}_gain"] = (retired * np.maximum(resale - after, 0.0)).sum(axis=1)
     out["resale"] = (retired * resale).sum(axis=1)
     out["retired_units"] = retired.sum(axis=1)
-    out |= _embodied(acc, embodied, book_share("straight-line", age_end, econ_life, 0.0), g)
+    out |= _embodied(acc, per_cohort["embodied"], embodied, book_share("straight-line", age_end, econ_life, 0.0))
     return {name: _wrap(acc, a) for name, a in out.items()}
 
 
@@ -104,19 +105,23 @@ def _embodied_only(g: xr.Dataset, dt: float) -> dict[str, xr.DataArray]:
     """Embodied emissions at purchase and amortised over the mean life (the rest at retirement)."""
     acc = accounts(g, (g["embodied"],))
     life = _lagged(_economic_life(acc, str(g["lifetime_type"].values), dt), flat=True)
-    embodied = _lagged(_by_cohort(acc, g["embodied"]), flat=True)
-    out = _embodied(acc, embodied, book_share("straight-line", _ages(acc, g, dt)[1], life, 0.0), g)
+    per_cohort = _by_cohort(acc, g["embodied"])
+    share_end = book_share("straight-line", _ages(acc, g, dt)[1], life, 0.0)
+    out = _embodied(acc, per_cohort, _lagged(per_cohort, flat=True), share_end)
     return {name: _wrap(acc, a) for name, a in out.items()}
 
 
-def _embodied(acc: Accounts, embodied: np.ndarray, share_end: np.ndarray, g: xr.Dataset) -> dict[str, np.ndarray]:
-    """(N, S) embodied emissions at purchase and amortised, from the emissions still to amortise on the
+def _embodied(
+    acc: Accounts, per_cohort: np.ndarray, embodied: np.ndarray, share_end: np.ndarray
+) -> dict[str, np.ndarray]:
+    """(N, S) embodied emissions at purchase and amortised (`per_cohort`: (N, S) per unit of each cohort;
+    `embodied`: the same by step and lag, `_lagged`), from the emissions still to amortise on the
     units held at each step's end, H[m] = sum_k held[m, k] embodied[m, k] share_end[m, k]: what is
     amortised in step m (the charge on the units held at its start, and the rest on those retiring)
     is purchase[m] + H[m - 1] - H[m], since the units held at a step's start are those held at the
     previous step's end at the age they had then, plus the purchases at full value (`Accounts.start`,
     `_ages`). One (N, N, S) product instead of the charge's and the retirements' (`_written_down`)."""
-    purchase = acc.units_in * _by_cohort(acc, g["embodied"])
+    purchase = acc.units_in * per_cohort
     held = (acc.held * embodied * share_end).sum(axis=1)
     amortised = purchase - held
     amortised[1:] += held[:-1]
@@ -124,13 +129,18 @@ def _embodied(acc: Accounts, embodied: np.ndarray, share_end: np.ndarray, g: xr.
 
 
 def _written_down(
-    value: np.ndarray, share: Callable[[np.ndarray], np.ndarray], ages: tuple, start: np.ndarray, held: np.ndarray
+    value: np.ndarray,
+    share: Callable[[np.ndarray], np.ndarray],
+    ages: tuple,
+    start: np.ndarray,
+    held: np.ndarray,
+    retired: np.ndarray,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """A value (N, N lags, S) written down to `share(age)` of itself: per step (N, S) the charge on the
-    units held at its start, the value of those that retire, and of those held at its end; and the
-    per-unit value at the step's end (N, N, S). Lag 0 starts at the full value."""
+    units held at its start, the value of those that retire (`retired` = start - held), and of those
+    held at its end; and the per-unit value at the step's end (N, N, S). Lag 0 starts at the full value."""
     before, after = value * share(ages[0]), value * share(ages[1])
-    sums = {"charge": (start * (before - after)).sum(axis=1), "retired": ((start - held) * after).sum(axis=1)}
+    sums = {"charge": (start * (before - after)).sum(axis=1), "retired": (retired * after).sum(axis=1)}
     return sums | {"held": (held * after).sum(axis=1)}, after
 
 
