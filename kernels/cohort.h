@@ -24,6 +24,7 @@ typedef long long int64_t;
 #include <cmath>
 using std::erfc;
 using std::exp;
+using std::expm1;
 using std::fabs;
 using std::fmax;
 using std::fmin;
@@ -122,18 +123,20 @@ EW_HD inline T survival(T age, T p1, T p2) {
   }
 }
 
-// Regularised upper incomplete gamma Q(s, y) in double precision: the series of P = 1 - Q below
-// y = s + 1, a continued fraction (modified Lentz) above (as in Numerical Recipes, gammq).
-EW_HD inline double gamma_q(double s, double y) {
-  if (!(y > 0.0)) return 1.0;
-  const double front = exp(-y + s * log(y) - lgamma(s));
+// Upper incomplete gamma Gamma(s, y) = Gamma(s) Q(s, y) in double precision, given gs = Gamma(s), less
+// gs where `lower` (i.e. minus the lower incomplete gamma: a step's differences then never subtract
+// two values near Gamma(s)): the series of the lower one below y = s + 1, a continued fraction
+// (modified Lentz) above (as in Numerical Recipes, gammq, without its regularisation).
+EW_HD inline double gamma_upper(double s, double y, double gs, bool lower) {
+  if (!(y > 0.0)) return lower ? 0.0 : gs;
+  const double front = exp(-y + s * log(y));
   if (y < s + 1.0) {
     double term = 1.0 / s, sum = term;
     for (int i = 1; i < 1000 && fabs(term) > fabs(sum) * 1e-17; ++i) {
       term *= y / (s + i);
       sum += term;
     }
-    return fmax(1.0 - sum * front, 0.0);
+    return lower ? -sum * front : fmax(gs - sum * front, 0.0);
   }
   const double tiny = 1e-300;
   double b = y + 1.0 - s, c = 1.0 / tiny, d = 1.0 / b, h = d;
@@ -148,7 +151,7 @@ EW_HD inline double gamma_q(double s, double y) {
     h *= d * c;
     if (fabs(d * c - 1.0) < 1e-16) break;
   }
-  return front * h;
+  return lower ? front * h - gs : front * h;
 }
 
 // T(a) = integral of S from a to infinity and U(a) = integral of T from a to infinity, in double
@@ -159,6 +162,18 @@ EW_HD inline void normal_tails(double a, double mean, double sd, double& t, doub
   const double q = 0.5 * erfc(z / 1.4142135623730951), phi = exp(-0.5 * z * z) / 2.5066282746310002;
   t = sd * (phi - z * q);
   u = 0.5 * sd * sd * ((1.0 + z * z) * q - z * phi);
+}
+
+// The Weibull's (shape k, scale lambda), given g1 = Gamma(1 + 1/k) and g2 = Gamma(1 + 2/k), for a step
+// ending where (age / lambda)^k = y1: where y1 < s + 1, each of T and U less a constant that cancels
+// in the step's I0 and I1 (the lower incomplete gamma, see gamma_upper); y1 = 1e308: T and U themselves.
+EW_HD inline void weibull_tails(double a, double k, double lam, double g1, double g2, double y1, double& t,
+                                double& u) {
+  const double y = pow(fmax(a, 0.0) / lam, k), q0 = exp(-y), s1 = 1.0 + 1.0 / k, s2 = 1.0 + 2.0 / k;
+  const double m1 = lam * gamma_upper(s1, y, g1, y1 < s1 + 1.0);
+  const double m2 = lam * lam * gamma_upper(s2, y, g2, y1 < s2 + 1.0);
+  t = m1 - a * q0;
+  u = 0.5 * (m2 - 2.0 * a * m1 + a * a * q0);
 }
 
 template <int KIND>
@@ -181,61 +196,100 @@ EW_HD inline void tails(double a, double p1, double p2, double& t, double& u) {
     const double q2 = 0.5 * erfc((z - 2.0 * sd) / 1.4142135623730951);
     t = p1 * q1 - a * q0;
     u = 0.5 * ((p1 * p1 + p2 * p2) * q2 - 2.0 * a * p1 * q1 + a * a * q0);
-  } else {  // WEIBULL: p1 shape k, p2 scale lambda
-    const double y = pow(fmax(a, 0.0) / p2, p1), q0 = exp(-y);
-    const double m1 = p2 * exp(lgamma(1.0 + 1.0 / p1)) * gamma_q(1.0 + 1.0 / p1, y);
-    const double m2 = p2 * p2 * exp(lgamma(1.0 + 2.0 / p1)) * gamma_q(1.0 + 2.0 / p1, y);
-    t = m1 - a * q0;
-    u = 0.5 * (m2 - 2.0 * a * m1 + a * a * q0);
+  } else {  // WEIBULL (weibull_tails, with the gamma functions computed here)
+    weibull_tails(a, p1, p2, exp(lgamma(1.0 + 1.0 / p1)), exp(lgamma(1.0 + 2.0 / p1)), 1e308, t, u);
   }
 }
 
-// A Weibull step [x0, x0 + dt] is integrated exactly (incomplete gamma) where shape x ln((x0 + dt) / x0)
-// exceeds this (the first step, and steep curves that 8-point Gauss-Legendre misses), else by Gauss-
-// Legendre (ewaste/engine/lifetime.py, WEIBULL_STEEP).
+// A Weibull step [x0, x0 + dt] is integrated exactly (incomplete gamma) where its bend, shape x
+// ln((x0 + dt) / x0), exceeds EW_WEIBULL_STEEP (the first step, where S's derivative is infinite, and
+// steep curves); else by Gauss-Legendre in u = ln(age), with 4 to 8 points as the bend grows (the
+// tiers' upper bends, gl_bend: each tier within 4e-12 of a cohort, 8 points within 6e-10), and not
+// at all where S is below 4e-18 over the step (EW_NEGLIGIBLE: (x0 / scale)^shape >= e^3.7). The same
+// rule as ewaste/engine/lifetime.py (GL_TIERS, WEIBULL_STEEP, NEGLIGIBLE).
 #define EW_WEIBULL_STEEP 2.0
-#define EW_GL_POINTS 8
-EW_HD inline double gl_node(int g) {
-  const double x[EW_GL_POINTS] = {-0.9602898564975362, -0.7966664774136267, -0.525532409916329,
-                                  -0.18343464249564978, 0.18343464249564978, 0.525532409916329,
-                                  0.7966664774136267,  0.9602898564975362};
-  return x[g];
+#define EW_NEGLIGIBLE 3.7
+#define EW_GL_TIERS 5
+EW_HD inline double gl_bend(int t) {
+  const double b[EW_GL_TIERS] = {0.1, 0.4, 0.7, 1.0, EW_WEIBULL_STEEP};
+  return b[t];
 }
-EW_HD inline double gl_weight(int g) {
-  const double w[EW_GL_POINTS] = {0.10122853629037706, 0.22238103445337443, 0.3137066458778869,
-                                  0.36268378337836166, 0.36268378337836166, 0.3137066458778869,
-                                  0.22238103445337443, 0.10122853629037706};
-  return w[g];
+// Tier t has 4 + t points; its nodes and weights on [-1, 1] start at index t (t + 7) / 2.
+EW_HD inline int gl_first(int t) { return t * (t + 7) / 2; }
+EW_HD inline double gl_node(int i) {
+  const double x[30] = {-0.8611363115940526, -0.33998104358485626, 0.33998104358485626, 0.8611363115940526,
+                        -0.906179845938664,  -0.5384693101056831,  0.0,                 0.5384693101056831,
+                        0.906179845938664,   -0.9324695142031519,  -0.6612093864662645, -0.2386191860831969,
+                        0.2386191860831969,  0.6612093864662645,   0.9324695142031519,  -0.9491079123427586,
+                        -0.7415311855993945, -0.4058451513773972,  0.0,                 0.4058451513773972,
+                        0.7415311855993945,  0.9491079123427586,   -0.9602898564975362, -0.7966664774136267,
+                        -0.525532409916329,  -0.18343464249564978, 0.18343464249564978, 0.525532409916329,
+                        0.7966664774136267,  0.9602898564975362};
+  return x[i];
+}
+EW_HD inline double gl_weight(int i) {
+  const double w[30] = {0.34785484513745357, 0.6521451548625464,  0.6521451548625464,  0.34785484513745357,
+                        0.23692688505618928, 0.4786286704993663,  0.5688888888888887,  0.4786286704993663,
+                        0.23692688505618928, 0.17132449237917027, 0.3607615730481387,  0.46791393457269104,
+                        0.46791393457269104, 0.3607615730481387,  0.17132449237917027, 0.12948496616886973,
+                        0.27970539148927687, 0.3818300505051187,  0.4179591836734693,  0.3818300505051187,
+                        0.27970539148927687, 0.12948496616886973, 0.10122853629037706, 0.22238103445337443,
+                        0.3137066458778869,  0.36268378337836166, 0.36268378337836166, 0.3137066458778869,
+                        0.22238103445337443, 0.10122853629037706};
+  return w[i];
 }
 
 // I0 = integral of S over [x0, x0 + dt] and I1 = integral of (a - x0) S over it, for lanes 0 .. W - 1
-// (double; p1, p2 point at lane 0's parameters). Closed forms from T and U; the Weibull by Gauss-
-// Legendre except on the first step (S's derivative is infinite at age 0) and for steep shapes.
+// (double; p1, p2 point at lane 0's parameters). Closed forms from T and U; the Weibull's as above:
+// its lanes are sorted into tiers by their bend, and each tier's lanes are summed side by side.
 template <int W, int KIND>
 EW_HD void intervals(double x0, double dt, const double* p1, const double* p2, double* i0, double* i1) {
   if constexpr (KIND == WEIBULL) {
+    // span = ln((x0 + dt) / x0), the step's width in u
+    const double span = x0 > 0.0 ? log1p(dt / x0) : 1e300, lx0 = log(x0 > 0.0 ? x0 : 1e-300);
     double lam[W];
-    bool live = false;  // whether S over the step is above 1e-17 for some lane (else the integrals are 0)
-    EW_SIMD for (int j = 0; j < W; ++j) {
+    int tier[W], lane[EW_GL_TIERS + 1][W], count[EW_GL_TIERS + 1] = {0, 0, 0, 0, 0, 0};
+    EW_SIMD for (int j = 0; j < W; ++j) {  // each lane's tier; EW_GL_TIERS: exact, or negligible
       i0[j] = i1[j] = 0.0;
       lam[j] = log(p2[j]);
+      const double bend = p1[j] * span;
+      int t = 0;
+      for (int b = 0; b < EW_GL_TIERS; ++b) t += bend > gl_bend(b) ? 1 : 0;
+      tier[j] = p1[j] * (lx0 - lam[j]) >= EW_NEGLIGIBLE ? EW_GL_TIERS : t;
     }
-    for (int j = 0; j < W; ++j) live = live || p1[j] * (log(x0 > 0.0 ? x0 : 1e-300) - lam[j]) < 3.7;
-    for (int g = 0; live && g < EW_GL_POINTS; ++g) {  // nodes outside, lanes inside: the lanes vectorise
-      const double off = 0.5 * dt * (1.0 + gl_node(g)), w = 0.5 * dt * gl_weight(g), la = log(x0 + off);
-      EW_SIMD for (int j = 0; j < W; ++j) {
-        // (a / lambda)^k, capped where S is below 1e-300 anyway: no slow path for under- or overflow
-        const double sv = w * exp(-exp(fmin(p1[j] * (la - lam[j]), 6.5)));
-        i0[j] += sv;
-        i1[j] += sv * off;
+    for (int j = 0; j < W; ++j) lane[tier[j]][count[tier[j]]++] = j;
+    for (int t = 0; t < EW_GL_TIERS; ++t) {
+      const int c = count[t];
+      if (c == 0) continue;
+      double k[W], lk[W], s0[W], s1[W];
+      for (int i = 0; i < c; ++i) {
+        k[i] = p1[lane[t][i]];
+        lk[i] = lam[lane[t][i]];
+        s0[i] = s1[i] = 0.0;
+      }
+      for (int g = gl_first(t); g < gl_first(t + 1); ++g) {  // nodes outside, lanes inside: they vectorise
+        // age x0 e^h at the node; da = age du
+        const double h = 0.5 * span * (1.0 + gl_node(g)), off = x0 * expm1(h), u = lx0 + h;
+        const double w = 0.5 * span * gl_weight(g) * (x0 + off);
+        EW_SIMD for (int i = 0; i < c; ++i) {
+          // (a / lambda)^k, capped where S is below 1e-288 anyway: no slow path for under- or overflow
+          const double sv = w * exp(-exp(fmin(k[i] * (u - lk[i]), 6.5)));
+          s0[i] += sv;
+          s1[i] += sv * off;
+        }
+      }
+      for (int i = 0; i < c; ++i) {
+        i0[lane[t][i]] = s0[i];
+        i1[lane[t][i]] = s1[i];
       }
     }
-    const double span = x0 > 0.0 ? log1p(dt / x0) : 1e300;  // ln((x0 + dt) / x0)
     for (int j = 0; j < W; ++j) {
       if (p1[j] * span <= EW_WEIBULL_STEEP) continue;
+      const double g1 = exp(lgamma(1.0 + 1.0 / p1[j])), g2 = exp(lgamma(1.0 + 2.0 / p1[j]));
+      const double y1 = pow((x0 + dt) / p2[j], p1[j]);
       double t0, u0, t1, u1;
-      tails<KIND>(x0, p1[j], p2[j], t0, u0);
-      tails<KIND>(x0 + dt, p1[j], p2[j], t1, u1);
+      weibull_tails(x0, p1[j], p2[j], g1, g2, y1, t0, u0);
+      weibull_tails(x0 + dt, p1[j], p2[j], g1, g2, y1, t1, u1);
       i0[j] = t0 - t1;
       i1[j] = -dt * t1 + u0 - u1;
     }

@@ -15,7 +15,7 @@ class Backend:
     """An array namespace with the special functions the survival functions need.
 
     name: "numpy", "cpu" (NumPy arrays, the recursion compiled for this machine: `host`) or "cupy".
-    erfc, gammaln, gammaincc: the special functions of its namespace (SciPy's, or CuPy's cupyx).
+    erfc, gammaln, gammainc, gammaincc: the special functions of its namespace (SciPy's, or CuPy's cupyx).
     precision: of the compiled engines' arithmetic, "float64" or "float32"; inputs and results stay
     float64 arrays.
     """
@@ -25,6 +25,7 @@ class Backend:
     erfc: Any
     precision: str = "float64"
     gammaln: Any = scipy.special.gammaln  # for Weibull tail integrals (lifetime.tail_integrals)
+    gammainc: Any = scipy.special.gammainc
     gammaincc: Any = scipy.special.gammaincc
 
     def asnumpy(self, a: Any) -> np.ndarray:

@@ -117,7 +117,7 @@ def _cupy_backend() -> Backend:
     import cupyx.scipy.special  # noqa: PLC0415
 
     sp = cupyx.scipy.special
-    return Backend("cupy", cupy, sp.erfc, gammaln=sp.gammaln, gammaincc=sp.gammaincc)
+    return Backend("cupy", cupy, sp.erfc, gammaln=sp.gammaln, gammainc=sp.gammainc, gammaincc=sp.gammaincc)
 
 
 def describe_backends() -> str:
