@@ -55,6 +55,11 @@ class SurvivalRows:
         return self._table
 
     @property
+    def by_age(self) -> Any:
+        """Survival by lag (N lags, S) where it does not change by cohort (sf[m, c] = by_age[m - c]), else None."""
+        return self._by_age
+
+    @property
     def _average_by_age(self) -> Any:
         """Average survival over each step by lag (N, S) when it does not change by cohort, else None."""
         if self._average_table is None and self._invariant:

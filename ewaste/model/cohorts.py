@@ -7,17 +7,22 @@ step c, scaled by every early-retirement share the negative-inflow correction ap
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from ..engine.arrays import NUMPY
-from ..engine.lifetime import LIFETIME_TYPES
+from ..engine import host
+from ..engine.arrays import NUMPY, Backend
+from ..engine.lifetime import AGE_CONVENTIONS, LIFETIME_TYPES
 from ..engine.stockflow import CohortFlows, SurvivalRows, solve, wang2024_inflow
 from ..inputs.timeaxis import STEPS_PER_YEAR
 from ..inputs.validate import DRIVER_VAR
 from .defaults import fill_defaults
+from .depreciation import mean_life
 
 # the grid's variables as the engine takes them: the same helpers as the model's own run of a fleet
 from .fleet import _driver, _lifetime_table, _survival_rows, _template, _to_engine
@@ -67,15 +72,66 @@ def _fleet_rules(g: xr.Dataset) -> xr.DataArray:
 @dataclass
 class Accounts:
     """One fleet's cohorts on the engine's steps (history first): `units_in` (N, S) units put in
-    service, `held` (N, N, S) units of the cohort k steps old at the end of step m (by lag), the
-    template of the modelled steps (time, sweep dims), the number of history steps, and the
-    survival rows the engine ran with."""
+    service, the template of the modelled steps (time, sweep dims), the number of history steps, the
+    survival rows and the flows the engine ran with, and the capacity per unit by cohort ((N, S) or
+    a number). `held` (N, N, S), computed on first use: units of the cohort k steps old at the end of
+    step m (by lag); `held_sum` gives sums over it without holding it."""
 
     units_in: np.ndarray
-    held: np.ndarray
     template: xr.DataArray
     n_hist: int
     rows: SurvivalRows
+    flows: CohortFlows
+    capacity: np.ndarray | float
+
+    @cached_property
+    def held(self) -> np.ndarray:
+        return cohort_stock(self.flows, self.rows, self.capacity)
+
+    def held_sum(
+        self, value: np.ndarray, share: Callable[[np.ndarray, np.ndarray], np.ndarray], flat: bool
+    ) -> np.ndarray:
+        """(N, S) sum_k held[m, k] value[m - k] share(k, m - k) for each step m, in O(N S) memory.
+
+        value: (N, S) per unit of each cohort; share(lags, cohorts): (L, S) for integer arrays of
+        lags (length L) and cohorts (length L, or 1 for all lags); flat: whether `share` is the same
+        for every cohort. Where it is
+        and survival does not change by cohort either, a convolution over the lags (N products of at
+        most N x S), except in the scenarios where the negative-inflow correction retired cohorts
+        early: those, and all where survival or `share` change by cohort, step by step as
+        `cohort_stock`. Chosen scenario by scenario, so a scenario's sums never depend on the others.
+        """
+        n, s = self.units_in.shape
+        stepwise = np.ones(s, dtype=bool)
+        out = np.zeros((n, s))
+        if flat and self.rows.by_age is not None:
+            out = _convolve(self.units_in * value, self.rows.by_age * share(np.arange(n), np.zeros(1, dtype=int)))
+            stepwise = np.broadcast_to(np.asarray(self.flows.negative_inflow_steps) > 0, (s,))
+        cols = np.flatnonzero(stepwise)
+        if cols.size:
+            for m, units in _held_rows(self.flows, self.rows, self.capacity, cols):
+                c = np.arange(m + 1)
+                out[m, cols] = (units * _columns(value[: m + 1] * share(m - c, c), cols)).sum(axis=0)
+        return out
+
+    def by_cohort(self, da: xr.DataArray) -> np.ndarray:
+        """(N, S) a cohort parameter on the engine's steps (history cohorts take the first cohort's value)."""
+        return _to_engine(da.broadcast_like(self.template), self.template, self.n_hist, np)
+
+    def ages(self, convention: str, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """(1, N lags, 1) ages at the start and at the end of a step, in years (lag 0 enters at age 0)."""
+        n = self.units_in.shape[0]
+        age_end = ((np.arange(n) + AGE_CONVENTIONS[convention]) * dt)[None, :, None]
+        return np.maximum(age_end - dt, 0.0) * (np.arange(n) > 0)[None, :, None], age_end
+
+    def mean_life(self, kind: str, dt: float) -> np.ndarray:
+        """(N, S) mean life of each cohort's lifetime distribution, in years (`depreciation.mean_life`)."""
+        life = mean_life(kind, self.rows.params, dt)
+        return np.broadcast_to(life if life.ndim == 2 else life[None, :], self.units_in.shape)
+
+    def wrap(self, a: np.ndarray) -> xr.DataArray:
+        """An (N, S) array on the modelled steps, labelled as the template (time, sweep dims)."""
+        return self.template.copy(data=a[self.n_hist :].reshape(self.template.shape))
 
     def start(self) -> np.ndarray:
         """(N, N, S) units held at the start of step m by lag k: the cohort's units a step earlier, or
@@ -86,9 +142,10 @@ class Accounts:
         return out
 
 
-def accounts(g: xr.Dataset, extra: tuple[xr.DataArray, ...] = ()) -> Accounts:
+def accounts(g: xr.Dataset, extra: tuple[xr.DataArray, ...] = (), be: Backend = NUMPY) -> Accounts:
     """The cohort accounts of one fleet (a grid without the fleet dimension, one replacement rule), run
-    through the NumPy engine as the model runs it; `extra` variables add their sweep dimensions."""
+    as the model runs it: through the compiled CPU engine where `be` is "cpu", else NumPy's (the two
+    agree to ~1e-14); `extra` variables add their sweep dimensions."""
     driver, kind = str(g["driver"].values), str(g["lifetime_type"].values)
     per_unit = g["capacity_per_unit"] if driver == "capacity" else xr.DataArray(1.0)
     life = [g[f"lifetime_{p}"] for p in LIFETIME_TYPES[kind] if p != "weights"]
@@ -106,9 +163,9 @@ def accounts(g: xr.Dataset, extra: tuple[xr.DataArray, ...] = ()) -> Accounts:
         stock_driven = False
     base = driver != "inflow" and n_hist == 0  # an installed base, as the model runs the fleet
     negative = g.attrs["negative_inflow"]
-    flows = solve(drv, stock_driven, rows, None, n_hist, negative, installed_base=base, averages=False)
-    held = cohort_stock(flows, rows, capacity)
-    return Accounts(np.asarray(flows.inflow) / capacity, held, template, n_hist, rows)
+    engine = host.solve if be.name == "cpu" else solve
+    flows = engine(drv, stock_driven, rows, None, n_hist, negative, installed_base=base, averages=False)
+    return Accounts(np.asarray(flows.inflow) / capacity, template, n_hist, rows, flows, capacity)
 
 
 def _fleet(g: xr.Dataset) -> xr.DataArray:
@@ -133,17 +190,43 @@ def cohort_stock(flows: CohortFlows, rows: SurvivalRows, per_unit: np.ndarray | 
     given), they are scaled by the share the engine kept, so the lags sum to `flows.stock`.
     """
     n, s = flows.stock.shape
-    x = np.array(flows.inflow, dtype=float)  # cohort sizes, scaled as the engine scales them
-    per_unit = np.broadcast_to(np.asarray(per_unit, dtype=float), (n, s)) if np.ndim(per_unit) else per_unit
     out = np.zeros((n, n, s))
+    for m, units in _held_rows(flows, rows, per_unit):
+        out[m, : m + 1] = units[::-1]
+    return out
+
+
+def _held_rows(
+    flows: CohortFlows, rows: SurvivalRows, per_unit: np.ndarray | float, cols: np.ndarray | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(m, (m + 1, S) units of cohorts 0..m held at the end of step m), step by step (`cohort_stock`);
+    only the scenarios `cols` (an index array) where given."""
+    n, s = flows.stock.shape
+    per_unit = np.broadcast_to(np.asarray(per_unit, dtype=float), (n, s)) if np.ndim(per_unit) else per_unit
+    x = np.array(_columns(flows.inflow, cols), dtype=float)  # cohort sizes, scaled as the engine scales them
+    stock, per_unit = _columns(flows.stock, cols), _columns(per_unit, cols)
     for m in range(n):
-        row = rows.row(m)
+        row = _columns(rows.row(m), cols)
         alive = x[: m + 1] * row
         old = alive[:m].sum(axis=0)
-        keep = np.where(old > 0, (flows.stock[m] - alive[m]) / np.where(old > 0, old, 1.0), 1.0)
+        keep = np.where(old > 0, (stock[m] - alive[m]) / np.where(old > 0, old, 1.0), 1.0)
         keep = np.where(np.abs(keep - 1.0) > KEEP_TOLERANCE, keep, 1.0)
         alive[:m] *= keep
         x[:m] *= keep
-        units = alive / (per_unit[: m + 1] if np.ndim(per_unit) else per_unit)
-        out[m, : m + 1] = units[::-1]
+        yield m, alive / (per_unit[: m + 1] if np.ndim(per_unit) else per_unit)
+
+
+def _columns(a: Any, cols: np.ndarray | None) -> Any:
+    """The scenarios `cols` of an array (N, S) (all where None; a number, or one column, broadcasts)."""
+    return a if cols is None or np.ndim(a) == 0 or np.shape(a)[-1] == 1 else a[..., cols]
+
+
+def _convolve(a: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(N, S) out[m] = sum_{c <= m} a[c] weight[m - c], from a (N, S) by cohort and weight (N, S) by lag."""
+    n = a.shape[0]
+    out = a * weight[0]
+    product = np.empty_like(a)
+    for k in range(1, n):
+        np.multiply(a[: n - k], weight[k], out=product[: n - k])
+        out[k:] += product[: n - k]
     return out

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import xarray as xr
 
+from ..engine.arrays import Backend
 from ..engine.backend import get_backend
 from ..errors import InputError
 from ..inputs.links import grid_links
@@ -70,7 +71,7 @@ def evaluate(
     if reduce:
         fast = fast_summary(flows, grid, [name for name in results if name not in CAPITAL])
         if capital:
-            fast.update(_capital_summary(grid, [grids[n] for n in names], capital))
+            fast.update(_capital_summary(grid, [grids[n] for n in names], capital, be))
             fast.update(ratios(fast))
         fast = label_capacity(fast, grid)
         check_destinations(fast, "_cumulative_target")
@@ -83,7 +84,7 @@ def evaluate(
     check_destinations(res)
     if capital:
         units = flows["in_service_units"] if "in_service_units" in flows else None
-        res.update(money(grid, units, [grids[n] for n in names])[capital])
+        res.update(money(grid, units, [grids[n] for n in names], be)[capital])
     res = label_capacity(_calendar(res, grid), grid)
     res = aggregate(res, int(grid.attrs["target_year"]))
     res.update(ratios(res))
@@ -101,10 +102,10 @@ def evaluate(
     return res
 
 
-def _capital_summary(grid: xr.Dataset, fleets: list[xr.Dataset], capital: list[str]) -> xr.Dataset:
+def _capital_summary(grid: xr.Dataset, fleets: list[xr.Dataset], capital: list[str], be: Backend) -> xr.Dataset:
     """Summary values (target year, cumulative to it) of the money and embodied results `capital`,
     from their per-step values (the cohort accounts, in blocks of grid points: `finance._split`)."""
-    summed = aggregate(_calendar(money(grid, None, fleets)[capital], grid), int(grid.attrs["target_year"]))
+    summed = aggregate(_calendar(money(grid, None, fleets, be)[capital], grid), int(grid.attrs["target_year"]))
     kept = summed[[v for v in summed.data_vars if str(v).endswith(SUMMARY_SUFFIXES)]]
     return kept.drop_vars([c for c in kept.coords if {"time", "year"} & set(kept[c].dims)])
 

@@ -21,14 +21,14 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 
-from ..engine.lifetime import AGE_CONVENTIONS
+from ..engine.arrays import NUMPY, Backend
 from ..inputs.finance import NO_METHOD
 from ..inputs.links import check_links, grid_links, grid_transfers
 from ..inputs.timeaxis import STEPS_PER_YEAR
 from ..inputs.validate import NON_SCENARIO_DIMS
-from .cohorts import Accounts, accounts
-from .depreciation import book_share, mean_life, resale_share
-from .fleet import _to_engine
+from .cohorts import accounts
+from .depreciation import book_share, resale_share
+from .embodied import EMBODIED, embodied_emissions, embodied_only
 
 # price: what a unit is booked at when it enters the fleet; price_economic: the same in the economic view;
 # market_value: what it would sell for then (the base of its resale value). All three are the purchase
@@ -45,17 +45,9 @@ COHORT_PARAMS = (
 SPLIT = ("replacement", "depreciation")  # text variables that may be swept: one run per value
 
 
-def _by_cohort(acc: Accounts, da: xr.DataArray) -> np.ndarray:
-    """(N, S) a cohort parameter on the engine's steps (history cohorts take the first cohort's value)."""
-    return _to_engine(da.broadcast_like(acc.template), acc.template, acc.n_hist, np)
-
-
-def _lagged(per_cohort: np.ndarray, flat: bool = False) -> np.ndarray:
+def _lagged(per_cohort: np.ndarray) -> np.ndarray:
     """(N, N, S) the value of the cohort k steps old in step m, from (N, S) per cohort (before the first
-    cohort, where no unit is held, the first cohort's value: finite, and multiplied by 0 units).
-    flat: (1, 1, S) where every cohort has the same value (it broadcasts to the same products)."""
-    if flat and (per_cohort == per_cohort[:1]).all():
-        return per_cohort[None, :1]
+    cohort, where no unit is held, the first cohort's value: finite, and multiplied by 0 units)."""
     n = per_cohort.shape[0]
     out = np.broadcast_to(per_cohort[:1], (n, *per_cohort.shape)).copy()
     for k in range(n):
@@ -63,19 +55,21 @@ def _lagged(per_cohort: np.ndarray, flat: bool = False) -> np.ndarray:
     return out
 
 
-def fleet_money(g: xr.Dataset, method: str, dt: float, priced: bool = True) -> dict[str, xr.DataArray]:
+def fleet_money(
+    g: xr.Dataset, method: str, dt: float, priced: bool = True, be: Backend = NUMPY
+) -> dict[str, xr.DataArray]:
     """Money and embodied emissions of one fleet per modelled step (time, sweep dims): see `MONEY`.
     Without `priced` (a scenario without [finance]) only the embodied emissions."""
     if not priced:
-        return _embodied_only(g, dt)
+        return embodied_only(g, dt, be)
     params = {p: g[p] for p in COHORT_PARAMS}
-    acc = accounts(g, tuple(params.values()))
-    age_start, age_end = _ages(acc, g, dt)
-    per_cohort = {p: _by_cohort(acc, da) for p, da in params.items()}
+    acc = accounts(g, tuple(params.values()), be)
+    age_start, age_end = acc.ages(g.attrs["age_convention"], dt)
+    per_cohort = {p: acc.by_cohort(da) for p, da in params.items()}
     cohort = {p: _lagged(v) for p, v in per_cohort.items()}
     factor = float(np.asarray(g["declining_factor"].values).max()) if "declining_factor" in g else 2.0
     kind = str(g["lifetime_type"].values)
-    econ_life = _lagged(_economic_life(acc, kind, dt))
+    econ_life = _lagged(acc.mean_life(kind, dt))
     price, embodied, retention = cohort["price"], cohort["embodied"], cohort["residual_retention"]
     market, economic = cohort["market_value"], cohort["price_economic"]
     resale = market * resale_share(age_end, retention)
@@ -97,35 +91,9 @@ def fleet_money(g: xr.Dataset, method: str, dt: float, priced: bool = True) -> d
         out[f"{view}_gain"] = (retired * np.maximum(resale - after, 0.0)).sum(axis=1)
     out["resale"] = (retired * resale).sum(axis=1)
     out["retired_units"] = retired.sum(axis=1)
-    out |= _embodied(acc, per_cohort["embodied"], embodied, book_share("straight-line", age_end, econ_life, 0.0))
-    return {name: _wrap(acc, a) for name, a in out.items()}
-
-
-def _embodied_only(g: xr.Dataset, dt: float) -> dict[str, xr.DataArray]:
-    """Embodied emissions at purchase and amortised over the mean life (the rest at retirement)."""
-    acc = accounts(g, (g["embodied"],))
-    life = _lagged(_economic_life(acc, str(g["lifetime_type"].values), dt), flat=True)
-    per_cohort = _by_cohort(acc, g["embodied"])
-    share_end = book_share("straight-line", _ages(acc, g, dt)[1], life, 0.0)
-    out = _embodied(acc, per_cohort, _lagged(per_cohort, flat=True), share_end)
-    return {name: _wrap(acc, a) for name, a in out.items()}
-
-
-def _embodied(
-    acc: Accounts, per_cohort: np.ndarray, embodied: np.ndarray, share_end: np.ndarray
-) -> dict[str, np.ndarray]:
-    """(N, S) embodied emissions at purchase and amortised (`per_cohort`: (N, S) per unit of each cohort;
-    `embodied`: the same by step and lag, `_lagged`), from the emissions still to amortise on the
-    units held at each step's end, H[m] = sum_k held[m, k] embodied[m, k] share_end[m, k]: what is
-    amortised in step m (the charge on the units held at its start, and the rest on those retiring)
-    is purchase[m] + H[m - 1] - H[m], since the units held at a step's start are those held at the
-    previous step's end at the age they had then, plus the purchases at full value (`Accounts.start`,
-    `_ages`). One (N, N, S) product instead of the charge's and the retirements' (`_written_down`)."""
-    purchase = acc.units_in * per_cohort
-    held = (acc.held * embodied * share_end).sum(axis=1)
-    amortised = purchase - held
-    amortised[1:] += held[:-1]
-    return {"embodied_purchase": purchase, "embodied_amortised": amortised}
+    share_end = book_share("straight-line", age_end, econ_life, 0.0)
+    out |= embodied_emissions(acc, per_cohort["embodied"], (held * embodied * share_end).sum(axis=1))
+    return {name: acc.wrap(a) for name, a in out.items()}
 
 
 def _written_down(
@@ -142,24 +110,6 @@ def _written_down(
     before, after = value * share(ages[0]), value * share(ages[1])
     sums = {"charge": (start * (before - after)).sum(axis=1), "retired": (retired * after).sum(axis=1)}
     return sums | {"held": (held * after).sum(axis=1)}, after
-
-
-def _ages(acc: Accounts, g: xr.Dataset, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """(1, N lags, 1) ages at the start and at the end of a step, in years (lag 0 enters at age 0)."""
-    n = acc.units_in.shape[0]
-    age_end = ((np.arange(n) + AGE_CONVENTIONS[g.attrs["age_convention"]]) * dt)[None, :, None]
-    return np.maximum(age_end - dt, 0.0) * (np.arange(n) > 0)[None, :, None], age_end
-
-
-def _economic_life(acc: Accounts, kind: str, dt: float) -> np.ndarray:
-    """(N, S) mean life of each cohort's lifetime distribution, in years."""
-    params = acc.rows.params
-    life = mean_life(kind, params, dt)
-    return np.broadcast_to(life if life.ndim == 2 else life[None, :], acc.units_in.shape)
-
-
-def _wrap(acc: Accounts, a: np.ndarray) -> xr.DataArray:
-    return acc.template.copy(data=a[acc.n_hist :].reshape(acc.template.shape))
 
 
 # result -> (units: "money" (the scenario's currency) or a unit, long name, kind)
@@ -188,31 +138,26 @@ MONEY = {
     "net_book_value": ("money", "net book value of the units in service at the end of the step (as reported)", "stock"),
     "net_book_value_economic": ("money", "net book value at the end of the step (economic view)", "stock"),
 }
-EMBODIED = {
-    "embodied_emissions": ("MtCO2e", "embodied emissions of the units put in service (counted at purchase)", "flow"),
-    "embodied_emissions_amortised": (
-        "MtCO2e",
-        "embodied emissions amortised over the mean life the units serve, the rest at retirement",
-        "flow",
-    ),
-}
 DEFAULTS = {"price": 0.0, "accounting_life": 6.0, "salvage": 0.0, "residual_retention": 0.67, "embodied": 0.0}
 
 
-def money(grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[xr.Dataset]) -> xr.Dataset:
+def money(
+    grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[xr.Dataset], be: Backend = NUMPY
+) -> xr.Dataset:
     """Money (with [finance]) and embodied emissions (where a fleet gives them) per step, over
     (fleet, time, sweep dimensions); an empty Dataset for a scenario with neither.
 
     grid: the filled, validated scenario grid; in_service_units: the results' average units in
     service per step (for the lease view); fleets: each fleet's grid as it ran (a linked fleet's
-    inflow from its source). Money variables carry `units` = the currency and the
+    inflow from its source); be: the backend the model ran with (the cohort accounts run on the compiled
+    CPU engine where it did, else on NumPy's). Money variables carry `units` = the currency and the
     attributes `currency`, `price_year`, `price_basis`.
     """
     settings = json.loads(grid.attrs["finance"]) if "finance" in grid.attrs else None
     if settings is None and "embodied" not in grid:
         return xr.Dataset()
     dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
-    raw = _accounts(grid, fleets, dt, settings is not None)
+    raw = _accounts(grid, fleets, dt, settings is not None, be)
     out = xr.Dataset()
     if settings is not None:
         values = {
@@ -249,7 +194,7 @@ def money(grid: xr.Dataset, in_service_units: xr.DataArray | None, fleets: list[
     return out
 
 
-def _accounts(grid: xr.Dataset, fleets: list[xr.Dataset], dt: float, priced: bool) -> xr.Dataset:
+def _accounts(grid: xr.Dataset, fleets: list[xr.Dataset], dt: float, priced: bool, be: Backend) -> xr.Dataset:
     """Every fleet's accounts over (fleet, time, sweep dims), sources first: a cascade's units arrive at
     the value per unit its source retires them with (resale value for a sale, net book value for a
     move at book value), and what a source moves at book value leaves its books unsold and not
@@ -264,7 +209,7 @@ def _accounts(grid: xr.Dataset, fleets: list[xr.Dataset], dt: float, priced: boo
         if kinds[name] == "cascade" and priced:
             g = _arriving(g, raw[sources[name]], transfers[name])
         bought = {p: g[p] if p in g else g["price"] for p in ("price_economic", "market_value")}
-        raw[name] = _split(g.assign(bought), dt, priced)
+        raw[name] = _split(g.assign(bought), dt, priced, be)
     for name in names if priced else []:
         booked = [shares[t] for t in names if sources[t] == name and transfers[t] == "book"]
         raw[name] = _moved(raw[name], sum(booked, xr.DataArray(0.0)), transfers[name] == "book")
@@ -307,22 +252,22 @@ BLOCK_POINTS = 4096
 """Grid points whose cohort accounts are held at once: they take (steps x steps x points) arrays."""
 
 
-def _split(g: xr.Dataset, dt: float, priced: bool) -> xr.Dataset:
+def _split(g: xr.Dataset, dt: float, priced: bool, be: Backend) -> xr.Dataset:
     """One fleet's money, once per replacement rule and depreciation method where they are swept, and
     in blocks of at most BLOCK_POINTS grid points (halving the longest sweep the accounts read)."""
     for var in SPLIT:
         if var in g and g[var].dims:
             dim = g[var].dims[0]
-            parts = [_split(g.isel({dim: j}), dt, priced) for j in range(g.sizes[dim])]
+            parts = [_split(g.isel({dim: j}), dt, priced, be) for j in range(g.sizes[dim])]
             return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
     sweeps = _account_sweeps(g)
-    if math.prod(sweeps.values()) > BLOCK_POINTS:
+    if priced and math.prod(sweeps.values()) > BLOCK_POINTS:  # embodied emissions alone: O(N S) memory
         dim = max(sweeps, key=sweeps.__getitem__)
         half = sweeps[dim] // 2
-        parts = [_split(g.isel({dim: s}), dt, priced) for s in (slice(0, half), slice(half, None))]
+        parts = [_split(g.isel({dim: s}), dt, priced, be) for s in (slice(0, half), slice(half, None))]
         return xr.concat(parts, dim=dim, coords="minimal", join="exact")
     method = str(g["depreciation"].values) if "depreciation" in g else NO_METHOD
-    return xr.Dataset(fleet_money(g, "straight-line" if method == NO_METHOD else method, dt, priced))
+    return xr.Dataset(fleet_money(g, "straight-line" if method == NO_METHOD else method, dt, priced, be))
 
 
 def _account_sweeps(g: xr.Dataset) -> dict[str, int]:

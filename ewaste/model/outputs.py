@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..errors import InputError
-from .finance import EMBODIED, MONEY
+from .embodied import EMBODIED
+from .finance import MONEY
 
 DESTINATIONS = ("outflow_material", "outflow_metal")  # the boards' recovered mass includes their metals
 RESULTS: dict[str, tuple[str, ...]] = {
