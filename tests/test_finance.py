@@ -421,3 +421,16 @@ def test_embodied_emissions_without_finance_are_those_with_it(lifetime, stock, c
         np.testing.assert_allclose(bare[name], priced[name], rtol=1e-13, atol=0)
     # amortised over a closed history: everything bought is charged by the end or still held
     assert float(bare["embodied_emissions_amortised"].sum()) <= float(bare["embodied_emissions"].sum())
+
+
+def test_the_cohort_convolution_in_blocks_of_scenarios(monkeypatch):
+    """Accounts.held_sum's convolution over the lags, in blocks of scenarios (a last, partial block
+    included), against numpy.convolve column by column."""
+    from ewaste.model import cohorts  # noqa: PLC0415
+
+    rng = np.random.default_rng(3)
+    a, weight = rng.uniform(size=(7, 5)), rng.uniform(size=(7, 5))
+    monkeypatch.setattr(cohorts, "CONVOLVE_BLOCK", 2)
+    got = cohorts._convolve(a, lambda k: weight[k])
+    want = np.stack([np.convolve(a[:, j], weight[:, j])[:7] for j in range(5)], axis=1)
+    np.testing.assert_allclose(got, want, rtol=1e-14)

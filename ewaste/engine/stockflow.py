@@ -54,10 +54,15 @@ class SurvivalRows:
             self._table = self._evaluate(self._age_steps[:, None], first)
         return self._table
 
-    @property
-    def by_age(self) -> Any:
-        """Survival by lag (N lags, S) where it does not change by cohort (sf[m, c] = by_age[m - c]), else None."""
-        return self._by_age
+    def at_lag(self, k: int) -> Any:
+        """(1, S) survival k steps after entry where it does not change by cohort (sf[m, m - k]), else
+        None; evaluated for that lag alone unless the whole table is already at hand."""
+        if not self._invariant:
+            return None
+        if self._table is not None:
+            return self._table[k : k + 1]
+        first = {name: v[:1] if self.kind != "tabulated" else v for name, v in self.params.items()}
+        return self._evaluate(self.be.xp.full((1, 1), float(k)), first)
 
     @property
     def _average_by_age(self) -> Any:

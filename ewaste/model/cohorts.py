@@ -104,8 +104,9 @@ class Accounts:
         n, s = self.units_in.shape
         stepwise = np.ones(s, dtype=bool)
         out = np.zeros((n, s))
-        if flat and self.rows.by_age is not None:
-            out = _convolve(self.units_in * value, self.rows.by_age * share(np.arange(n), np.zeros(1, dtype=int)))
+        if flat and self.rows.at_lag(0) is not None:
+            first = np.zeros(1, dtype=int)
+            out = _convolve(self.units_in * value, lambda k: self.rows.at_lag(k) * share(np.array([k]), first))
             stepwise = np.broadcast_to(np.asarray(self.flows.negative_inflow_steps) > 0, (s,))
         cols = np.flatnonzero(stepwise)
         if cols.size:
@@ -221,12 +222,25 @@ def _columns(a: Any, cols: np.ndarray | None) -> Any:
     return a if cols is None or np.ndim(a) == 0 or np.shape(a)[-1] == 1 else a[..., cols]
 
 
-def _convolve(a: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """(N, S) out[m] = sum_{c <= m} a[c] weight[m - c], from a (N, S) by cohort and weight (N, S) by lag."""
-    n = a.shape[0]
-    out = a * weight[0]
-    product = np.empty_like(a)
-    for k in range(1, n):
-        np.multiply(a[: n - k], weight[k], out=product[: n - k])
-        out[k:] += product[: n - k]
+CONVOLVE_BLOCK = 4096
+"""Scenarios convolved at once (`_convolve`): steps x 4,096 numbers stay in the processor's cache."""
+
+
+def _convolve(a: np.ndarray, weight: Callable[[int], np.ndarray]) -> np.ndarray:
+    """(N, S) out[m] = sum_{c <= m} a[c] weight(m - c), from a (N, S) by cohort and weight(k) (1, S) by
+    lag, in blocks of CONVOLVE_BLOCK scenarios (summed over the lags in the same order in every block)."""
+    n, s = a.shape
+    table = np.empty_like(a)  # weights by lag
+    for k in range(n):
+        table[k] = weight(k)
+    out = np.empty_like(a)
+    product = np.empty((n, min(s, CONVOLVE_BLOCK)))
+    for s0 in range(0, s, CONVOLVE_BLOCK):
+        cols = slice(s0, s0 + CONVOLVE_BLOCK)
+        ab, wb, ob = a[:, cols], table[:, cols], out[:, cols]
+        np.multiply(ab, wb[0], out=ob)
+        for k in range(1, n):
+            p = product[: n - k, : ab.shape[1]]
+            np.multiply(ab[: n - k], wb[k], out=p)
+            ob[k:] += p
     return out
