@@ -250,18 +250,21 @@ def _booked(grid: xr.Dataset) -> bool:
 
 BLOCK_POINTS = 4096
 """Grid points whose cohort accounts are held at once: they take (steps x steps x points) arrays."""
+EMBODIED_BLOCK_POINTS = 2**18
+"""The same for embodied emissions alone, which take (steps x points) arrays (`embodied.embodied_only`)."""
 
 
 def _split(g: xr.Dataset, dt: float, priced: bool, be: Backend) -> xr.Dataset:
     """One fleet's money, once per replacement rule and depreciation method where they are swept, and
-    in blocks of at most BLOCK_POINTS grid points (halving the longest sweep the accounts read)."""
+    in blocks of at most BLOCK_POINTS grid points (EMBODIED_BLOCK_POINTS for embodied emissions alone),
+    halving the longest sweep the accounts read."""
     for var in SPLIT:
         if var in g and g[var].dims:
             dim = g[var].dims[0]
             parts = [_split(g.isel({dim: j}), dt, priced, be) for j in range(g.sizes[dim])]
             return xr.concat(parts, dim=g[dim], coords="minimal", join="outer")
     sweeps = _account_sweeps(g)
-    if priced and math.prod(sweeps.values()) > BLOCK_POINTS:  # embodied emissions alone: O(N S) memory
+    if math.prod(sweeps.values()) > (BLOCK_POINTS if priced else EMBODIED_BLOCK_POINTS):
         dim = max(sweeps, key=sweeps.__getitem__)
         half = sweeps[dim] // 2
         parts = [_split(g.isel({dim: s}), dt, priced, be) for s in (slice(0, half), slice(half, None))]
