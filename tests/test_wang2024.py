@@ -203,3 +203,13 @@ def test_authors_rule_counts_negative_purchases():
     inflow = res["inflow_units"].sel(fleet="f").values
     assert inflow[2] == -60  # ceil(40 - 100 + 0) with nothing retired yet
     assert int(res["negative_inflow_steps"].sel(fleet="f")) == int((inflow < 0).sum()) >= 1
+
+
+def test_summary_of_one_shared_demand_equals_the_trajectories(results):
+    """One demand trajectory for every grid point (a single users and case), the chips and rules
+    swept: summary mode sums that shared demand once for all points (`fleet._run_fleet`) and gives
+    the capacity/demand ratio the trajectories give."""
+    grid = ewaste.load_grid(ROOT / "scenarios" / "wang2024.toml").isel(users=0, case=0)
+    summary = ewaste.evaluate(grid, summary=True)
+    want = results["capacity_demand_ratio_target"].isel(users=0, case=0)
+    np.testing.assert_allclose(summary["capacity_demand_ratio_target"].transpose(*want.dims), want, rtol=1e-12)

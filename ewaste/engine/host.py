@@ -235,6 +235,10 @@ def solve(
     stock, which the recursion reaches to rounding (its `stock_error`, checked by the caller), rather
     than writing a copy of it.
     """
+    s = max([driver.shape[-1], *(v.shape[-1] for v in rows.params.values())])
+    driver = _copied(driver, (driver.shape[0], s))
+    if attributes is not None:
+        attributes = _copied(attributes, (*attributes.shape[:-1], s))
     inputs = kernel.prepare(
         driver, stock_driven, rows, attributes, n_history, negative_inflow, np, reduce, single, installed_base, averages
     )
@@ -275,6 +279,18 @@ def _small_pages() -> Any:
             yield
         finally:
             setter(before)
+
+
+def _copied(a: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """`a` as the C-contiguous float64 array of `shape` the library reads, broadcasting size-1 axes (a
+    driver or attributes the scenarios share): the copy's memory allocated in small pages."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.shape == shape and a.flags.c_contiguous:
+        return a
+    with _small_pages():
+        out = np.empty(shape)
+    np.copyto(out, np.broadcast_to(a, shape))
+    return out
 
 
 def compute(inputs: kernel.Inputs, out: dict[str, np.ndarray]) -> None:

@@ -178,7 +178,9 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set
     if wang:  # negative purchases are kept, as in the authors' code, and counted
         flows.negative_inflow_steps = flows.negative_inflow_steps + (drv < 0).sum(axis=0)
     if in_engine_reduce:
-        demand = xp.concatenate([xp.asarray(weights) @ demand, demand[last : last + 1]])
+        shared = demand.ndim == 2 and demand.strides[-1] == 0  # one trajectory for every scenario (a view)
+        summed = xp.asarray(weights) @ (demand[:, :1] if shared else demand)
+        demand = xp.concatenate([xp.broadcast_to(summed, (2, demand.shape[1])), demand[last : last + 1]])
         template = template.isel(time=0, drop=True).expand_dims(reduction=3).transpose("reduction", ...)
         n_hist = 0
 
