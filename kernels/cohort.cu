@@ -14,6 +14,7 @@
 
 extern "C" __global__ void cohort_solve(int n, int n_history, int stock_driven, int correct, int kind, int by_cohort,
                                         int n_attributes, int n_lags, int single, int installed_base, int averages,
+                                        int driver_shared,
                                         long long stride,
                                         double dt, double offset,
                                         const double* p1, const double* p2, const double* driver,
@@ -24,9 +25,10 @@ extern "C" __global__ void cohort_solve(int n, int n_history, int stock_driven, 
                                         double* summary) {
   const int64_t s = blockIdx.x * (int64_t)blockDim.x + threadIdx.x;
   if (s >= stride || n > EW_MAX_STEPS || n_attributes > EW_MAX_ATTRIBUTES) return;
-  const ew::Problem p = {n,      n_history, stock_driven,   correct,  kind,   by_cohort,  n_attributes,
-                         n_lags, single,    installed_base, averages, stride, dt,         offset,
-                         p1,     p2,        driver,         attributes, weights, last};
+  const ew::Problem p = {n,      n_history, stock_driven,   correct,  kind,          by_cohort,
+                         n_attributes, n_lags, single, installed_base, averages, driver_shared,
+                         stride, dt,  offset, p1,       p2,       driver,        attributes,
+                         weights, last};
   const ew::Result r = {inflow,          stock,    outflow,           in_service, attr_stock,  attr_outflow,
                         attr_in_service, (int64_t*)negative, first_step, stock_error, stride,      summary};
   double x[EW_MAX_STEPS];

@@ -57,12 +57,13 @@ struct Problem {
   int32_t single;        // 1: compute in float32 (inputs and outputs stay float64); 0: float64
   int32_t installed_base;  // 1: the first step's cohort is the installed base, in service all that step
   int32_t averages;      // 1: compute the average in service (in_service, attr_in_service); 0: skip them
+  int32_t driver_shared;  // 1: one driver trajectory for every scenario, driver (n, 1); 0: (n, S)
   int64_t stride;        // S, the number of scenarios
   double dt;             // years per step
   double offset;         // age in steps of a cohort in the step it enters service
   const double* p1;      // mean (WEIBULL: shape; TABLE: survival by lag, (1 or n, n_lags, S))
   const double* p2;      // std (WEIBULL: scale; unused for FIXED and TABLE)
-  const double* driver;  // (n, S) inflow per step or stock at the end of each step, driver units
+  const double* driver;  // (n, S) inflow per step or stock at the end of each step, driver units ((n, 1): shared)
   const double* attributes;  // (K, n, S) attribute per driver unit of each cohort
   const double* weights;     // summary mode: (2, n) weights of the steps (target year; up to it)
   int64_t last;              // summary mode: the step whose value is kept (end of the target year)
@@ -446,7 +447,9 @@ EW_HD void solve_lanes(const Problem& p, const Result& r, int64_t s0, int64_t o0
     const T* diag = row(m);
     // the installed base a stock-driven run starts from serves its whole first step
     const T* adiag = m == 0 && p.installed_base ? diag : arow(m);  // read only with p.averages
-    const double* given = p.driver + m * S + s0;
+    const double* drow = p.driver + (p.driver_shared ? m : m * S + s0);
+    double given[W];
+    EW_SIMD for (int j = 0; j < W; ++j) given[j] = drow[p.driver_shared ? 0 : j];
     const bool solve_inflow = p.stock_driven && m >= p.n_history;
     bool corrected = false;
     EW_SIMD for (int j = 0; j < W; ++j) {

@@ -107,4 +107,4 @@ extern "C" int ew_solve_range(const ew::Problem* p, const ew::Result* r, int64_t
   return status;
 }
 
-extern "C" int ew_abi_version() { return 7; }
+extern "C" int ew_abi_version() { return 8; }

@@ -182,6 +182,24 @@ def test_batches_without_averages(fake_device, summary):
     assert_same(want, got, 23 * np.abs(driver).max())
 
 
+@pytest.mark.parametrize("summary", [False, True])
+def test_a_shared_driver_in_batches(fake_device, summary):
+    """One driver trajectory for every scenario (a broadcast view) goes to the device once, as (N, 1),
+    whatever the batch; the flows are those of the NumPy engine."""
+    rng = np.random.default_rng(14)
+    params, driver, attributes = sample_problem("weibull", True, True, 3001, rng)
+    shared = np.broadcast_to(driver[:, :1], driver.shape)
+    rows = SurvivalRows("weibull", params, 23, 0.5, "middle", NUMPY)
+    weights = np.stack([np.arange(23) == 20, np.arange(23) <= 20]).astype(float)
+    reduce = (weights, 20) if summary else None
+    want = solve(shared, True, rows, attributes, 2)
+    if summary:
+        want = reduce_flows(want, weights, 20, np)
+    got = gpu.solve(shared, True, rows, attributes, 2, be=FAKE, reduce=reduce)
+    assert len(fake_device) > 1 and kernel.prepare(shared, True, rows, None, 2, "correct", np).driver.shape == (23, 1)
+    assert_same(want, got, 23 * np.abs(driver).max())
+
+
 def test_batch_size_counts_inputs_and_outputs():
     """Per scenario: driver, 4 outputs, K attributes in and 3K out over N steps, 2 scalars, parameters."""
     rows = SurvivalRows("normal", {"mean": np.full((1, 10), 3.0), "std": np.ones((1, 10))}, 31, 1.0, "end", NUMPY)

@@ -93,6 +93,33 @@ def test_broadcast_inputs():
     assert_same(want, got, 400.0)
 
 
+@pytest.mark.parametrize("kind", ["weibull", "tabulated"])
+@pytest.mark.parametrize(("stock_driven", "n_history"), [(True, 0), (True, 3), (False, 0)])
+@pytest.mark.parametrize("summary", [False, True])
+@pytest.mark.parametrize("single", [False, True])
+def test_a_shared_driver_is_read_once(kind, stock_driven, n_history, summary, single):
+    """One driver trajectory for every scenario (a broadcast view, as a grid gives a driver it does not
+    sweep) reaches the engine as (N, 1) (`driver_shared`) and gives exactly what its full copy does,
+    with lifetimes by cohort, attributes, negative inflows corrected, history, both modes and both
+    precisions; the stock given back is the shared trajectory, broadcast."""
+    rng = np.random.default_rng(11)
+    params, driver, attributes = sample_problem(kind, True, stock_driven, 203, rng)
+    trajectory = np.linspace(1000.0, 3000.0, driver.shape[0])
+    trajectory[12:15] *= 0.3  # a fall the old cohorts outlast: negative inflows
+    shared = np.broadcast_to(trajectory[:, None], driver.shape)
+    rows = SurvivalRows(kind, params, driver.shape[0], 0.5, "middle", NUMPY)
+    weights = np.stack([np.arange(driver.shape[0]) >= 20, np.ones(driver.shape[0])]).astype(float)
+    options = {"reduce": (weights, driver.shape[0] - 1) if summary else None, "single": single}
+    got = host.solve(shared, stock_driven, rows, attributes, n_history, **options)
+    want = host.solve(np.ascontiguousarray(shared), stock_driven, rows, attributes, n_history, **options)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(got, f), getattr(want, f), err_msg=f)
+    np.testing.assert_array_equal(got.negative_inflow_steps, want.negative_inflow_steps)
+    assert not stock_driven or got.negative_inflow_steps.min() > 0  # the fall was corrected
+    if stock_driven and not (n_history or summary or single):
+        np.testing.assert_array_equal(got.stock, shared)
+
+
 def test_refuses_a_first_step_that_loses_almost_everything():
     params = {"mean": np.array([[0.01]]), "std": np.array([[0.01]])}
     rows = SurvivalRows("normal", params, 5, 1.0, "middle", NUMPY)

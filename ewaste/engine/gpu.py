@@ -62,7 +62,7 @@ def _kernel(be: Backend, device: int) -> Any:
 # None marks a pointer. tests/test_kernels.py checks this against the CUDA source.
 KERNEL_ARGS: tuple[tuple[str, Any], ...] = (
     *((f, np.int32) for f in ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort")),
-    *((f, np.int32) for f in ("n_attributes", "n_lags", "single", "installed_base", "averages")),
+    *((f, np.int32) for f in ("n_attributes", "n_lags", "single", "installed_base", "averages", "driver_shared")),
     ("stride", np.int64),
     ("dt", np.float64),
     ("offset", np.float64),

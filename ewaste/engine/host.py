@@ -38,7 +38,7 @@ from .stockflow import CohortFlows, SurvivalRows
 SOURCES = ("cohort.h", "host.cpp")
 FLAGS = ("-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", "-fPIC")
 LINK_FLAGS = ("-shared", "-lm")
-ABI_VERSION = 7
+ABI_VERSION = 8
 MIN_PER_THREAD = 4096  # scenarios; below this one thread is quicker than handing work out
 THREADS_VAR, CACHE_VAR = "EWASTE_THREADS", "EWASTE_CACHE_DIR"
 
@@ -47,7 +47,7 @@ LOG = logging.getLogger("ewaste")  # the command prints its INFO lines on standa
 
 
 INTS = ("n", "n_history", "stock_driven", "correct", "kind", "by_cohort", "n_attributes", "n_lags", "single")
-INTS += ("installed_base", "averages")
+INTS += ("installed_base", "averages", "driver_shared")
 SCALARS = (*INTS, "dt", "offset")
 ARRAYS = ("p1", "p2", "driver", "attributes")
 
@@ -235,10 +235,6 @@ def solve(
     stock, which the recursion reaches to rounding (its `stock_error`, checked by the caller), rather
     than writing a copy of it.
     """
-    s = max([driver.shape[-1], *(v.shape[-1] for v in rows.params.values())])
-    driver = _copied(driver, (driver.shape[0], s))
-    if attributes is not None:
-        attributes = _copied(attributes, (*attributes.shape[:-1], s))
     inputs = kernel.prepare(
         driver, stock_driven, rows, attributes, n_history, negative_inflow, np, reduce, single, installed_base, averages
     )
@@ -249,8 +245,7 @@ def solve(
         del out["stock"]  # never touched: the library skips a missing output
     compute(inputs, out)
     if given:
-        out["stock"] = inputs.driver.view()
-        out["stock"].flags.writeable = False
+        out["stock"] = np.broadcast_to(inputs.driver, (inputs.n, inputs.s))  # a read-only view
     return kernel.finish(inputs, out)
 
 
@@ -279,18 +274,6 @@ def _small_pages() -> Any:
             yield
         finally:
             setter(before)
-
-
-def _copied(a: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """`a` as the C-contiguous float64 array of `shape` the library reads, broadcasting size-1 axes (a
-    driver or attributes the scenarios share): the copy's memory allocated in small pages."""
-    a = np.asarray(a, dtype=np.float64)
-    if a.shape == shape and a.flags.c_contiguous:
-        return a
-    with _small_pages():
-        out = np.empty(shape)
-    np.copyto(out, np.broadcast_to(a, shape))
-    return out
 
 
 def compute(inputs: kernel.Inputs, out: dict[str, np.ndarray]) -> None:

@@ -41,10 +41,11 @@ class Inputs:
     offset: float  # age in steps in the step a cohort enters service
     p1: Any  # (1 or n, S) first lifetime parameter; tabulated: survival by lag (1 or n, n_lags, S)
     p2: Any  # (1 or n, S) second lifetime parameter (zeros where there is none)
-    driver: Any  # (n, S) driver units
+    driver: Any  # (n, S) driver units, or (n, 1) where every scenario shares it (`driver_shared`)
     attributes: Any  # (K, n, S) per driver unit, or None
     weights: Any = None  # summary mode: (2, n) step weights (target year; up to it), else None
     last: int = 0  # summary mode: the step whose value is kept
+    driver_shared: int = 0  # 1: one driver trajectory for every scenario, `driver` (n, 1)
 
 
 def _full(a: Any, lead: tuple[int, ...], s: int, xp: Any) -> Any:
@@ -81,7 +82,8 @@ def prepare(
     installed_base: bool = False,
     averages: bool = True,
 ) -> Inputs:
-    """The kernel's inputs from `stockflow.solve`'s arguments (size-1 axes broadcast to S).
+    """The kernel's inputs from `stockflow.solve`'s arguments (size-1 axes broadcast to S, except a
+    driver every scenario shares: (N, 1) or a broadcast view, read as one trajectory).
 
     reduce: (weights (2, N), last) for summary mode (see `stockflow.reduce_flows`).
     single: compute in float32 (the arrays stay float64). installed_base, averages: as in `stockflow.solve`.
@@ -91,6 +93,7 @@ def prepare(
     n = driver.shape[0]
     k = 0 if attributes is None else attributes.shape[0]
     p1, p2, by_cohort = _lifetime(rows, s, xp)
+    shared = driver.ndim == 2 and (driver.shape[-1] == 1 or driver.strides[-1] == 0)  # one trajectory, a view
     if stock_driven and not bool(xp.isfinite(p1).all() & xp.isfinite(p2).all()):
         require_first_step(float("nan"))  # as the NumPy engine: a NaN lifetime gives a NaN sf[m, m]
     return Inputs(
@@ -110,10 +113,11 @@ def prepare(
         offset=AGE_CONVENTIONS[rows.convention],
         p1=p1,
         p2=p2,
-        driver=_full(driver, (n,), s, xp),
+        driver=_full(driver[:, :1], (n,), 1, xp) if shared else _full(driver, (n,), s, xp),
         attributes=None if attributes is None else _full(attributes, (k, n), s, xp),
         weights=None if reduce is None else _weights(reduce, n, xp),
         last=0 if reduce is None else int(reduce[1]),
+        driver_shared=int(shared),
     )
 
 
