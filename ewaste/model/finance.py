@@ -59,7 +59,8 @@ def fleet_money(
     g: xr.Dataset, method: str, dt: float, priced: bool = True, be: Backend = NUMPY
 ) -> dict[str, xr.DataArray]:
     """Money and embodied emissions of one fleet per modelled step (time, sweep dims): see `MONEY`.
-    Without `priced` (a scenario without [finance]) only the embodied emissions."""
+    Without `priced` (a scenario without [finance]) only the embodied emissions. be: the backend the
+    model ran with (the cohort accounts run on the compiled CPU engine where it is "cpu")."""
     if not priced:
         return embodied_only(g, dt, be)
     params = {p: g[p] for p in COHORT_PARAMS}
