@@ -323,8 +323,13 @@ EW_HD inline double table_average(int lag, double offset, double before, double 
 template <typename T, int W, int KIND>
 EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
   const int64_t S = p.stride;
-  double b0[W], b1[W], i0[W], i1[W];
-  EW_SIMD for (int j = 0; j < W; ++j) b0[j] = b1[j] = 0.0;
+  // double Weibull: (age / scale)^shape as exp(shape (ln age - ln scale)), ln age shared by the lanes
+  constexpr bool weibull = KIND == WEIBULL && sizeof(T) == sizeof(double);
+  double b0[W], b1[W], i0[W], i1[W], lam[W];
+  EW_SIMD for (int j = 0; j < W; ++j) {
+    b0[j] = b1[j] = 0.0;
+    lam[j] = weibull ? log(p.p2[s0 + j]) : 0.0;
+  }
   for (int a = 0; a < p.n; ++a) {
     const T age = T((a + p.offset) * p.dt);
     if constexpr (KIND == TABLE) {
@@ -335,7 +340,14 @@ EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
         av[a * W + j] = T(table_average(a, p.offset, p.p1[before + j], p.p1[at + j]));
       }
     } else {
-      EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<T, KIND>(age, T(p.p1[s0 + j]), T(p.p2[s0 + j]));
+      if constexpr (weibull) {  // capped at 690 = exp(6.536691597591305), as `survival`
+        const double la = log(age > 0 ? double(age) : 1.0);
+        EW_SIMD for (int j = 0; j < W; ++j) {
+          sf[a * W + j] = age > 0 ? T(exp(-exp(fmin(p.p1[s0 + j] * (la - lam[j]), 6.536691597591305)))) : T(1);
+        }
+      } else {
+        EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<T, KIND>(age, T(p.p1[s0 + j]), T(p.p2[s0 + j]));
+      }
       if (!p.averages) continue;  // the integrals are what the average in service costs
       intervals<W, KIND>(a * p.dt, p.dt, p.p1 + s0, p.p2 + s0, i0, i1);
       EW_SIMD for (int j = 0; j < W; ++j) {
