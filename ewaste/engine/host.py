@@ -85,6 +85,11 @@ def threads() -> int:
         if not env.isdigit() or int(env) < 1:
             raise InputError(None, THREADS_VAR, f"must be a whole number of threads >= 1, not {env!r}")
         return int(env)
+    return cores()
+
+
+def cores() -> int:
+    """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 

@@ -48,6 +48,11 @@ class Inputs:
     driver_shared: int = 0  # 1: one driver trajectory for every scenario, `driver` (n, 1)
 
 
+def one_trajectory(a: Any) -> bool:
+    """Whether an (N, S) array holds one trajectory for every scenario: (N, 1), or a broadcast view."""
+    return a.ndim == 2 and (a.shape[-1] == 1 or a.strides[-1] == 0)
+
+
 def _full(a: Any, lead: tuple[int, ...], s: int, xp: Any) -> Any:
     """C-contiguous float64 (*lead, s), broadcasting size-1 axes."""
     return xp.ascontiguousarray(xp.broadcast_to(xp.asarray(a, dtype=xp.float64), (*lead, s)))
@@ -93,7 +98,7 @@ def prepare(
     n = driver.shape[0]
     k = 0 if attributes is None else attributes.shape[0]
     p1, p2, by_cohort = _lifetime(rows, s, xp)
-    shared = driver.ndim == 2 and (driver.shape[-1] == 1 or driver.strides[-1] == 0)  # one trajectory, a view
+    shared = one_trajectory(driver)
     if stock_driven and not bool(xp.isfinite(p1).all() & xp.isfinite(p2).all()):
         require_first_step(float("nan"))  # as the NumPy engine: a NaN lifetime gives a NaN sf[m, m]
     return Inputs(

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..engine import gpu, host
+from ..engine import gpu, host, kernel
 from ..engine.arrays import NUMPY, Backend
 from ..engine.lifetime import LIFETIME_TYPES
 from ..engine.stockflow import SurvivalRows, check_balance, reduce_flows, solve, wang2024_inflow
@@ -178,8 +178,7 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set
     if wang:  # negative purchases are kept, as in the authors' code, and counted
         flows.negative_inflow_steps = flows.negative_inflow_steps + (drv < 0).sum(axis=0)
     if in_engine_reduce:
-        shared = demand.ndim == 2 and demand.strides[-1] == 0  # one trajectory for every scenario (a view)
-        summed = xp.asarray(weights) @ (demand[:, :1] if shared else demand)
+        summed = xp.asarray(weights) @ (demand[:, :1] if kernel.one_trajectory(demand) else demand)
         demand = xp.concatenate([xp.broadcast_to(summed, (2, demand.shape[1])), demand[last : last + 1]])
         template = template.isel(time=0, drop=True).expand_dims(reduction=3).transpose("reduction", ...)
         n_hist = 0

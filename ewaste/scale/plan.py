@@ -12,6 +12,7 @@ from itertools import product
 
 import xarray as xr
 
+from ..engine import host
 from ..errors import InputError
 from ..inputs.validate import scenario_sizes
 from ..model.evaluate import evaluate
@@ -98,8 +99,7 @@ class Plan:
         may use (its thread pool), so workers on this machine share those cores: only workers beyond
         them divide the time (on the 1e8-point sweep of benchmarks/RESULTS.md, two workers on two
         cores ran 1.0-1.2x the probe's throughput, not 2x)."""
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return (self.seconds_per_point or 0.0) * self.points / max(1.0, self.workers / cores)
+        return (self.seconds_per_point or 0.0) * self.points / max(1.0, self.workers / host.cores())
 
     def describe(self) -> str:
         if self.seconds_per_point is None:
