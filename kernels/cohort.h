@@ -241,18 +241,18 @@ EW_HD inline double gl_weight(int i) {
 }
 
 // I0 = integral of S over [x0, x0 + dt] and I1 = integral of (a - x0) S over it, for lanes 0 .. W - 1
-// (double; p1, p2 point at lane 0's parameters). Closed forms from T and U; the Weibull's as above:
-// its lanes are sorted into tiers by their bend, and each tier's lanes are summed side by side.
+// (double; p1, p2 point at lane 0's parameters; lam: ln p2 of each lane, read by the Weibull only).
+// Closed forms from T and U; the Weibull's as above: its lanes are sorted into tiers by their bend,
+// and each tier's lanes are summed side by side.
 template <int W, int KIND>
-EW_HD void intervals(double x0, double dt, const double* p1, const double* p2, double* i0, double* i1) {
+EW_HD void intervals(double x0, double dt, const double* p1, const double* p2, const double* lam, double* i0,
+                     double* i1) {
   if constexpr (KIND == WEIBULL) {
     // span = ln((x0 + dt) / x0), the step's width in u
     const double span = x0 > 0.0 ? log1p(dt / x0) : 1e300, lx0 = log(x0 > 0.0 ? x0 : 1e-300);
-    double lam[W];
     int tier[W], lane[EW_GL_TIERS + 1][W], count[EW_GL_TIERS + 1] = {0, 0, 0, 0, 0, 0};
     EW_SIMD for (int j = 0; j < W; ++j) {  // each lane's tier; EW_GL_TIERS: exact, or negligible
       i0[j] = i1[j] = 0.0;
-      lam[j] = log(p2[j]);
       const double bend = p1[j] * span;
       int t = 0;
       for (int b = 0; b < EW_GL_TIERS; ++b) t += bend > gl_bend(b) ? 1 : 0;
@@ -323,12 +323,13 @@ EW_HD inline double table_average(int lag, double offset, double before, double 
 template <typename T, int W, int KIND>
 EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
   const int64_t S = p.stride;
-  // double Weibull: (age / scale)^shape as exp(shape (ln age - ln scale)), ln age shared by the lanes
+  // double Weibull: (age / scale)^shape as exp(shape (ln age - ln scale)), ln age shared by the lanes;
+  // lam = ln scale, once a lane for the survival and the integrals
   constexpr bool weibull = KIND == WEIBULL && sizeof(T) == sizeof(double);
   double b0[W], b1[W], i0[W], i1[W], lam[W];
   EW_SIMD for (int j = 0; j < W; ++j) {
     b0[j] = b1[j] = 0.0;
-    lam[j] = weibull ? log(p.p2[s0 + j]) : 0.0;
+    lam[j] = KIND == WEIBULL ? log(p.p2[s0 + j]) : 0.0;
   }
   for (int a = 0; a < p.n; ++a) {
     const T age = T((a + p.offset) * p.dt);
@@ -349,7 +350,7 @@ EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
         EW_SIMD for (int j = 0; j < W; ++j) sf[a * W + j] = survival<T, KIND>(age, T(p.p1[s0 + j]), T(p.p2[s0 + j]));
       }
       if (!p.averages) continue;  // the integrals are what the average in service costs
-      intervals<W, KIND>(a * p.dt, p.dt, p.p1 + s0, p.p2 + s0, i0, i1);
+      intervals<W, KIND>(a * p.dt, p.dt, p.p1 + s0, p.p2 + s0, lam, i0, i1);
       EW_SIMD for (int j = 0; j < W; ++j) {
         av[a * W + j] = T(average(a, p.dt, p.offset, b0[j], b1[j], i0[j], i1[j]));
         b0[j] = i0[j];
@@ -362,7 +363,7 @@ EW_HD void survival_by_age(const Problem& p, int64_t s0, T* sf, T* av) {
 template <typename T, int W, int KIND>
 EW_HD void survival_row(const Problem& p, int64_t s0, int m, T* sf, T* av) {
   const int64_t S = p.stride;
-  double b0[W], b1[W], i0[W], i1[W];
+  double b0[W], b1[W], i0[W], i1[W], lam[W];
   EW_SIMD for (int j = 0; j < W; ++j) b0[j] = b1[j] = 0.0;
   for (int c = 0; c <= m; ++c) {
     const int lag = m - c;
@@ -379,8 +380,9 @@ EW_HD void survival_row(const Problem& p, int64_t s0, int m, T* sf, T* av) {
       const int64_t at = c * S + s0;
       EW_SIMD for (int j = 0; j < W; ++j) sf[c * W + j] = survival<T, KIND>(age, T(p.p1[at + j]), T(p.p2[at + j]));
       if (!p.averages) continue;
-      intervals<W, KIND>(lag * p.dt, p.dt, p.p1 + at, p.p2 + at, i0, i1);
-      if (lag >= 1) intervals<W, KIND>((lag - 1) * p.dt, p.dt, p.p1 + at, p.p2 + at, b0, b1);
+      EW_SIMD for (int j = 0; j < W; ++j) lam[j] = KIND == WEIBULL ? log(p.p2[at + j]) : 0.0;  // this cohort's
+      intervals<W, KIND>(lag * p.dt, p.dt, p.p1 + at, p.p2 + at, lam, i0, i1);
+      if (lag >= 1) intervals<W, KIND>((lag - 1) * p.dt, p.dt, p.p1 + at, p.p2 + at, lam, b0, b1);
       EW_SIMD for (int j = 0; j < W; ++j) av[c * W + j] = T(average(lag, p.dt, p.offset, b0[j], b1[j], i0[j], i1[j]));
     }
   }
