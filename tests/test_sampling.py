@@ -50,6 +50,7 @@ def test_truncated_normal_stays_in_its_bounds_with_scipys_moments():
         {"dist": "pert", "min": 70, "mode": 155, "max": 7250},  # skewed: alpha 1.05, beta 4.95
         {"dist": "pert", "min": 0.0, "mode": 1.0, "max": 1.0},  # the mode at the maximum
         {"dist": "truncnormal", "mean": 0.5, "std": 0.2, "min": 0.3, "max": 1.5},
+        {"dist": "truncnormal", "mean": 50.0, "std": 1.0, "min": 0.0, "max": 1.0},  # a far tail
     ],
 )
 def test_many_draws_of_slow_quantile_functions_are_exact_to_their_u_resolution(spec):

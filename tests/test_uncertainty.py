@@ -189,3 +189,50 @@ def test_scenarios_show_gives_each_distribution_with_its_quantiles():
     # triangular(5, 10, 12): F(10) = 5/7, so p50 = 5 + sqrt(0.5 * 7 * 5) (closed form)
     assert f"/ {5 + np.sqrt(17.5):.4g} /" in text.split("fleets.s.power:")[1].splitlines()[0]
     assert "0, 1, 2" not in text  # draws are not listed one by one
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 1001])
+@pytest.mark.parametrize("kind", ["lognormal", "integers", "ties"])
+def test_lane_statistics_are_numpys_quantiles_and_mean(n, kind):
+    """The nested partitions give numpy.quantile's numbers to the last bit (ties, q = 0 and 1, adjacent
+    and repeated quantiles, integers), and the mean numpy.mean's."""
+    from ewaste.analysis.uncertainty import lane_statistics
+
+    rng = np.random.default_rng(n)
+    x = {
+        "lognormal": rng.lognormal(size=n),
+        "integers": rng.integers(0, 5, size=n),
+        "ties": np.round(rng.normal(size=n), 1),
+    }[kind]
+    for q in [(0.05, 0.5, 0.95), (0.0, 1.0), (0.5,), (0.25, 0.26, 0.27, 0.999), (0.5, 0.5)]:
+        got, mean = lane_statistics(x, q)
+        assert np.array_equal(got, np.quantile(x, q)), q
+        assert mean == np.mean(x)
+    x = x.astype(float)
+    x[n // 2] = np.nan
+    assert np.isnan(lane_statistics(x, (0.5,))[0]).all()
+
+
+def test_quantiles_of_many_draws_are_xarrays(monkeypatch):
+    """At and above LANE_DRAWS the reduction runs lane by lane: the same Dataset as xarray's quantile
+    and mean over `draw` (draw first, in the middle and last; integers), the quantiles bitwise."""
+    from ewaste.analysis import uncertainty
+
+    monkeypatch.setattr(uncertainty, "LANE_DRAWS", 50)
+    rng = np.random.default_rng(5)
+    results = xr.Dataset(
+        {
+            "a": (("fleet", "draw"), rng.lognormal(size=(2, 301))),
+            "b": (("fleet", "draw", "metal"), rng.normal(size=(2, 301, 3)), {"units": "t"}),
+            "c": (("draw", "fleet"), rng.integers(0, 9, size=(301, 2))),
+            "fixed": (("fleet",), [1.0, 2.0]),
+        },
+        coords={"fleet": ["x", "y"], "metal": ["Au", "Ag", "Pd"], "draw": np.arange(301)},
+    )
+    got = quantiles(results, (0.05, 0.5, 0.95))
+    for name in ("a", "b", "c"):
+        want = results[name].quantile([0.05, 0.5, 0.95], dim="draw", skipna=False)
+        xr.testing.assert_identical(got[name], want.assign_attrs(results[name].attrs))
+        xr.testing.assert_allclose(got[f"{name}_mean"], results[name].mean("draw"), rtol=1e-15)
+        assert got[f"{name}_mean"].attrs == results[name].attrs
+    xr.testing.assert_identical(got["fixed"], results["fixed"])

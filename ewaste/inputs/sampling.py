@@ -81,7 +81,7 @@ def uniforms(design: Design, d: int) -> np.ndarray:
         u = qmc.LatinHypercube(d, seed=rng).random(design.draws)
     else:
         u = qmc.Sobol(d, scramble=True, seed=rng).random(design.draws)
-    return np.clip(u, 1e-12, 1.0 - 1e-12)  # the quantile functions at 0 and 1 are infinite for some
+    return np.clip(u, 1e-12, 1.0 - 1e-12, out=u)  # the quantile functions at 0 and 1 are infinite for some
 
 
 def correlate(u: np.ndarray, rank: np.ndarray, source: str) -> np.ndarray:
@@ -124,4 +124,6 @@ def draw(distributions: list[Distribution], design: Design, source: str) -> dict
                     raise InputError(source, f"uncertainty.correlations[{i}].between", f"{p!r} carries no distribution")
             rank[paths.index(a), paths.index(b)] = rank[paths.index(b), paths.index(a)] = r
         u = correlate(u, rank, source)
-    return {d.path: d.ppf(u[:, j]) for j, d in enumerate(distributions)}
+    columns = np.ascontiguousarray(u.T)  # each parameter's samples side by side in memory
+    del u
+    return {d.path: d.ppf(columns[j]) for j, d in enumerate(distributions)}

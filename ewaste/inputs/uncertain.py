@@ -62,7 +62,7 @@ class Uncertainty:
             return xr.DataArray(dist.quantile(0.5) * factor)
         x = self.draws[field] * factor
         if var is not None:  # at most OUTSIDE_RANGE of the probability lies outside: clipped
-            x = np.clip(x, var.min, var.max)
+            np.clip(x, var.min, var.max, out=x)
         return xr.DataArray(x, dims=DRAW, coords={DRAW: np.arange(x.size)})
 
     def record(self) -> dict[str, Any]:

@@ -128,6 +128,9 @@ def _check_variable(grid: xr.Dataset, name: str, source: str, used: np.ndarray) 
         if dim not in da.dims:
             raise InputError(source, whole, f"needs a {dim!r} dimension")
     values = np.asarray(da.values, dtype=float)
+    fleet_axis = da.dims.index("fleet") if var.scope == "fleet" else None
+    if _within(values, used, fleet_axis, var.min, var.max):  # the usual case, in two passes without copies
+        return
     for bad, what in ((np.isnan(values), "NaN"), (np.isinf(values), "infinite value")):
         if bad.any():
             at = _first(da, bad)
@@ -152,6 +155,20 @@ def _check_variable(grid: xr.Dataset, name: str, source: str, used: np.ndarray) 
             raise InputError(
                 source, _path(name, _first(da, read == value)), f"value {value:.6g} {word} {limit:g}{_unit(var.units)}"
             )
+
+
+def _within(values: np.ndarray, used: np.ndarray, fleet_axis: int | None, lo: float, hi: float) -> bool:
+    """Whether every value is a number (no NaN, no infinity) and every value read lies in [lo, hi]:
+    of the fleets that read it (`used`, along `fleet_axis`) for fleet parameters, else all of them."""
+    if values.size == 0:
+        return True
+    low, high = values.min(), values.max()  # NaN propagates
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return False
+    if fleet_axis is None or np.all(used):
+        return bool(low >= lo and high <= hi)
+    parts = [values[(slice(None),) * fleet_axis + (i,)] for i in np.flatnonzero(used)]
+    return all(p.size == 0 or (p.min() >= lo and p.max() <= hi) for p in parts)
 
 
 def _unit(units: str) -> str:
