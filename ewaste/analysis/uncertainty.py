@@ -35,30 +35,10 @@ def quantiles(results: xr.Dataset, q: Sequence[float] = QUANTILES, keep: Sequenc
     names = list(keep) if keep is not None else list(results.data_vars)
     drawn = [n for n in names if DRAW in results[n].dims and not str(n).startswith("drawn_")]
     buffers = threading.local()  # one scratch lane per thread: partitions run in place, no fresh pages
-
-    def reduce(name: str) -> tuple[xr.DataArray, xr.DataArray]:
-        da = results[name]
-        if da.sizes[DRAW] < LANE_DRAWS:  # skipna=False: numpy.quantile partitions instead of sorting
-            return (
-                da.quantile(list(q), dim=DRAW, skipna=False).assign_attrs(da.attrs),
-                da.mean(DRAW, skipna=False).assign_attrs(da.attrs),
-            )
-        others = [d for d in da.dims if d != DRAW]
-        lanes = np.moveaxis(da.values, da.dims.index(DRAW), -1).reshape(-1, da.sizes[DRAW])
-        scratch = getattr(buffers, "lane", None)
-        if scratch is None or scratch.dtype != lanes.dtype or scratch.size != lanes.shape[1]:
-            scratch = buffers.lane = np.empty(lanes.shape[1], lanes.dtype)
-        stats = [lane_statistics(lane, q, scratch) for lane in lanes]
-        shape = [da.sizes[d] for d in others]
-        coords = {k: v for k, v in da.coords.items() if DRAW not in v.dims}
-        values = np.stack([s[0] for s in stats], axis=-1).reshape([len(q), *shape])
-        out = xr.DataArray(values, dims=("quantile", *others), coords=coords, attrs=da.attrs)
-        mean = xr.DataArray(np.reshape([s[1] for s in stats], shape), dims=others, coords=coords, attrs=da.attrs)
-        return out.assign_coords(quantile=np.asarray(q, dtype=float)), mean
-
     # numpy's partition releases the GIL: the variables are reduced on every core
     with ThreadPoolExecutor(max(1, min(len(drawn), os.cpu_count() or 1))) as pool:
-        done = dict(zip(drawn, pool.map(reduce, drawn), strict=True))
+        stats = pool.map(lambda name: over_draws(results[name], q, buffers), drawn)
+        done = dict(zip(drawn, stats, strict=True))
     out: dict[str, xr.DataArray] = {}
     for name in names:
         if name in done:
@@ -67,6 +47,34 @@ def quantiles(results: xr.Dataset, q: Sequence[float] = QUANTILES, keep: Sequenc
             out[name] = results[name]
     reduced = "quantiles " + ", ".join(f"{x:g}" for x in q) + " and the mean over the draws"
     return xr.Dataset(out, attrs={**results.attrs, "draws_reduced_to": reduced})
+
+
+def over_draws(
+    da: xr.DataArray, q: Sequence[float] = QUANTILES, buffers: threading.local | None = None
+) -> tuple[xr.DataArray, xr.DataArray]:
+    """The q-quantiles of `da` over `draw` (numpy's linear method; dimension `quantile` first, then
+    da's others) and its mean over `draw`, both with da's attributes. From LANE_DRAWS draws on,
+    lane by lane (`lane_statistics`; `buffers`: a thread's scratch lane, kept between calls), else
+    numpy.quantile over all lanes at once: the same numbers either way."""
+    if da.sizes[DRAW] < LANE_DRAWS:  # skipna=False: numpy.quantile partitions instead of sorting
+        return (
+            da.quantile(list(q), dim=DRAW, skipna=False).assign_attrs(da.attrs),
+            da.mean(DRAW, skipna=False).assign_attrs(da.attrs),
+        )
+    others = [d for d in da.dims if d != DRAW]
+    lanes = np.moveaxis(da.values, da.dims.index(DRAW), -1).reshape(-1, da.sizes[DRAW])
+    scratch = getattr(buffers, "lane", None)
+    if scratch is None or scratch.dtype != lanes.dtype or scratch.size != lanes.shape[1]:
+        scratch = np.empty(lanes.shape[1], lanes.dtype)
+        if buffers is not None:
+            buffers.lane = scratch
+    stats = [lane_statistics(lane, q, scratch) for lane in lanes]
+    shape = [da.sizes[d] for d in others]
+    coords = {k: v for k, v in da.coords.items() if DRAW not in v.dims}
+    values = np.stack([s[0] for s in stats], axis=-1).reshape([len(q), *shape])
+    out = xr.DataArray(values, dims=("quantile", *others), coords=coords, attrs=da.attrs)
+    mean = xr.DataArray(np.reshape([s[1] for s in stats], shape), dims=others, coords=coords, attrs=da.attrs)
+    return out.assign_coords(quantile=np.asarray(q, dtype=float)), mean
 
 
 def lane_statistics(

@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
+from ..analysis.uncertainty import over_draws
 from .chartkit import DRAW, ChartData, label_text, missing_variables, palette, scaled, sweep_dims
 from .units import choose
 
@@ -116,7 +117,7 @@ def fan_quantiles(data: ChartData, name: str) -> xr.DataArray:
     da = da.sel({d: v for d, v in data.at.items() if d in da.dims})
     if DRAW not in da.dims:  # a figure that no uncertain input moves: every quantile is its value
         return da.expand_dims(quantile=list(FAN)).transpose("quantile", "year")
-    return da.quantile(list(FAN), dim=DRAW).transpose("quantile", "year").assign_attrs(da.attrs)
+    return over_draws(da, FAN)[0].transpose("quantile", "year")
 
 
 def draw_fan(fig: Figure, data: ChartData) -> None:

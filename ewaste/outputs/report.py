@@ -14,6 +14,7 @@ from string import Template
 import numpy as np
 import xarray as xr
 
+from ..analysis.uncertainty import QUANTILES, over_draws
 from ..errors import InputError
 from ..files import atomic_write
 from .chartkit import DRAW, ChartData, describe_point, inline_svg, render, sweep_dims
@@ -24,7 +25,6 @@ from .units import row
 
 SUFFIXES = (".html", ".htm")
 HASH = ' class="hash"'
-QUANTILES = (0.05, 0.5, 0.95)
 HEADLINES = [  # (label, variable): totals over the fleets
     ("e-waste generated in {target}", "ewaste_generated_target"),
     ("e-waste generated {start}–{target}", "ewaste_generated_cumulative_target"),
@@ -128,7 +128,7 @@ def _spread(da: xr.DataArray, data: ChartData) -> list[float]:
     if DRAW in res.dims or "quantile" in res.dims:
         da = da.sel({d: v for d, v in data.at.items() if d in da.dims})
         if DRAW in da.dims:
-            return [float(v) for v in da.quantile(list(QUANTILES), dim=DRAW).values]
+            return [float(v) for v in over_draws(da, QUANTILES)[0].values]
         if "quantile" in da.dims:
             return [float(v) for v in da.values]
         return [float(da)] * len(_spread_columns(data))  # no draw moves this figure

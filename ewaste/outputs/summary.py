@@ -22,7 +22,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from ..analysis.uncertainty import DRAW, QUANTILES
+from ..analysis.uncertainty import DRAW, QUANTILES, over_draws
 from .units import number, row
 
 NOT_SWEEPS = {"fleet", "time", "year", "material", "metal", "history", "lag", DRAW, "quantile"}
@@ -212,9 +212,9 @@ def _defaults_note(res: xr.Dataset, fig: Figure) -> str:
 def _draws(res: xr.Dataset, fig: Figure, da: xr.DataArray, quantiles: Sequence[float]) -> list[float]:
     """The quantiles and the mean over the draws: computed, or as a file saved them (`quantile`)."""
     if DRAW in da.dims:
-        q = da.quantile(list(quantiles), dim=DRAW)
+        q, mean_ = over_draws(da, quantiles)
         other = [d for d in q.dims if d != "quantile"]
-        mean = float(da.mean(DRAW).median(other) if other else da.mean(DRAW))
+        mean = float(mean_.median(other) if other else mean_)
         return [float(x) for x in np.atleast_1d((q.median(other) if other else q).values)] + [mean]
     mean = _values(res, Figure(fig.label, fig.name + "_mean", fig.units, fig.sel))
     other = [d for d in da.dims if d != "quantile"]
