@@ -498,6 +498,22 @@ def test_a_weibull_unused_by_one_fleet_is_not_range_checked_for_it():
     assert float(grid["lifetime_mean"].sel(fleet="racks")) == 0.0
 
 
+def test_the_range_is_checked_where_a_fleet_reads_the_value_and_nan_everywhere():
+    """The range applies to the fleets that read a parameter (racks read the Weibull's shape, servers
+    do not); a NaN is refused in any fleet, read or not."""
+    grid = grid_of(TWO_FLEETS)
+    grid["lifetime_shape"].loc[{"fleet": "servers"}] = 1e9  # servers read mean and std: not checked
+    validate(grid, "edited.nc")
+    grid["lifetime_shape"].loc[{"fleet": "racks"}] = 1e9
+    with pytest.raises(InputError, match="above the maximum") as info:
+        validate(grid, "edited.nc")
+    assert info.value.field == "fleets.racks.lifetime.shape"
+    grid = grid_of(TWO_FLEETS)
+    grid["lifetime_shape"].loc[{"fleet": "servers"}] = np.nan
+    with pytest.raises(InputError, match="NaN at fleet=servers"):
+        validate(grid, "edited.nc")
+
+
 def test_units_of_a_grid_variable_named_as_in_the_file():
     grid = grid_of(TWO_FLEETS)
     grid["lifetime_mean"].attrs["units"] = "furlong"
