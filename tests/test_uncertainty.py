@@ -124,6 +124,30 @@ def test_choice_and_sweep_side_by_side():
     assert (rates == 0.5).mean() == pytest.approx(0.75, abs=1e-3)
 
 
+def test_draws_beside_a_small_sweep_print_a_table_per_point():
+    """A sweep of the PUE beside the draws: a table per sweep point, energy's p50 scaled by the PUE
+    (energy is linear in it) and e-waste, which the PUE leaves alone, the same in both."""
+    import io
+
+    from rich.console import Console
+
+    from ewaste.outputs.summary import renderables
+
+    raw = copy.deepcopy(LINEAR)
+    raw["energy"] = {"pue": [1.0, 1.5]}
+    res = ewaste.evaluate(grid_of(raw), backend="numpy", summary=True)
+    out = io.StringIO()
+    Console(file=out, width=200).print(renderables(res))
+    tables = out.getvalue().split("energy_pue=")[1:]
+    assert [t.split()[0] for t in tables] == ["1.0", "1.5"]
+    median = scipy.stats.triang(5 / 7, loc=5, scale=7).ppf(0.5)  # kW
+    energy = quantiles(res, [0.5])["energy_target"].sel(fleet="s", quantile=0.5)
+    assert float(energy.sel(energy_pue=1.5)) / float(energy.sel(energy_pue=1.0)) == pytest.approx(1.5, rel=1e-12)
+    assert float(energy.sel(energy_pue=1.0)) == pytest.approx(1000 * median * 8760 * 1e-9, rel=2e-3)
+    generated = [t.split("generated")[1].split()[:3] for t in tables]
+    assert generated[0] == generated[1]
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

@@ -64,7 +64,9 @@ def sobol(names: Sequence[str], model: Model, n: int = 1024, seed: int = 0, conf
     def analyse(y: np.ndarray) -> dict:
         if np.ptp(y) == 0:  # an output that does not vary: no parameter moves it
             return dict.fromkeys(("S1", "S1_conf", "ST", "ST_conf"), np.zeros(len(names)))
-        si = analyze.analyze(problem, y, calc_second_order=False, conf_level=conf, seed=seed, print_to_console=False)
+        # the bootstrap's own generator: SALib leaves it unseeded for seed 0 (`if seed:`)
+        boot = np.random.default_rng(seed)
+        si = analyze.analyze(problem, y, calc_second_order=False, conf_level=conf, seed=boot, print_to_console=False)
         return {k: si[k] for k in ("S1", "S1_conf", "ST", "ST_conf")}
 
     res = _collect(ds, names, analyse)

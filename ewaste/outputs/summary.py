@@ -216,9 +216,11 @@ def _draws(res: xr.Dataset, fig: Figure, da: xr.DataArray, quantiles: Sequence[f
         other = [d for d in q.dims if d != "quantile"]
         mean = float(mean_.median(other) if other else mean_)
         return [float(x) for x in np.atleast_1d((q.median(other) if other else q).values)] + [mean]
-    mean = _values(res, Figure(fig.label, fig.name + "_mean", fig.units, fig.sel))
     other = [d for d in da.dims if d != "quantile"]
     values = da.median(other) if other else da
+    if "quantile" not in da.dims:  # a figure no drawn input moves: every quantile and the mean are its value
+        return [float(values)] * (len(quantiles) + 1)
+    mean = _values(res, Figure(fig.label, fig.name + "_mean", fig.units, fig.sel))
     return [float(x) for x in np.atleast_1d(values.values)] + [float(mean.median() if other else mean)]
 
 
@@ -243,7 +245,8 @@ def _table(res: xr.Dataset, sel: dict, quantiles: Sequence[float], title: str | 
     for section, rows in figures(res):
         table.add_row(Text(section, style="bold"), *[""] * (len(heads) + 2))
         for fig in rows:
-            da = _values(res, fig).sel(sel) if sel else _values(res, fig)
+            da = _values(res, fig)
+            da = da.sel({d: v for d, v in sel.items() if d in da.dims})  # a figure the swept input leaves alone
             flat = np.asarray(da.values, dtype=float)
             if draws:
                 vals = _draws(res, fig, da, quantiles)
