@@ -47,6 +47,18 @@ def test_the_same_seed_gives_the_same_intervals_seed_0_included():
         xr.testing.assert_identical(a, b)
 
 
+def test_each_outputs_rank_is_the_order_of_its_table():
+    """`rank` holds, per output, the order the printed table ranks the parameters in (Ishigami's
+    total indices: x1 0.56, x2 0.44, x3 0.24)."""
+    from ewaste.analysis.sensitivity import with_rank
+
+    res = with_rank(sobol(["x1", "x2", "x3"], ishigami, n=1024, seed=3))
+    assert res["rank"].sel(output="y").values.tolist() == [1, 2, 3]
+    assert sorted(res["parameter"].values, key=lambda p: int(res["rank"].sel(output="y", parameter=p))) == ranked(
+        res, "y"
+    )
+
+
 def test_morris_and_tornado_on_a_linear_function():
     """y = 2 u1 - 3 u2: Morris moves each u over 0.01..0.99, so mu* = 0.98 |coefficient|; the tornado
     moves it from 0.05 to 0.95: swing 0.9 |coefficient|; u3 does nothing."""

@@ -137,4 +137,4 @@ def sensitivity(
     else:
         raise InputError(None, "--method", f"unknown method {method!r}; choose one of {', '.join(sa.METHODS)}")
     units = {name: model.units.get(name, "") for name in model.outputs}
-    return res.assign_attrs(scenario_file=model.path.name, units=json.dumps(units))
+    return sa.with_rank(res).assign_attrs(scenario_file=model.path.name, units=json.dumps(units))

@@ -127,3 +127,15 @@ def ranked(res: xr.Dataset, output: str) -> list[str]:
     score = da.max(other) if other else da
     order = np.argsort(-np.nan_to_num(score.values, nan=-np.inf), kind="stable")
     return [str(res["parameter"].values[i]) for i in order]
+
+
+def with_rank(res: xr.Dataset) -> xr.Dataset:
+    """res with `rank` over (output, parameter): 1 for the parameter that `ranked` puts first for
+    that output (the order of the printed tables), so a saved file sorted by it reads as the screen."""
+    params = [str(p) for p in res["parameter"].values]
+    ranks = [[0] * len(params) for _ in res["output"].values]
+    for i, output in enumerate(map(str, res["output"].values)):
+        for r, name in enumerate(ranked(res, output), start=1):
+            ranks[i][params.index(name)] = r
+    rank = xr.DataArray(np.array(ranks, dtype=np.int64), dims=("output", "parameter"))
+    return res.assign(rank=rank.assign_attrs(long_name="rank by importance for the output (1: first)"))
