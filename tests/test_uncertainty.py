@@ -98,6 +98,19 @@ def test_a_single_draw_re_runs_to_its_own_results(linear):
     assert float(linear["drawn_mass"].sel(fleet="s").isel(draw=k)) == float(grid["mass"].sel(fleet="s")[k])
 
 
+def test_a_single_draw_prints_as_one_scenario(linear):
+    """`--draw N` results: named as that draw of the design, one value column, no range; the value is
+    that draw's."""
+    from ewaste.outputs.summary import summarise
+
+    k = 417
+    text = summarise(ewaste.evaluate(grid_of(LINEAR).isel(draw=[k]), backend="numpy", summary=True))
+    assert f"draw {k} of 1,000 alone" in text and "Uncertainty range" not in text and "p50" not in text
+    generated = float(linear["ewaste_generated_target"].sel(fleet="s").isel(draw=k))  # t/yr
+    shown = text.split("generated")[1].split()[:2]
+    assert shown[1] == "t/yr" and float(shown[0]) == pytest.approx(generated, rel=5e-3)
+
+
 def test_a_factor_scales_a_series_and_correlates_with_another_parameter():
     raw = copy.deepcopy(LINEAR)
     fleet = raw["fleets"]["s"]

@@ -187,8 +187,18 @@ def describe_grid(res: xr.Dataset) -> str:
         design = json.loads(res.attrs.get("uncertainty", "{}"))
         how = f"{design['sampler']}, seed {design['seed']}, " if "sampler" in design else ""
         n_params = len(design.get("parameters", {}))
-        parts.append(f"{res.sizes[DRAW]:,} draws ({how}{n_params} uncertain parameters)")
+        one = single_draw(res)
+        if one is not None:
+            total = f" of {design['draws']:,}" if "draws" in design else ""
+            parts.append(f"draw {one}{total} alone ({how}{n_params} uncertain parameters)")
+        else:
+            parts.append(f"{res.sizes[DRAW]:,} draws ({how}{n_params} uncertain parameters)")
     return "; ".join(parts) or "one scenario"
+
+
+def single_draw(res: xr.Dataset) -> int | None:
+    """The draw that results of one draw alone (`ewaste run --draw N`) hold, else None."""
+    return int(res[DRAW].values[0]) if DRAW in res.dims and res.sizes[DRAW] == 1 else None
 
 
 def _defaults_note(res: xr.Dataset, fig: Figure) -> str:
@@ -285,6 +295,8 @@ def renderables(res: xr.Dataset, quantiles: Sequence[float] = QUANTILES) -> Grou
         Text(f"ewaste {a['ewaste_version']} - scenario {a.get('title', '?')!r} ({a.get('backend', '?')} backend)"),
         Text(describe_grid(res)),
     ]
+    if single_draw(res) is not None:  # one scenario's values, not a range
+        res = res.isel({DRAW: 0}, drop=True)
     sweeps = _sweeps(res)
     if "quantile" in res.dims:
         quantiles = [float(q) for q in res["quantile"].values]
