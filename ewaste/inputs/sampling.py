@@ -65,6 +65,9 @@ def _correlations(raw: object, source: str) -> tuple[tuple[str, str, float], ...
             raise InputError(source, f"{field_}.between", "a parameter is correlated with itself")
         if isinstance(rank, bool) or not isinstance(rank, int | float) or not -1 < rank < 1:
             raise InputError(source, f"{field_}.rank", "expected a rank correlation strictly between -1 and 1")
+        for j, (a, b, _) in enumerate(out):
+            if {a, b} == set(pair):
+                raise InputError(source, f"{field_}.between", f"the pair is correlated already in correlations[{j}]")
         out.append((pair[0], pair[1], float(rank)))
     return tuple(out)
 
