@@ -91,6 +91,7 @@ def run(
         for file in files:
             held.enter_context(claim(file))
         grid = _one_draw(load_grid(path), draw, path)
+        _check_draw_options(grid, path, quantiles, every_draw, summary and out is not None and not zarr_out)
         budget = parse_bytes(memory_limit) if isinstance(memory_limit, str) else memory_limit
         budget = budget or default_memory_limit()
         # chunks run side by side: one per worker process, or one per core on dask's threaded scheduler
@@ -171,6 +172,18 @@ def sensitivity(
         if out is not None:
             write_table(res, out, overwrite)
     return res
+
+
+def _check_draw_options(
+    grid: xr.Dataset, path: Path, quantiles: Sequence[float] | None, every_draw: bool, reduced: bool
+) -> None:
+    """Refuse options about draws that would do nothing: quantiles where the run has no draws (or one
+    draw alone); every draw where the results keep every draw anyway (`reduced`: a --summary file)."""
+    if quantiles and grid.sizes.get("draw", 1) == 1:
+        raise InputError(str(path), "--quantiles", "no range to take quantiles of: this run has no draws")
+    if every_draw and not reduced:
+        why = "applies with --summary and an --out file (not .zarr): without them every draw is kept"
+        raise InputError(None, "--every-draw", why)
 
 
 def _one_draw(grid: xr.Dataset, draw: int | None, path: Path) -> xr.Dataset:

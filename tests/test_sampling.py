@@ -131,7 +131,7 @@ def test_a_design_takes_its_documented_defaults():
         ({"draws": 10, "correlations": [{"between": ["a", "b"], "rank": 1.0}]}, "uncertainty.correlations[0].rank"),
         ({"draws": 10, "samples": 3}, "uncertainty.samples"),
         (
-            {"draws": 10, "correlations": [{"between": ["a", "b"], "rank": 0.5}, {"between": ["b", "a"], "rank": -0.5}]},
+            {"correlations": [{"between": ["a", "b"], "rank": 0.5}, {"between": ["b", "a"], "rank": -0.5}]},
             "uncertainty.correlations[1].between",
         ),
     ],

@@ -144,3 +144,16 @@ def test_nothing_to_vary_and_bad_sample_sizes_are_refused(tmp_path):
         ScenarioModel(path)
     with pytest.raises(ValueError, match="power of 2"):
         sobol(["x1", "x2", "x3"], ishigami, n=1000)
+
+
+def test_a_scenario_with_correlations_says_they_are_not_applied(tmp_path):
+    """Sobol', Morris and the tornado vary the parameters independently: the tables say so."""
+    from ewaste.outputs.sensitivity import sensitivity_text
+
+    path = tmp_path / "c.toml"
+    pair = '["fleets.s.mass", "recycling.collection_rate"]'
+    corr = f"\n[uncertainty]\ncorrelations = [{{ between = {pair}, rank = 0.5 }}]\n"
+    path.write_text(SCENARIO.format(lifetime="4") + corr)
+    res = experiments.sensitivity(path, "tornado", outputs=["collected_target"], backend="numpy")
+    assert res.attrs["correlations_not_applied"] == 1
+    assert "1 rank correlation(s) are not applied here" in sensitivity_text(res)

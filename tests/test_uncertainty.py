@@ -194,6 +194,22 @@ def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(tmp_path):
     assert not (tmp_path / "r.nc").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["default", "--every-draw"], "--every-draw"),  # without --summary every draw is kept anyway
+        (["default", "--summary", "--every-draw", "--out", "r.zarr"], "--every-draw"),
+        (["refresh-cycle", "--quantiles", "0.1,0.9"], "refresh-cycle.toml: --quantiles"),  # no draws
+        (["default", "--draw", "3", "--quantiles", "0.1,0.9"], "default.toml: --quantiles"),  # one draw
+    ],
+)
+def test_options_about_draws_that_would_do_nothing_are_refused(tmp_path, args, field):
+    args = [str(tmp_path / a) if a.endswith(".zarr") else a for a in args]
+    out = subprocess.run([sys.executable, "-m", "ewaste.cli", "run", *args], capture_output=True, text=True)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and field in out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("interpolation", ["linear", "log"])
 def test_a_drawn_key_of_a_series_is_interpolated_draw_by_draw(interpolation):
     """stock = { 2020 = 1000, 2030 = uniform(2000, 4000) }: at the end of 2025 (the midpoint of the

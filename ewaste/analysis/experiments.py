@@ -137,4 +137,7 @@ def sensitivity(
     else:
         raise InputError(None, "--method", f"unknown method {method!r}; choose one of {', '.join(sa.METHODS)}")
     units = {name: model.units.get(name, "") for name in model.outputs}
-    return sa.with_rank(res).assign_attrs(scenario_file=model.path.name, units=json.dumps(units))
+    res = sa.with_rank(res).assign_attrs(scenario_file=model.path.name, units=json.dumps(units))
+    design = model.raw.get("uncertainty", {})
+    correlations = design.get("correlations", []) if isinstance(design, dict) else []
+    return res.assign_attrs(correlations_not_applied=len(correlations)) if correlations else res

@@ -38,6 +38,10 @@ def renderables(res: xr.Dataset) -> Group:
     method = res.attrs["method"]
     units = json.loads(res.attrs.get("units", "{}"))
     parts: list = [Text(NOTE[method].format(runs=int(res.attrs["model_runs"]), conf=res.attrs.get("conf_level", 0)))]
+    if res.attrs.get("correlations_not_applied"):
+        n = int(res.attrs["correlations_not_applied"])
+        note = f"Note: the scenario's {n} rank correlation(s) are not applied here: the parameters vary independently"
+        parts.append(Text(note))
     if any(d not in ("output", "parameter") for d in res.dims):
         parts.append(Text("(a sweep: each figure at the sweep point where it is largest)"))
     for output in map(str, res["output"].values):
