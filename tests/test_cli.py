@@ -249,6 +249,10 @@ def test_netcdf_that_is_not_a_grid(tmp_path: Path):
     junk.write_text("not netcdf")
     out = ewaste("run", str(junk))
     assert out.returncode == 2 and "junk.nc: not a readable NetCDF file" in out.stderr
+    table = tmp_path / "q.csv"
+    table.write_text("fleet,value\n")
+    out = ewaste("summary", str(table))
+    assert out.returncode == 2 and "q.csv: a table for spreadsheets; results are read back from .nc" in out.stderr
 
 
 def test_netcdf_grid_with_wrong_units_and_dims(good: Path, tmp_path: Path):
@@ -369,3 +373,9 @@ def test_evaluate_validates_an_edited_grid(good: Path):
 def test_more_malformed_scenarios(tmp_path: Path, text: str, pattern: str):
     out = ewaste("validate", str(_bad(tmp_path, text)))
     assert out.returncode == 2 and re.search(pattern, out.stderr), out.stderr
+
+
+def test_quantiles_are_taken_in_increasing_order_once_each():
+    from ewaste.cli.commands import _shares
+
+    assert _shares(None, None, "0.9, 0.1,0.9") == [0.1, 0.9]

@@ -99,6 +99,7 @@ def test_rank_correlation_of_the_draws():
         ({"dist": "uniform", "min": 3.0, "max": 1.0}, "fleets.a.mass.max"),
         ({"dist": "pert", "min": 1.0, "mode": 5.0, "max": 3.0}, "fleets.a.mass.mode"),
         ({"dist": "choice", "values": [1, 2], "weights": [0.5, 0.6]}, "fleets.a.mass.weights"),
+        ({"dist": "choice", "values": [1, 2], "weights": [1.2, -0.2]}, "fleets.a.mass.weights[1]"),  # sums to 1
         ({"dist": "gamma", "mean": 1.0}, "fleets.a.mass.dist"),
         ({"dist": "normal", "mean": 1.0}, "fleets.a.mass"),
     ],

@@ -7,6 +7,7 @@ dimension, so every engine, chunking and worker count computes them alike.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..inputs.validate import validate
 from ..model.evaluate import evaluate
 from ..scale import evaluate_lazy, plan
 from ..scale.plan import default_memory_limit
+from ..version import __version__
 
 OUTPUTS = (
     "ewaste_generated_target",
@@ -84,7 +86,8 @@ class ScenarioModel:
         res = self._evaluate(self._grid(draws))
         unknown = [o for o in self.outputs if o not in res]
         if unknown:
-            raise InputError(None, "--output", f"not a summary result: {', '.join(unknown)}")
+            hint = "sensitivity reads summary results, e.g. ewaste_generated_target, energy_cumulative_target"
+            raise InputError(None, "--outputs", f"not a summary result: {', '.join(unknown)} ({hint})")
         out = xr.Dataset()
         draws = res.sizes.get("draw", len(next(iter(draws.values()))))
         for name in self.outputs:
@@ -137,7 +140,12 @@ def sensitivity(
     else:
         raise InputError(None, "--method", f"unknown method {method!r}; choose one of {', '.join(sa.METHODS)}")
     units = {name: model.units.get(name, "") for name in model.outputs}
-    res = sa.with_rank(res).assign_attrs(scenario_file=model.path.name, units=json.dumps(units))
+    res = sa.with_rank(res).assign_attrs(
+        scenario_file=model.path.name,
+        scenario_sha256=hashlib.sha256(model.path.read_bytes()).hexdigest(),
+        ewaste_version=__version__,
+        units=json.dumps(units),
+    )
     design = model.raw.get("uncertainty", {})
     correlations = design.get("correlations", []) if isinstance(design, dict) else []
     return res.assign_attrs(correlations_not_applied=len(correlations)) if correlations else res

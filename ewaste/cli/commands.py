@@ -31,7 +31,7 @@ def _shares(ctx: click.Context, param: click.Parameter, value: str | None) -> li
         raise click.BadParameter(f"{value!r}: numbers between 0 and 1, e.g. 0.05,0.5,0.95") from None
     if not q or any(not 0.0 <= x <= 1.0 for x in q):
         raise click.BadParameter(f"{value!r}: numbers between 0 and 1, e.g. 0.05,0.5,0.95")
-    return q
+    return sorted(set(q))  # columns and the file's `quantile` coordinate in increasing order
 
 
 outputs_option = click.option(

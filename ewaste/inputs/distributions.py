@@ -180,8 +180,11 @@ def _choice(raw: dict, source: str, path: str) -> Distribution:
     w = [_number(v, source, f"{path}.weights[{i}]") for i, v in enumerate(weights)]
     if len(w) != len(vals):
         raise InputError(source, f"{path}.weights", f"{len(w)} weights for {len(vals)} values")
-    if min(w) < 0 or abs(sum(w) - 1.0) > 1e-9:
-        raise InputError(source, f"{path}.weights", f"weights must be >= 0 and sum to 1 (they sum to {sum(w):.6g})")
+    for i, weight in enumerate(w):
+        if weight < 0:
+            raise InputError(source, f"{path}.weights[{i}]", f"a weight is a probability: >= 0, got {weight:g}")
+    if abs(sum(w) - 1.0) > 1e-9:
+        raise InputError(source, f"{path}.weights", f"weights must sum to 1 (they sum to {sum(w):.6g})")
     import scipy.stats  # noqa: PLC0415 - as in _frozen
 
     frozen = scipy.stats.rv_discrete(values=(np.arange(len(vals)), np.asarray(w)))

@@ -41,7 +41,9 @@ def parse_design(raw: dict, source: str) -> Design:
             raise InputError(source, f"uncertainty.{key}", f"unknown key; expected one of {', '.join(sorted(KEYS))}")
     draws, seed, sampler = raw.get("draws", DRAWS), raw.get("seed", 0), raw.get("sampler", "lhs")
     if isinstance(draws, bool) or not isinstance(draws, int) or not 0 < draws <= MAX_DRAWS:
-        raise InputError(source, "uncertainty.draws", f"expected a whole number of draws from 1 to {MAX_DRAWS:g}")
+        raise InputError(
+            source, "uncertainty.draws", f"expected a whole number of draws from 1 to {MAX_DRAWS:g}, got {draws!r}"
+        )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InputError(source, "uncertainty.seed", "expected a whole number >= 0")
     if sampler not in SAMPLERS:

@@ -20,6 +20,8 @@ def load_results(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise InputError(str(path), None, "file not found")
+    if path.suffix.lower() in (".csv", ".xlsx", ".json"):
+        raise InputError(str(path), None, "a table for spreadsheets; results are read back from .nc or .zarr")
     try:
         if path.suffix.lower() == ".zarr" or path.is_dir():
             ds = xr.open_zarr(path)

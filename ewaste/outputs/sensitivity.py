@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.sensitivity import ranked
-from .units import row
+from .units import choose, number
 
 COLUMNS = {
     "sobol": [("S1", "S1_conf", "first-order S1"), ("ST", "ST_conf", "total ST")],
@@ -23,7 +23,8 @@ COLUMNS = {
 NOTE = {
     "sobol": "share of the output's variance: S1 alone, ST with all its interactions ({runs:,} model runs; "
     "+/- the half-width of a {conf:.0%} bootstrap confidence interval)",
-    "morris": "elementary effects over each parameter's p1..p99, in the output's units ({runs:,} model runs)",
+    "morris": "elementary effects over each parameter's p1..p99 ({runs:,} model runs; mu* +/- the half-width of "
+    "its {conf:.0%} bootstrap interval)",
     "tornado": "one at a time: each parameter at its p5 and p95, the others at their medians ({runs:,} model runs)",
 }
 
@@ -35,9 +36,14 @@ def _at_largest(da: xr.DataArray) -> xr.DataArray:
 
 def renderables(res: xr.Dataset) -> Group:
     """A table per output, parameters ranked by importance."""
-    method = res.attrs["method"]
-    units = json.loads(res.attrs.get("units", "{}"))
-    parts: list = [Text(NOTE[method].format(runs=int(res.attrs["model_runs"]), conf=res.attrs.get("conf_level", 0)))]
+    a = res.attrs
+    method = a["method"]
+    units = json.loads(a.get("units", "{}"))
+    seed = f", seed {a['seed']}" if "seed" in a else ""
+    parts: list = [
+        Text(f"ewaste {a.get('ewaste_version', '?')} - sensitivity of {a.get('scenario_file', '?')} ({method}{seed})"),
+        Text(NOTE[method].format(runs=int(a["model_runs"]), conf=a.get("conf_level", 0))),
+    ]
     if res.attrs.get("correlations_not_applied"):
         n = int(res.attrs["correlations_not_applied"])
         note = f"Note: the scenario's {n} rank correlation(s) are not applied here: the parameters vary independently"
@@ -47,19 +53,25 @@ def renderables(res: xr.Dataset) -> Group:
     for output in map(str, res["output"].values):
         table = Table(title=output, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
         table.add_column("parameter")
-        for _, _, head in COLUMNS[method]:
-            table.add_column(head, justify="right")
         at = res.sel(output=output)
-        unit = units.get(output, "")
+        if method == "sobol":
+            for _, _, head in COLUMNS[method]:
+                table.add_column(head, justify="right")
+        else:  # one unit for the whole table, chosen from its largest value
+            keys = [key for key, _, _ in COLUMNS[method]]
+            shown = [float(_at_largest(at[key].sel(parameter=p))) for key in keys for p in at.parameter]
+            factor, unit = choose(units.get(output, ""), shown)
+            for _, _, head in COLUMNS[method]:
+                table.add_column(f"{head} ({unit})" if unit else head, justify="right")
         for name in ranked(res, output):
             cells = []
             for key, conf, _ in COLUMNS[method]:
                 value = float(_at_largest(at[key].sel(parameter=name)))
+                half = float(_at_largest(at[conf].sel(parameter=name))) if conf else None
                 if method == "sobol":
-                    cells.append(f"{value:.3f} +/- {float(_at_largest(at[conf].sel(parameter=name))):.3f}")
+                    cells.append(f"{value:.3f} +/- {half:.3f}")
                 else:
-                    text, shown = row(unit, [value])
-                    cells.append(f"{text[0]} {shown}".strip())
+                    cells.append(number(value / factor) + ("" if half is None else f" +/- {number(half / factor)}"))
             table.add_row(name, *cells)
         parts.append(table)
     return Group(*parts)
