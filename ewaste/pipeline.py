@@ -177,10 +177,13 @@ def sensitivity(
 def _check_draw_options(
     grid: xr.Dataset, path: Path, quantiles: Sequence[float] | None, every_draw: bool, reduced: bool
 ) -> None:
-    """Refuse options about draws that would do nothing: quantiles where the run has no draws (or one
-    draw alone); every draw where the results keep every draw anyway (`reduced`: a --summary file)."""
-    if quantiles and grid.sizes.get("draw", 1) == 1:
-        raise InputError(str(path), "--quantiles", "no range to take quantiles of: this run has no draws")
+    """Refuse options about draws that would do nothing: quantiles or every draw where the run has one
+    scenario per point (no draws, or one draw alone); every draw where the results keep every draw
+    anyway (`reduced`: only a --summary file keeps quantiles instead)."""
+    one = grid.sizes.get("draw", 1) == 1
+    for option, given in (("--quantiles", bool(quantiles)), ("--every-draw", every_draw)):
+        if given and one:
+            raise InputError(str(path), option, "applies to draws of uncertain parameters: this run has one scenario")
     if every_draw and not reduced:
         why = "applies with --summary and an --out file (not .zarr): without them every draw is kept"
         raise InputError(None, "--every-draw", why)

@@ -51,6 +51,8 @@ def test_truncated_normal_stays_in_its_bounds_with_scipys_moments():
         {"dist": "pert", "min": 0.0, "mode": 1.0, "max": 1.0},  # the mode at the maximum
         {"dist": "truncnormal", "mean": 0.5, "std": 0.2, "min": 0.3, "max": 1.5},
         {"dist": "truncnormal", "mean": 50.0, "std": 1.0, "min": 0.0, "max": 1.0},  # a far tail
+        {"dist": "pert", "min": 1e6, "mode": 1e6 + 10, "max": 1e6 + 100},  # narrow beside its location
+        {"dist": "truncnormal", "mean": 100.0, "std": 0.001, "min": 99.0, "max": 101.0},  # +/- 1000 std
     ],
 )
 def test_many_draws_of_slow_quantile_functions_are_exact_to_their_u_resolution(spec):

@@ -157,3 +157,22 @@ def test_a_scenario_with_correlations_says_they_are_not_applied(tmp_path):
     res = experiments.sensitivity(path, "tornado", outputs=["collected_target"], backend="numpy")
     assert res.attrs["correlations_not_applied"] == 1
     assert "1 rank correlation(s) are not applied here" in sensitivity_text(res)
+
+
+def test_a_sweep_beside_the_draws_gives_indices_at_each_point(tmp_path):
+    """A sweep of the PUE: e-waste, which the PUE leaves alone, has the same indices at both points;
+    energy is proportional to the PUE, so its Sobol' shares are the same and its Morris effects
+    scale by 1.5 / 1.2."""
+    path = tmp_path / "sw.toml"
+    lifetime = '{ dist = "uniform", min = 2, max = 6 }'
+    path.write_text(SCENARIO.format(lifetime=lifetime) + "\n[energy]\npue = [1.2, 1.5]\n")
+    model = ScenarioModel(path, outputs=["ewaste_generated_target", "energy_target"], backend="numpy")
+    s = sobol(model.names, model, n=64, seed=1)
+    m = morris(model.names, model, trajectories=10, seed=1)
+    for res, key in ((s, "ST"), (m, "mu_star")):
+        waste = res[key].sel(output="ewaste_generated_target")
+        xr.testing.assert_equal(waste.sel(energy_pue=1.2, drop=True), waste.sel(energy_pue=1.5, drop=True))
+    energy = s["ST"].sel(output="energy_target")
+    np.testing.assert_allclose(energy.sel(energy_pue=1.5), energy.sel(energy_pue=1.2), rtol=1e-9, atol=1e-12)
+    mu = m["mu_star"].sel(output="energy_target")
+    np.testing.assert_allclose(mu.sel(energy_pue=1.5), 1.25 * mu.sel(energy_pue=1.2), rtol=1e-12, atol=1e-12)

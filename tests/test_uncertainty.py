@@ -159,6 +159,9 @@ def test_draws_beside_a_small_sweep_print_a_table_per_point():
     assert float(energy.sel(energy_pue=1.0)) == pytest.approx(1000 * median * 8760 * 1e-9, rel=2e-3)
     generated = [t.split("generated")[1].split()[:3] for t in tables]
     assert generated[0] == generated[1]
+    saved = io.StringIO()  # the same tables from the quantiles a --summary file keeps
+    Console(file=saved, width=200).print(renderables(quantiles(res)))
+    assert saved.getvalue().split("energy_pue=")[1:] == tables
 
 
 @pytest.mark.parametrize(
@@ -201,10 +204,11 @@ def test_bad_input_on_the_command_line_is_one_line_and_writes_nothing(tmp_path):
         (["default", "--summary", "--every-draw", "--out", "r.zarr"], "--every-draw"),
         (["refresh-cycle", "--quantiles", "0.1,0.9"], "refresh-cycle.toml: --quantiles"),  # no draws
         (["default", "--draw", "3", "--quantiles", "0.1,0.9"], "default.toml: --quantiles"),  # one draw
+        (["refresh-cycle", "--summary", "--every-draw", "--out", "r.nc"], "refresh-cycle.toml: --every-draw"),
     ],
 )
 def test_options_about_draws_that_would_do_nothing_are_refused(tmp_path, args, field):
-    args = [str(tmp_path / a) if a.endswith(".zarr") else a for a in args]
+    args = [str(tmp_path / a) if a.endswith((".zarr", ".nc")) else a for a in args]
     out = subprocess.run([sys.executable, "-m", "ewaste.cli", "run", *args], capture_output=True, text=True)
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and field in out.stderr
     assert list(tmp_path.iterdir()) == []
@@ -280,12 +284,15 @@ def test_quantiles_of_many_draws_are_xarrays(monkeypatch):
             "c": (("draw", "fleet"), rng.integers(0, 9, size=(301, 2))),
             "fixed": (("fleet",), [1.0, 2.0]),
         },
-        coords={"fleet": ["x", "y"], "metal": ["Au", "Ag", "Pd"], "draw": np.arange(301)},
+        coords={"fleet": ["x", "y"], "metal": ["Au", "Ag", "Pd"], "draw": np.arange(301), "energy_pue": 1.2},
     )
     got = quantiles(results, (0.05, 0.5, 0.95))
-    for name in ("a", "b", "c"):
+    for name in ("a", "b", "c"):  # each variable as xarray reduces it (a scalar coordinate: kept by the mean)
+        q, mean = uncertainty.over_draws(results[name], (0.05, 0.5, 0.95))
         want = results[name].quantile([0.05, 0.5, 0.95], dim="draw", skipna=False)
-        xr.testing.assert_identical(got[name], want.assign_attrs(results[name].attrs))
-        xr.testing.assert_allclose(got[f"{name}_mean"], results[name].mean("draw"), rtol=1e-15)
-        assert got[f"{name}_mean"].attrs == results[name].attrs
+        xr.testing.assert_identical(q, want.assign_attrs(results[name].attrs))
+        xr.testing.assert_allclose(mean, results[name].mean("draw"), rtol=1e-15)
+        assert set(mean.coords) == set(results[name].mean("draw").coords) and mean.attrs == results[name].attrs
+        np.testing.assert_array_equal(got[name].values, want.values)  # and in the Dataset of all of them
+        np.testing.assert_array_equal(got[f"{name}_mean"].values, mean.values)
     xr.testing.assert_identical(got["fixed"], results["fixed"])

@@ -139,13 +139,18 @@ def sensitivity(
         res = sa.tornado(model.names, model)
     else:
         raise InputError(None, "--method", f"unknown method {method!r}; choose one of {', '.join(sa.METHODS)}")
-    units = {name: model.units.get(name, "") for name in model.outputs}
-    res = sa.with_rank(res).assign_attrs(
+    return _described(sa.with_rank(res), model)
+
+
+def _described(res: xr.Dataset, model: ScenarioModel) -> xr.Dataset:
+    """Sensitivity results with their provenance: the scenario file (name and sha256), ewaste's
+    version, each output's units, and how many of the file's rank correlations were left out."""
+    design = model.raw.get("uncertainty", {})
+    correlations = design.get("correlations", []) if isinstance(design, dict) else []
+    return res.assign_attrs(
         scenario_file=model.path.name,
         scenario_sha256=hashlib.sha256(model.path.read_bytes()).hexdigest(),
         ewaste_version=__version__,
-        units=json.dumps(units),
+        units=json.dumps({name: model.units.get(name, "") for name in model.outputs}),
+        **({"correlations_not_applied": len(correlations)} if correlations else {}),
     )
-    design = model.raw.get("uncertainty", {})
-    correlations = design.get("correlations", []) if isinstance(design, dict) else []
-    return res.assign_attrs(correlations_not_applied=len(correlations)) if correlations else res

@@ -38,7 +38,9 @@ def _collect(ds: xr.Dataset, names: Sequence[str], analyse: Callable[[np.ndarray
     dims = [d for d in ds.dims if d != "draw"]
     out: dict[str, list] = {}
     for name in ds.data_vars:
-        per_point = [analyse(np.asarray(ds[name].isel(p).values, dtype=float)) for p in _points(ds)]
+        da = ds[name]  # an output the swept input leaves alone lacks that dimension: the same at every point
+        at = [{d: i for d, i in p.items() if d in da.dims} for p in _points(ds)]
+        per_point = [analyse(np.asarray(da.isel(p).values, dtype=float)) for p in at]
         for key in per_point[0]:
             stacked = np.stack([np.asarray(r[key], dtype=float) for r in per_point], axis=-1)
             out.setdefault(key, []).append(stacked.reshape(len(names), *(ds.sizes[d] for d in dims)))

@@ -52,29 +52,33 @@ def quantiles(results: xr.Dataset, q: Sequence[float] = QUANTILES, keep: Sequenc
 def over_draws(
     da: xr.DataArray, q: Sequence[float] = QUANTILES, buffers: threading.local | None = None
 ) -> tuple[xr.DataArray, xr.DataArray]:
-    """The q-quantiles of `da` over `draw` (numpy's linear method; dimension `quantile` first, then
-    da's others) and its mean over `draw`, both with da's attributes. From LANE_DRAWS draws on,
-    lane by lane (`lane_statistics`; `buffers`: a thread's scratch lane, kept between calls), else
-    numpy.quantile over all lanes at once: the same numbers either way."""
+    """The q-quantiles of `da` over `draw` (dimension `quantile` first, then da's others) and its mean
+    over `draw`, both with da's attributes, as xarray's `quantile(skipna=False)` (numpy's linear
+    method) and `mean`: a NaN in a lane gives NaN. From LANE_DRAWS draws on they are taken lane by
+    lane (`lane_statistics`; `buffers`: a thread's scratch lane, kept between calls): the same
+    quantiles to the last bit, the mean summed in another order."""
     if da.sizes[DRAW] < LANE_DRAWS:  # skipna=False: numpy.quantile partitions instead of sorting
         return (
             da.quantile(list(q), dim=DRAW, skipna=False).assign_attrs(da.attrs),
             da.mean(DRAW, skipna=False).assign_attrs(da.attrs),
         )
-    others = [d for d in da.dims if d != DRAW]
-    lanes = np.moveaxis(da.values, da.dims.index(DRAW), -1).reshape(-1, da.sizes[DRAW])
+    n, others = da.sizes[DRAW], [d for d in da.dims if d != DRAW]
+    moved = np.moveaxis(da.values, da.dims.index(DRAW), -1)  # a view: each lane is copied into scratch
     scratch = getattr(buffers, "lane", None)
-    if scratch is None or scratch.dtype != lanes.dtype or scratch.size != lanes.shape[1]:
-        scratch = np.empty(lanes.shape[1], lanes.dtype)
+    if scratch is None or scratch.dtype != moved.dtype or scratch.size != n:
+        scratch = np.empty(n, moved.dtype)
         if buffers is not None:
             buffers.lane = scratch
-    stats = [lane_statistics(lane, q, scratch) for lane in lanes]
-    shape = [da.sizes[d] for d in others]
+    stats = [lane_statistics(moved[i], q, scratch) for i in np.ndindex(moved.shape[:-1])]
+    shape = moved.shape[:-1]
     coords = {k: v for k, v in da.coords.items() if DRAW not in v.dims}
-    values = np.stack([s[0] for s in stats], axis=-1).reshape([len(q), *shape])
-    out = xr.DataArray(values, dims=("quantile", *others), coords=coords, attrs=da.attrs)
-    mean = xr.DataArray(np.reshape([s[1] for s in stats], shape), dims=others, coords=coords, attrs=da.attrs)
-    return out.assign_coords(quantile=np.asarray(q, dtype=float)), mean
+    values = np.stack([s[0] for s in stats], axis=-1).reshape((len(q), *shape))
+    scalar = [k for k, v in coords.items() if not v.ndim]  # dropped by xarray's quantile, kept by its mean
+    quantile = xr.DataArray(values, dims=("quantile", *others), coords=coords, attrs=da.attrs, name=da.name)
+    means = np.reshape([s[1] for s in stats], shape)
+    mean = xr.DataArray(means, dims=others, coords=coords, attrs=da.attrs, name=da.name)
+    quantile = quantile.drop_vars(scalar)
+    return quantile.assign_coords(quantile=np.asarray(q, dtype=float)), mean
 
 
 def lane_statistics(
@@ -87,7 +91,8 @@ def lane_statistics(
     seven single partitions; here each is a single partition of the part of the lane that the
     previous ones left between them (the median's first, then each half), about twice one partition
     in all. `scratch`: a buffer of n values of the lane's dtype to partition in (else a copy).
-    The interpolation is numpy's own (virtual index (n - 1) q; `numpy.lib._function_base_impl._lerp`).
+    The interpolation is numpy.quantile's linear method: virtual index (n - 1) q, and between the two
+    order statistics around it a + (b - a) t, or b - (b - a) (1 - t) from t = 0.5 on, as numpy does.
     """
     n = lane.size
     if scratch is None:

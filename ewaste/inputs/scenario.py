@@ -310,7 +310,7 @@ def _fleet_variables(fleets: dict, used: dict) -> dict[str, xr.DataArray]:
 def _over_fleets(parts: list[xr.DataArray], names: list[str], **fill: float) -> xr.DataArray:
     """One variable of each fleet along `fleet` (outer join); one fleet's without a copy (drawn
     parameters are draws x steps: 90 MB at a million draws)."""
-    if len(parts) == 1:
+    if len(parts) == 1:  # a view of the fleet's own array (nothing writes into a grid in place)
         return parts[0].expand_dims(fleet=names)
     return xr.concat(parts, dim=xr.DataArray(names, dims="fleet"), coords="minimal", join="outer", **fill)
 

@@ -129,8 +129,16 @@ def _check_variable(grid: xr.Dataset, name: str, source: str, used: np.ndarray) 
             raise InputError(source, whole, f"needs a {dim!r} dimension")
     values = np.asarray(da.values, dtype=float)
     fleet_axis = da.dims.index("fleet") if var.scope == "fleet" else None
-    if _within(values, used, fleet_axis, var.min, var.max):  # the usual case, in two passes without copies
-        return
+    if not _within(values, used, fleet_axis, var.min, var.max):  # the usual case: two passes, no copies
+        _refuse_values(da, name, values, used, fleet_axis, source)
+
+
+def _refuse_values(
+    da: xr.DataArray, name: str, values: np.ndarray, used: np.ndarray, fleet_axis: int | None, source: str
+) -> None:
+    """Raise InputError for the first NaN or infinite value, else the most extreme value outside the
+    range of those read (`_within` said there is one), naming where it is."""
+    var = table()[name]
     for bad, what in ((np.isnan(values), "NaN"), (np.isinf(values), "infinite value")):
         if bad.any():
             at = _first(da, bad)
@@ -140,10 +148,8 @@ def _check_variable(grid: xr.Dataset, name: str, source: str, used: np.ndarray) 
                 f"{what} at {', '.join(f'{d}={v}' for d, v in at.items())}: a value given must be a number",
             )
     read = values
-    if var.scope == "fleet":
-        mask = np.moveaxis(
-            np.asarray(used, dtype=bool).reshape((-1,) + (1,) * (values.ndim - 1)), 0, da.dims.index("fleet")
-        )
+    if fleet_axis is not None:
+        mask = np.moveaxis(np.asarray(used, dtype=bool).reshape((-1,) + (1,) * (values.ndim - 1)), 0, fleet_axis)
         read = np.where(mask, values, np.nan)
     for worst, beyond, limit, word in (
         (np.nanmin, np.less, var.min, "below the minimum"),

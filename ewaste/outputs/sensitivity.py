@@ -22,7 +22,7 @@ COLUMNS = {
 }
 NOTE = {
     "sobol": "share of the output's variance: S1 alone, ST with all its interactions ({runs:,} model runs; "
-    "+/- the half-width of a {conf:.0%} bootstrap confidence interval)",
+    "+/- the half-width of the {conf:.0%} bootstrap interval)",
     "morris": "elementary effects over each parameter's p1..p99 ({runs:,} model runs; mu* +/- the half-width of "
     "its {conf:.0%} bootstrap interval)",
     "tornado": "one at a time: each parameter at its p5 and p95, the others at their medians ({runs:,} model runs)",
@@ -35,46 +35,49 @@ def _at_largest(da: xr.DataArray) -> xr.DataArray:
 
 
 def renderables(res: xr.Dataset) -> Group:
-    """A table per output, parameters ranked by importance."""
+    """A heading, then a table per output, parameters ranked by importance."""
     a = res.attrs
     method = a["method"]
-    units = json.loads(a.get("units", "{}"))
     seed = f", seed {a['seed']}" if "seed" in a else ""
     parts: list = [
         Text(f"ewaste {a.get('ewaste_version', '?')} - sensitivity of {a.get('scenario_file', '?')} ({method}{seed})"),
         Text(NOTE[method].format(runs=int(a["model_runs"]), conf=a.get("conf_level", 0))),
     ]
-    if res.attrs.get("correlations_not_applied"):
-        n = int(res.attrs["correlations_not_applied"])
+    if a.get("correlations_not_applied"):
+        n = int(a["correlations_not_applied"])
         note = f"Note: the scenario's {n} rank correlation(s) are not applied here: the parameters vary independently"
         parts.append(Text(note))
     if any(d not in ("output", "parameter") for d in res.dims):
         parts.append(Text("(a sweep: each figure at the sweep point where it is largest)"))
-    for output in map(str, res["output"].values):
-        table = Table(title=output, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-        table.add_column("parameter")
-        at = res.sel(output=output)
-        if method == "sobol":
-            for _, _, head in COLUMNS[method]:
-                table.add_column(head, justify="right")
-        else:  # one unit for the whole table, chosen from its largest value
-            keys = [key for key, _, _ in COLUMNS[method]]
-            shown = [float(_at_largest(at[key].sel(parameter=p))) for key in keys for p in at.parameter]
-            factor, unit = choose(units.get(output, ""), shown)
-            for _, _, head in COLUMNS[method]:
-                table.add_column(f"{head} ({unit})" if unit else head, justify="right")
-        for name in ranked(res, output):
-            cells = []
-            for key, conf, _ in COLUMNS[method]:
-                value = float(_at_largest(at[key].sel(parameter=name)))
-                half = float(_at_largest(at[conf].sel(parameter=name))) if conf else None
-                if method == "sobol":
-                    cells.append(f"{value:.3f} +/- {half:.3f}")
-                else:
-                    cells.append(number(value / factor) + ("" if half is None else f" +/- {number(half / factor)}"))
-            table.add_row(name, *cells)
-        parts.append(table)
+    units = json.loads(a.get("units", "{}"))
+    parts += [_table(res, output, units.get(output, "")) for output in map(str, res["output"].values)]
     return Group(*parts)
+
+
+def _table(res: xr.Dataset, output: str, units: str) -> Table:
+    """One output's table: Sobol' indices as shares, other methods in one unit for the whole table
+    (chosen from its largest value)."""
+    method = res.attrs["method"]
+    at = res.sel(output=output)
+    table = Table(title=output, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    table.add_column("parameter")
+    factor, unit = 1.0, ""
+    if method != "sobol":
+        keys = [key for key, _, _ in COLUMNS[method]]
+        factor, unit = choose(units, [float(_at_largest(at[k].sel(parameter=p))) for k in keys for p in at.parameter])
+    for _, _, head in COLUMNS[method]:
+        table.add_column(f"{head} ({unit})" if unit else head, justify="right")
+    for name in ranked(res, output):
+        cells = []
+        for key, conf, _ in COLUMNS[method]:
+            value = float(_at_largest(at[key].sel(parameter=name)))
+            half = float(_at_largest(at[conf].sel(parameter=name))) if conf else None
+            if method == "sobol":
+                cells.append(f"{value:.3f} +/- {half:.3f}")
+            else:
+                cells.append(number(value / factor) + ("" if half is None else f" +/- {number(half / factor)}"))
+        table.add_row(name, *cells)
+    return table
 
 
 def sensitivity_text(res: xr.Dataset, width: int = 140) -> str:

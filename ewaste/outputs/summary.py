@@ -219,19 +219,25 @@ def _defaults_note(res: xr.Dataset, fig: Figure) -> str:
     return "; ".join(notes)
 
 
-def _draws(res: xr.Dataset, fig: Figure, da: xr.DataArray, quantiles: Sequence[float]) -> list[float]:
-    """The quantiles and the mean over the draws: computed, or as a file saved them (`quantile`)."""
+def _draws(res: xr.Dataset, fig: Figure, sel: dict, quantiles: Sequence[float]) -> list[float]:
+    """The quantiles and the mean over the draws of a figure at the sweep point `sel` (where the
+    figure varies along it): computed from the draws, or as a file saved them (`quantile`)."""
+    da = _at(_values(res, fig), sel)
     if DRAW in da.dims:
-        q, mean_ = over_draws(da, quantiles)
-        other = [d for d in q.dims if d != "quantile"]
-        mean = float(mean_.median(other) if other else mean_)
-        return [float(x) for x in np.atleast_1d((q.median(other) if other else q).values)] + [mean]
-    other = [d for d in da.dims if d != "quantile"]
-    values = da.median(other) if other else da
-    if "quantile" not in da.dims:  # a figure no drawn input moves: every quantile and the mean are its value
-        return [float(values)] * (len(quantiles) + 1)
-    mean = _values(res, Figure(fig.label, fig.name + "_mean", fig.units, fig.sel))
-    return [float(x) for x in np.atleast_1d(values.values)] + [float(mean.median() if other else mean)]
+        q, mean = over_draws(da, quantiles)
+    elif "quantile" in da.dims:
+        q, mean = da, _at(_values(res, Figure(fig.label, fig.name + "_mean", fig.units, fig.sel)), sel)
+    else:  # a figure no drawn input moves: every quantile and the mean are its value
+        q, mean = da.expand_dims(quantile=list(quantiles)), da
+    other = [d for d in q.dims if d != "quantile"]  # the sweep's, where no point is chosen: the median
+    q, mean = (q.median(other), mean.median()) if other else (q, mean)
+    return [float(x) for x in np.atleast_1d(q.values)] + [float(mean)]
+
+
+def _at(da: xr.DataArray, sel: dict) -> xr.DataArray:
+    """da at the sweep point `sel`, along the dimensions da has (a figure the swept input leaves alone
+    has not all of them)."""
+    return da.sel({d: v for d, v in sel.items() if d in da.dims})
 
 
 def _table(res: xr.Dataset, sel: dict, quantiles: Sequence[float], title: str | None = None) -> Table:
@@ -255,15 +261,12 @@ def _table(res: xr.Dataset, sel: dict, quantiles: Sequence[float], title: str | 
     for section, rows in figures(res):
         table.add_row(Text(section, style="bold"), *[""] * (len(heads) + 2))
         for fig in rows:
-            da = _values(res, fig)
-            da = da.sel({d: v for d, v in sel.items() if d in da.dims})  # a figure the swept input leaves alone
-            flat = np.asarray(da.values, dtype=float)
             if draws:
-                vals = _draws(res, fig, da, quantiles)
-            elif sweeps:
-                vals = [float(np.min(flat)), float(np.median(flat)), float(np.max(flat))]
+                vals = _draws(res, fig, sel, quantiles)
             else:
-                vals = [float(flat.reshape(-1)[0])]
+                flat = np.asarray(_at(_values(res, fig), sel).values, dtype=float).ravel()
+                spread = [float(np.min(flat)), float(np.median(flat)), float(np.max(flat))]
+                vals = spread if sweeps else [float(flat[0])]
             text, unit = row(fig.units, vals)
             table.add_row("  " + fig.label, *text, unit, _defaults_note(res, fig))
     return table
@@ -272,8 +275,9 @@ def _table(res: xr.Dataset, sel: dict, quantiles: Sequence[float], title: str | 
 def _extremes(res: xr.Dataset) -> str:
     """Where the sweep's lowest and highest target-year e-waste lie (the dimensions that move it)."""
     da = res["ewaste_generated_target"].sum("fleet") if "fleet" in res.dims else res["ewaste_generated_target"]
-    if DRAW in da.dims:
-        da = da.median(DRAW)
+    for dim in (DRAW, "quantile"):  # where the draws' median lies (a file of quantiles: their median)
+        if dim in da.dims:
+            da = da.median(dim)
     values = np.asarray(da.values, dtype=float)
     if values.size < 2 or np.ptp(values) == 0:
         return ""
