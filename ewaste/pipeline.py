@@ -183,7 +183,7 @@ def _check_draw_options(
     one = grid.sizes.get("draw", 1) == 1
     for option, given in (("--quantiles", bool(quantiles)), ("--every-draw", every_draw)):
         if given and one:
-            raise InputError(str(path), option, "applies to draws of uncertain parameters: this run has one scenario")
+            raise InputError(str(path), option, "applies to draws of uncertain parameters: this run has none (or one)")
     if every_draw and not reduced:
         why = "applies with --summary and an --out file (not .zarr): without them every draw is kept"
         raise InputError(None, "--every-draw", why)
