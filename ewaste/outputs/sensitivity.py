@@ -59,19 +59,20 @@ def _table(res: xr.Dataset, output: str, units: str) -> Table:
     (chosen from its largest value)."""
     method = res.attrs["method"]
     at = res.sel(output=output)
+    # each column over the parameters, at the sweep point where it is largest
+    cols = {k: _at_largest(at[k]) for key, conf, _ in COLUMNS[method] for k in (key, conf) if k}
     table = Table(title=output, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     table.add_column("parameter")
     factor, unit = 1.0, ""
     if method != "sobol":
-        keys = [key for key, _, _ in COLUMNS[method]]
-        factor, unit = choose(units, [float(_at_largest(at[k].sel(parameter=p))) for k in keys for p in at.parameter])
+        factor, unit = choose(units, [float(v) for key, _, _ in COLUMNS[method] for v in cols[key].values])
     for _, _, head in COLUMNS[method]:
         table.add_column(f"{head} ({unit})" if unit else head, justify="right")
     for name in ranked(res, output):
         cells = []
         for key, conf, _ in COLUMNS[method]:
-            value = float(_at_largest(at[key].sel(parameter=name)))
-            half = float(_at_largest(at[conf].sel(parameter=name))) if conf else None
+            value = float(cols[key].sel(parameter=name))
+            half = float(cols[conf].sel(parameter=name)) if conf else None
             if method == "sobol":
                 cells.append(f"{value:.3f} +/- {half:.3f}")
             else:
