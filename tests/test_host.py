@@ -14,6 +14,7 @@ import zlib
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from ewaste import evaluate
 from ewaste.engine import host
@@ -24,6 +25,7 @@ from ewaste.engine.stockflow import SurvivalRows, reduce_flows, solve
 from ewaste.errors import InputError
 from ewaste.inputs import catalogue
 from ewaste.inputs.load import load_grid
+from ewaste.model.outputs import RESULTS
 
 pytestmark = pytest.mark.skipif(not host.status()[0], reason=f"compiled CPU engine unavailable: {host.status()[1]}")
 
@@ -159,12 +161,35 @@ def test_bundled_scenarios_give_the_same_results(name):
         assert_results_close(want[list(summary.data_vars)], summary)
 
 
-def assert_results_close(want, got) -> None:
+@pytest.mark.parametrize(
+    ("name", "precision"), [("default", "float64"), ("default", "float32"), ("cascade", "float64")]
+)
+def test_each_result_alone_equals_the_full_run(name, precision):
+    """outputs=[name] has the engine write only the trajectories that result reads (`fleet._series`):
+    each result of the bundled default (a stock-driven and an inflow-driven fleet, materials, metals,
+    energy) and cascade (money, embodied emissions, a fleet passing units on) alone, with its
+    aggregates, is the full run's: the same variables, dimensions and
+    coordinates, values to rounding (a run without energy leaves the average in service out, and the
+    compiler may order the sums differently); in float64 also the NumPy engine's."""
+    grid = load_grid(catalogue.resolve(name))
+    full = evaluate(grid, "cpu", precision=precision)
+    reference = evaluate(grid, "numpy")
+    for result in [n for n in RESULTS if n in full]:
+        alone = evaluate(grid, "cpu", precision=precision, outputs=[result])
+        kept = [v for v in alone.data_vars if not str(v).startswith("drawn_")]
+        assert result in kept and set(kept) <= set(full.data_vars)
+        xr.testing.assert_allclose(alone[kept], full[kept], rtol=1e-6 if precision == "float32" else 1e-13)
+        assert_results_close(full[kept], alone[kept], 1e-6 if precision == "float32" else 1e-13)
+        if precision == "float64":
+            assert_results_close(reference[kept], alone[kept])
+
+
+def assert_results_close(want, got, rtol: float = 1e-12) -> None:
     for v in want.data_vars:
         a, b = want[v].values, got[v].values
         if a.dtype.kind == "f":
             scale = np.nanmax(np.abs(a)) if a.size and np.isfinite(a).any() else 1.0
-            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12 * scale, err_msg=v)
+            np.testing.assert_allclose(b, a, rtol=rtol, atol=rtol * scale, err_msg=v)
         else:
             np.testing.assert_array_equal(b, a, err_msg=v)
 
@@ -297,6 +322,26 @@ def test_without_averages_the_other_flows_are_unchanged(kind, by_cohort, single)
         for f in ("inflow", "stock", "outflow", "attr_stock", "attr_outflow"):
             a, b = getattr(lean, f), getattr(full, f)
             np.testing.assert_allclose(a, b, rtol=tol, atol=tol * np.abs(b).max(), err_msg=f"{engine.__module__} {f}")
+
+
+@pytest.mark.parametrize("series", [("outflow",), ("inflow", "attr_outflow"), ("stock", "in_service"), ()])
+@pytest.mark.parametrize("stock_driven", [False, True])
+def test_series_not_asked_for_are_not_written(series, stock_driven):
+    """`series` leaves the other trajectories unwritten (None) and the ones asked for equal to the
+    NumPy engine's, with and without history (the given stock then is, or is not, the stock)."""
+    rng = np.random.default_rng(zlib.crc32(f"series{series}{stock_driven}".encode()))
+    params, driver, attributes = sample_problem("weibull", False, stock_driven, 131, rng)
+    for n_history in (0, 3):
+        rows = SurvivalRows("weibull", params, driver.shape[0], 0.5, "middle", NUMPY)
+        args = (driver, stock_driven, rows, attributes, n_history, "correct")
+        want, got = solve(*args), host.solve(*args, series=series)
+        for f in FIELDS:
+            if f not in series:
+                assert getattr(got, f) is None, f
+                continue
+            a, b = getattr(got, f), getattr(want, f)
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * driver.max(), err_msg=f)
+        np.testing.assert_array_equal(got.negative_inflow_steps, want.negative_inflow_steps)
 
 
 def test_one_tabulated_table_given_by_cohort():

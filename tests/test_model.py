@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import scipy.stats
+import xarray as xr
 from conftest import evaluate_dict
 from numpy.testing import assert_allclose
 
@@ -592,6 +593,28 @@ def test_two_fleets_are_independent():
 # ----------------------------------------------------------------------------------------------
 # Time axis: quarters, annual, cumulative and target variables
 # ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [("fleet", "year", "s"), ("s", "fleet", "year"), ("year", "s", "fleet")])
+def test_cumulative_sums_by_hand(order):
+    """Running sums over the year, wherever that axis lies: 1, 2, 3, 4 -> 1, 3, 6, 10 (n (n + 1) / 2);
+    a NaN year makes every later sum NaN, as cumsum(skipna=False); coordinates and attributes kept."""
+    from ewaste.model.aggregate import cumulative
+
+    years = np.arange(2020, 2024)
+    base = xr.DataArray(
+        np.arange(1.0, 5.0)[None, :, None] * np.array([1.0, 10.0])[None, None, :] * np.ones((2, 1, 1)),
+        dims=("fleet", "year", "s"),
+        coords={"fleet": ["a", "b"], "year": years},
+        attrs={"units": "t"},
+    )
+    base[1, 2, 1] = np.nan
+    got = cumulative(base.transpose(*order)).transpose("fleet", "year", "s")
+    assert got.attrs == {"units": "t"} and list(got["year"].values) == list(years)
+    n = np.arange(1.0, 5.0)
+    assert_allclose(got.sel(fleet="a", s=0), n * (n + 1) / 2, rtol=0)
+    assert_allclose(got.sel(fleet="a", s=1), 10 * n * (n + 1) / 2, rtol=0)
+    assert_allclose(got.sel(fleet="b", s=1), [10.0, 30.0, np.nan, np.nan], rtol=0)
 
 
 def test_quarterly_inflow_driven_annual_aggregation():

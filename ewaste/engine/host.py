@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import cache
@@ -231,25 +232,27 @@ def solve(
     single: bool = False,
     installed_base: bool = False,
     averages: bool = True,
+    series: Collection[str] | None = None,
 ) -> CohortFlows:
     """`stockflow.solve`, computed by the compiled engine (same arguments, same results to ~1e-14).
 
     reduce: (weights (2, N), last): return `stockflow.reduce_flows` of the flows instead, summed as
     the recursion goes, without ever writing the trajectories. single: float32 arithmetic.
-    Stock-driven trajectories without history in float64 return the given stock (read-only) as the
-    stock, which the recursion reaches to rounding (its `stock_error`, checked by the caller), rather
-    than writing a copy of it.
+    series: the trajectories to return (names of `kernel.SERIES` / `kernel.ATTRIBUTE_SERIES`; None:
+    all); the others are computed but never written (None in the result), which saves the first
+    touch of their memory. Stock-driven trajectories without history in float64 return the given
+    stock (read-only) as the stock, which the recursion reaches to rounding (its `stock_error`,
+    checked by the caller), rather than writing a copy of it.
     """
     inputs = kernel.prepare(
         driver, stock_driven, rows, attributes, n_history, negative_inflow, np, reduce, single, installed_base, averages
     )
     given = stock_driven and not n_history and not single and reduce is None
+    skip = set() if series is None else {*kernel.SERIES, *kernel.ATTRIBUTE_SERIES} - set(series)
     with _small_pages():
-        out = kernel.allocate(inputs, np)
-    if given:
-        del out["stock"]  # never touched: the library skips a missing output
+        out = kernel.allocate(inputs, np, skip | ({"stock"} if given else set()))
     compute(inputs, out)
-    if given:
+    if given and "stock" not in skip:
         out["stock"] = np.broadcast_to(inputs.driver, (inputs.n, inputs.s))  # a read-only view
     return kernel.finish(inputs, out)
 

@@ -8,6 +8,7 @@ kernel through CuPy. Arrays come from the namespace `xp` (NumPy or CuPy) of the 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,19 +134,21 @@ def _weights(reduce: tuple[Any, int], n: int, xp: Any) -> Any:
     return weights
 
 
-def allocate(inputs: Inputs, xp: Any) -> dict[str, Any]:
+def allocate(inputs: Inputs, xp: Any, skip: Collection[str] = ()) -> dict[str, Any]:
     """ew::Result's arrays for the inputs' S scenarios (uninitialised: the kernel writes them all).
 
     In summary mode (inputs.weights set) the trajectories are absent and "summary" holds, for each
     of the 4 + 3K series (`SERIES`, then `ATTRIBUTE_SERIES` attribute by attribute), three values
     per scenario: (4 + 3K, 3, S). Without `inputs.averages` the averages in service are left out.
+    skip: trajectories not to write (names of `SERIES` / `ATTRIBUTE_SERIES`): only the CPU library
+    leaves a missing output alone (kernels/host.cpp); the GPU kernel writes every one.
     """
     n, k, s = inputs.n, inputs.n_attributes, inputs.s
     out = {"negative": xp.empty(s, dtype=xp.int64), "first_step": xp.empty(s), "stock_error": xp.empty(s)}
     if inputs.weights is not None:
         return out | {"summary": xp.empty((len(SERIES) + len(ATTRIBUTE_SERIES) * k, 3, s))}
-    out |= {name: xp.empty((n, s)) for name in _computed(SERIES, inputs)}
-    return out | {name: xp.empty((k, n, s)) for name in _computed(ATTRIBUTE_SERIES, inputs)}
+    out |= {name: xp.empty((n, s)) for name in _computed(SERIES, inputs) if name not in skip}
+    return out | {name: xp.empty((k, n, s)) for name in _computed(ATTRIBUTE_SERIES, inputs) if name not in skip}
 
 
 AVERAGES = ("in_service", "attr_in_service")  # computed only with Inputs.averages
@@ -156,7 +159,8 @@ def _computed(series: tuple[str, ...], inputs: Inputs) -> tuple[str, ...]:
 
 
 def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
-    """Refuse what the NumPy engine refuses, and wrap the results (None for what was not computed)."""
+    """Refuse what the NumPy engine refuses, and wrap the results (None for what was not computed or
+    not written)."""
     if inputs.stock_driven and inputs.s:
         require_first_step(float(out["first_step"].min()))
     k = inputs.n_attributes
@@ -166,7 +170,7 @@ def finish(inputs: Inputs, out: dict[str, Any]) -> CohortFlows:
         out |= {name: sm[first + i * k : first + (i + 1) * k] for i, name in enumerate(ATTRIBUTE_SERIES)}
     computed = {*_computed(SERIES, inputs), *(_computed(ATTRIBUTE_SERIES, inputs) if k else ())}
     return CohortFlows(
-        **{name: out[name] if name in computed else None for name in (*SERIES, *ATTRIBUTE_SERIES)},
+        **{name: out.get(name) if name in computed else None for name in (*SERIES, *ATTRIBUTE_SERIES)},
         negative_inflow_steps=out["negative"],
         stock_error=out["stock_error"],
     )

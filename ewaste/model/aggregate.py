@@ -44,7 +44,7 @@ def aggregate(res: xr.Dataset, target: int) -> xr.Dataset:
             continue
         annual = to_annual(da, kind)
         out[f"{name}_annual"] = annual.assign_attrs(_period_attrs(da, "annual", target))
-        cum = annual.cumsum("year", skipna=False) if kind == "flow" else None
+        cum = cumulative(annual) if kind == "flow" else None
         if cum is not None:
             out[f"{name}_cumulative"] = cum.assign_attrs(_period_attrs(da, "cumulative", target))
         out.update(
@@ -57,6 +57,25 @@ def aggregate(res: xr.Dataset, target: int) -> xr.Dataset:
             )
         )
     return res.assign(out)
+
+
+def cumulative(da: xr.DataArray) -> xr.DataArray:
+    """Running sum of an annual variable over "year", NaN propagating (as `cumsum(skipna=False)`).
+
+    Year after year, each a whole contiguous slice: the same additions in the same order as NumPy's
+    `cumsum`, which along an outer axis runs one strided column at a time (about 4x slower at 1e5
+    scenarios x 31 years).
+    """
+    axis = da.get_axis_num("year")
+    if axis == da.ndim - 1:
+        return da.copy(data=np.cumsum(da.values, axis=axis))
+    out = np.empty_like(da.values)
+    src, dst = np.moveaxis(da.values, axis, 0), np.moveaxis(out, axis, 0)
+    if len(src):
+        dst[0] = src[0]
+    for k in range(1, len(src)):
+        np.add(dst[k - 1], src[k], out=dst[k])
+    return da.copy(data=out)
 
 
 def _period_attrs(da: xr.DataArray, which: str, target: int) -> dict[str, str]:

@@ -165,6 +165,8 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set
     # the average in service (energy, GPU-years, leases) costs integrals of survival over each step
     options["averages"] = any(part == "in_service" for part, _ in wanted)
     summed = in_engine_reduce and compiled is not None  # summed as it goes: no trajectory is held
+    if compiled is host.solve and not summed:  # trajectories the flows below do not read are not written
+        options["series"] = _series(wanted, needed, be.precision)
     try:
         if summed:
             flows = compiled(*args, reduce=(weights, last), **options)
@@ -223,6 +225,17 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set
     return out
 
 
+def _series(wanted: list[tuple[str, str]], needed: set[str], precision: str) -> set[str]:
+    """The engine's trajectories (`kernel.SERIES`, `kernel.ATTRIBUTE_SERIES`) that the `wanted` flows
+    are made from; in float32 also the three whose balance `_check_flows` checks."""
+    parts = {part for part, _ in wanted}
+    if needed & {"installed_capacity", "capacity_demand_ratio"}:
+        parts.add("stock")
+    if precision == "float32":
+        parts |= {"inflow", "stock", "outflow"}
+    return parts | {f"attr_{part}" for part in parts}
+
+
 def _reduction(g: xr.Dataset, n_hist: int) -> tuple[np.ndarray, int]:
     """(2, H + T) weights of the engine's steps (in the target year; up to it) and its last step."""
     year = g["year"].values
@@ -258,8 +271,8 @@ def _check_flows(flows: Any, stock_driven: bool, summed: bool, field: str, be: B
     if be.precision == "float32" and not summed:  # outflows summed from retirements: the balance is a check
         worst = check_balance(flows.stock, flows.inflow, flows.outflow, xp)
     else:  # the balance holds by construction (o = s[m-1] + i - s[m]): values that overflow are what can fail
-        finite = bool(xp.isfinite(xp.sum(flows.stock)) & xp.isfinite(xp.sum(flows.outflow)))
-        worst = 0.0 if finite else np.inf
+        kept = [_distinct(a) for a in (flows.stock, flows.outflow) if a is not None]  # as written (`_series`)
+        worst = 0.0 if all(bool(xp.isfinite(xp.sum(a))) for a in kept) else np.inf
     if stock_driven and flows.stock_error.size:
         worst = max(worst, float(np.nan_to_num(be.asnumpy(flows.stock_error), nan=np.inf).max()))
     tolerance = BALANCE_RTOL[be.precision]
@@ -275,6 +288,12 @@ def _check_flows(flows: Any, stock_driven: bool, summed: bool, field: str, be: B
     raise BalanceError(
         f"{field}: stock balance violated (relative error {worst:.3g}); check the inputs for values that overflow"
     )
+
+
+def _distinct(a: Any) -> Any:
+    """The values of an array, once: a broadcast view (the given stock, shared by every scenario)
+    without its repeats."""
+    return a[tuple(slice(0, 1) if stride == 0 else slice(None) for stride in a.strides)]
 
 
 def _cohort_weights(g: xr.Dataset, names: set[str]) -> dict[str, xr.DataArray]:

@@ -82,8 +82,8 @@ def _destinations(f: xr.Dataset, grid: xr.Dataset, want: set[str], put: Callable
     the board with the yields given for circuit_boards; the boards' recovered mass is the sum of both.
     """
     rate = grid["collection_rate"]
-    if "outflow_mass" in f:
-        total = f["outflow_mass"] * 1e-3  # kg -> t: the materials' sum, without building them
+    total = f["outflow_mass"] * 1e-3 if "outflow_mass" in f else None  # kg -> t: the materials' sum, unbuilt
+    if total is not None:
         put("ewaste_generated", lambda: total, "t", "e-waste generated (retired units)")
         put("collected", lambda: total * rate, "t", "e-waste collected for formal recycling")
         what = "e-waste not collected (disposed without formal recycling)"
@@ -109,11 +109,10 @@ def _destinations(f: xr.Dataset, grid: xr.Dataset, want: set[str], put: Callable
         boards = metal_recovered.sum("metal", skipna=False) + rest * rate * rest_yield
         recovered = recovered.where(recovered["material"] != PCB, boards).transpose(*recovered.dims, ...)
     recovered_total = recovered.sum("material", skipna=False)
-    total = f["outflow_mass"] * 1e-3
     what = "material recovered, by material (boards: with their metals)"
     put("recovered_by_material", lambda: recovered, "t", what)
     put("recovered", lambda: recovered_total, "t", "material recovered")
-    what = "collected e-waste lost in pre- and end-processing"
+    what = "collected e-waste lost in pre- and end-processing"  # these two read `total` (outputs.RESULTS)
     put("processing_losses", lambda: total * rate - recovered_total, "t", what)
     put("disposed", lambda: total - recovered_total, "t", "e-waste disposed (not collected, or lost in processing)")
     put("disposed_by_material", lambda: generated - recovered, "t", "e-waste disposed, by material")
