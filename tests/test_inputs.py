@@ -185,6 +185,29 @@ def test_fill_defaults_fills_only_absent_variables_and_drops_edited_defaults():
     assert_allclose(filled["power"].sel(fleet="racks").values, 2.0)
 
 
+def test_a_grid_without_the_material_other_gets_the_remainder():
+    """A grid edited in Python without the material 'other' (composition and yields): 'other' is added
+    with the remainder of each unit's mass and the yields of a material without one (0, recorded), so
+    the materials still add up to the e-waste (they did not: the run stopped on a balance error)."""
+    grid = grid_of(TWO_FLEETS)
+    named = [m for m in grid["material"].values if m != "other"]
+    res = ewaste.evaluate(grid.sel(material=named), backend="numpy")
+    full = ewaste.evaluate(grid, backend="numpy")
+    by_material = res["ewaste_by_material"]
+    assert by_material["material"].values[-1] == "other"
+    assert_allclose(by_material.sum("material").values, res["ewaste_generated"].values, rtol=1e-12)
+    assert_allclose(by_material.sel(material=named).values, full["ewaste_by_material"].sel(material=named).values)
+    share = 1.0 - grid["composition"].sel(material=named).sum("material")  # the mass no named material takes
+    assert_allclose(
+        by_material.sel(material="other").values,
+        (res["ewaste_generated"] * share).transpose(*by_material.sel(material="other").dims).values,
+        rtol=1e-12,
+    )
+    used = json.loads(res.attrs["defaults_used"])
+    assert used["preprocessing_yield"]["where"]["other"]["value"] == 0.0
+    assert_allclose(res["recovered"].values, full["recovered"].values, rtol=1e-12)
+
+
 @pytest.fixture
 def saved_grid(tmp_path: Path) -> Path:
     path = tmp_path / "grid.nc"

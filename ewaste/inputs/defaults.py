@@ -90,6 +90,8 @@ def fill_yields(given: xr.DataArray | None, name: str, dim: str, labels: list[st
         parts.append(values)
         entry = used.setdefault(name, {"units": "1", "where": {}})
         entry["where"].update(defaults)
+    if not missing and have == labels:  # every label given, in order: nothing to fill
+        return given
     full = parts[0] if len(parts) == 1 else xr.concat(parts, dim=dim, coords="minimal", join="outer")
     return full.sel({dim: labels}).assign_attrs(given.attrs if given is not None else {})
 
@@ -97,22 +99,37 @@ def fill_yields(given: xr.DataArray | None, name: str, dim: str, labels: list[st
 def fill_absent(grid: xr.Dataset, used: dict) -> xr.Dataset:
     """Variables a grid leaves out altogether (a grid built or edited in Python) take their defaults,
     recorded in `used`; composition gets its 'other' share as the remainder. Returns a new grid."""
-    grid = grid.copy()
+    absent = {}
     for name in (*FLEET_DEFAULTS, "composition"):
         if name not in grid:
-            value, entry = fleet_default(name)
-            grid[name] = value
+            absent[name], entry = fleet_default(name)
             used[name] = {**entry, "where": "all"}
+    if absent:
+        grid = grid.assign(absent)
+    if OTHER not in grid["composition"]["material"].values:
+        grid = _with_other(grid, used)
     comp = grid["composition"]
-    if OTHER not in comp["material"].values:
-        comp = xr.concat([comp, xr.zeros_like(comp.isel(material=0)).expand_dims(material=[OTHER])], "material")
     named = comp.where(comp["material"] != OTHER, 0.0)
-    grid["composition"] = xr.where(comp["material"] == OTHER, 1.0 - named.sum("material"), named, keep_attrs=True)
+    filled = {"composition": xr.where(comp["material"] == OTHER, 1.0 - named.sum("material"), named, keep_attrs=True)}
     materials = [str(m) for m in grid["material"].values]
     metals = [str(m) for m in grid["metal"].values] if "metal" in grid.dims else []
-    data = {k: grid[k] for k in table() if table()[k].scope == "global" and k in grid}
+    given = {k: grid[k] for k in table() if table()[k].scope == "global" and k in grid}
+    data = dict(given)
     fill_globals(data, materials, metals, used)
-    return grid.assign(data)
+    filled |= {k: v for k, v in data.items() if given.get(k) is not v}  # one merge, of what changed
+    return grid.assign(filled)
+
+
+def _with_other(grid: xr.Dataset, used: dict) -> xr.Dataset:
+    """The grid with the material OTHER added (a grid built or edited in Python without it): composition
+    0 there (`fill_absent` then gives it the remainder), yields by material as `fill_yields` gives a
+    material without one (recorded in `used`)."""
+    labels = [*(str(m) for m in grid["material"].values), OTHER]
+    comp = grid["composition"]
+    by_material = {"composition": comp.reindex(material=labels, fill_value=0.0).assign_attrs(comp.attrs)}
+    for name in [str(k) for k, v in grid.data_vars.items() if "material" in v.dims and k != "composition"]:
+        by_material[name] = fill_yields(grid[name], name, "material", labels, used)
+    return grid.drop_vars([*by_material, "material"]).assign(by_material)
 
 
 def recorded(grid: xr.Dataset) -> dict:
@@ -135,10 +152,11 @@ def _still_held(grid: xr.Dataset, name: str, entry: dict) -> dict | None:
     if isinstance(where, dict):  # yields, by material or metal
         dim = table()[name].extra_dim if name in table() else None
         labels = [] if dim is None or dim not in da.dims else [str(v) for v in da[dim].values]
+        by_label = np.moveaxis(da.values, da.get_axis_num(dim), 0) if labels else None
         keep = {
             k: e
             for k, e in where.items()
-            if k in labels and isinstance(e, dict) and _equal(da.sel({dim: k}), e.get("value"))
+            if k in labels and isinstance(e, dict) and _equal(by_label[labels.index(k)], e.get("value"))
         }
         return {**entry, "where": keep} if keep else None
     if where != "all" and not isinstance(where, list):
@@ -156,8 +174,8 @@ def _still_held(grid: xr.Dataset, name: str, entry: dict) -> dict | None:
     return {**entry, "where": keep} if keep else None
 
 
-def _equal(da: xr.DataArray, value: Any) -> bool:
+def _equal(da: xr.DataArray | np.ndarray, value: Any) -> bool:
     try:
-        return bool(np.all(np.asarray(da.values, dtype=float) == float(value)))
+        return bool(np.all(np.asarray(getattr(da, "values", da), dtype=float) == float(value)))
     except (TypeError, ValueError):
         return False

@@ -62,16 +62,23 @@ def impacts(f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESU
         # electricity of the units in service on average over the step (not at its end: short lives
         # retire units within the step they enter)
         kwh = f["in_service_power"] * (grid["utilisation"] * grid["pue"] * HOURS_PER_YEAR * dt)
+        emissions = kwh * (grid["grid_intensity"] * 1e-12) if "emissions" in want else None
         what = "electricity used by the units in service, facility overhead (PUE) included"
-        put("energy", lambda: kwh * 1e-9, "TWh", what)
+        put("energy", lambda: _scaled(kwh, 1e-9), "TWh", what)  # kWh -> TWh in place: kwh is read no more
         what = "emissions of the electricity used (use phase, location-based)"
-        put("emissions", lambda: kwh * (grid["grid_intensity"] * 1e-12), "MtCO2e", what)
+        put("emissions", lambda: emissions, "MtCO2e", what)
     out["negative_inflow_steps"] = f["negative_inflow_steps"].assign_attrs(
         units="1",
         long_name="steps in which the stock-driven inflow came out negative "
         "(corrected or allowed: see the attribute negative_inflow)",
     )
     return xr.Dataset(out)
+
+
+def _scaled(da: xr.DataArray, factor: float) -> xr.DataArray:
+    """da * factor, in da's own memory (a full-size temporary that is not read again)."""
+    da.data *= factor
+    return da
 
 
 def _destinations(f: xr.Dataset, grid: xr.Dataset, want: set[str], put: Callable[..., None]) -> None:
