@@ -1,5 +1,5 @@
-"""The CUDA sources compile (nvcc --ptx). Their maths, cohort.h, is the compiled CPU engine too:
-tests/test_host.py checks it against the NumPy engine."""
+"""The CUDA sources compile (nvcc --ptx, and NVRTC as CuPy runs it). Their maths, cohort.h and
+survival.h, is the compiled CPU engine too: tests/test_host.py checks it against the NumPy engine."""
 
 from __future__ import annotations
 
@@ -81,6 +81,19 @@ def test_every_kernel_source_is_package_data():
     for source in KERNELS.iterdir():
         if source.suffix in (".cu", ".cpp", ".h"):
             assert any(fnmatch.fnmatch(source.name, p) for p in patterns), source.name
+
+
+def test_every_included_header_is_built_and_hashed():
+    """The headers the sources include (transitively) are what the CPU build copies and keys on
+    (host.SOURCES) and what the GPU cache key hashes (gpu.HEADERS): an edit to any of them rebuilds."""
+    from ewaste.engine import host
+
+    def included(name: str) -> set[str]:
+        found = set(re.findall(r'^#include "([^"]+)"', (KERNELS / name).read_text(), re.M))
+        return found.union(*(included(h) for h in found))
+
+    assert included("cohort.cu") == set(gpu.HEADERS)
+    assert included("host.cpp") | {"host.cpp"} == set(host.SOURCES)
 
 
 def test_launch_arguments_match_the_kernel_signature():

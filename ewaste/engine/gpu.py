@@ -32,14 +32,16 @@ OUTPUTS = (*kernel.SERIES, *kernel.ATTRIBUTE_SERIES, "negative", "first_step", "
 MAX_ATTRIBUTES = 24  # per-thread scratch of the kernel (EW_MAX_ATTRIBUTES): the previous attribute stocks and sums
 CHECK_TOLERANCE = 1e-10  # self_check: largest difference allowed, as a share of the largest value
 CHECK_SCENARIOS, CHECK_STEPS, CHECK_HISTORY = 67, 23, 2
+HEADERS = ("cohort.h", "survival.h")  # what cohort.cu includes
 
 
 def kernel_source() -> tuple[str, tuple[str, ...]]:
     """The CUDA source as compiled (with a #line naming the real file) and the compiler options."""
     path = Path(str(files("ewaste.kernels").joinpath("cohort.cu")))
     code = f'#line 1 "{path}"\n{path.read_text()}'
-    # CuPy's binary cache keys on the code and options, not on included files: name cohort.h's hash.
-    header = hashlib.sha256(path.with_name("cohort.h").read_bytes()).hexdigest()[:16]
+    # CuPy's binary cache keys on the code and options, not on included files: name the headers' hash.
+    headers = b"".join(path.with_name(name).read_bytes() for name in HEADERS)
+    header = hashlib.sha256(headers).hexdigest()[:16]
     # --fmad=false: no fused multiply-adds, so the arithmetic matches the NumPy engine's more closely.
     options = (
         "-std=c++17",

@@ -36,7 +36,7 @@ from ..errors import InputError
 from . import kernel
 from .stockflow import CohortFlows, SurvivalRows
 
-SOURCES = ("cohort.h", "host.cpp")
+SOURCES = ("survival.h", "cohort.h", "host.cpp")
 FLAGS = ("-O3", "-ffast-math", "-fopenmp-simd", "-std=c++17", "-fPIC")
 LINK_FLAGS = ("-shared", "-lm")
 ABI_VERSION = 8

@@ -129,7 +129,7 @@ is smooth and the error depends on the bend alone (`GL_TIERS`)."""
 GL_TIERS = ((0.1, 4), (0.4, 5), (0.7, 6), (1.0, 7), (WEIBULL_STEEP, 8))
 """(largest bend, Gauss-Legendre points): each tier within 4e-12 of a cohort and 8 points within 6e-10,
 against adaptive quadrature over shapes 0.3-100, scales 0.05-3,000 steps and ages 1-1,500 steps
-(tests/test_in_service.py); the compiled engines use the same tiers (kernels/cohort.h)."""
+(tests/test_in_service.py); the compiled engines use the same tiers (kernels/survival.h)."""
 NEGLIGIBLE = 3.7
 """Where (x0 / scale)^shape >= e^3.7, S is below 4e-18 over the step and its integrals are taken as 0."""
 _GL = {n: np.polynomial.legendre.leggauss(n) for _, n in GL_TIERS}
