@@ -729,3 +729,46 @@ def test_constant_driver_sweep_of_numbers():
         assert_allclose(units, level, rtol=1e-12)
         retired = res["outflow_units"].sel(fleet="servers", servers_stock=level).values
         assert_allclose(retired, level * np.array([0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0]), atol=1e-9)
+
+
+# ----------------------------------------------------------------------------------------------
+# Intermediates scaled in their own memory (model/scratch.py) never write over what is read later
+# ----------------------------------------------------------------------------------------------
+
+
+def test_times_writes_in_place_only_into_what_it_owns():
+    from ewaste.model.scratch import owned, times
+
+    base = np.arange(6.0).reshape(2, 3)
+    da = xr.DataArray(base.copy(), dims=("time", "s"))
+    w = xr.DataArray([1.0, 10.0, 100.0], dims="s")
+    got = times(da, w, [base])
+    assert got is da and and_is_product(got, base, w)  # owned: written in place, the same products
+    shared = xr.DataArray(base, dims=("time", "s"))
+    got = times(shared, w, [base[0]])  # shares memory with an array read later: a new array
+    assert got is not shared and and_is_product(got, base, w) and np.array_equal(base, np.arange(6.0).reshape(2, 3))
+    extra = xr.DataArray([2.0, 3.0], dims="x")  # the product has a dimension more: a new array
+    assert times(xr.DataArray(base.copy(), dims=("time", "s")), extra, []).sizes == {"time": 2, "s": 3, "x": 2}
+    frozen = base.copy()
+    frozen.flags.writeable = False
+    assert not owned(frozen, []) and not owned(base.astype(np.float32), []) and owned(base.copy(), [base])
+
+
+def and_is_product(got: xr.DataArray, base: np.ndarray, w: xr.DataArray) -> bool:
+    return bool(np.array_equal(got.values, base * w.values[None, :]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_evaluate_leaves_the_grid_as_it_was(backend):
+    """Every bundled scenario: the grid's arrays are the same before and after a run, in trajectory
+    and summary mode (results scaled in place must never reach the grid's memory)."""
+    from ewaste import evaluate
+    from ewaste.inputs import catalogue
+    from ewaste.inputs.load import load_grid
+
+    for name in sorted(catalogue.bundled()):
+        grid = load_grid(catalogue.resolve(name))
+        before = grid.copy(deep=True)
+        for summary in (False, True):
+            evaluate(grid, backend, summary=summary)
+            xr.testing.assert_identical(grid, before)

@@ -80,7 +80,7 @@ def evaluate(
         return fast
     if linked:
         flows = reuse(flows, passed_on(sources, kinds, shares))
-    res = impacts(flows, grid, results)
+    res = impacts(flows, grid, results, consume=True)  # the flows are read no more but for leases' units
     check_destinations(res)
     if capital:
         units = flows["in_service_units"] if "in_service_units" in flows else None

@@ -3,7 +3,8 @@ engine chosen by the backend, balance checks, and the flows back as xarray over 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections import Counter
+from dataclasses import fields, replace
 from functools import partial
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..engine.stockflow import SurvivalRows, check_balance, reduce_flows, solve,
 from ..errors import BalanceError, InputError
 from ..inputs.timeaxis import STEPS_PER_YEAR
 from ..inputs.validate import DRIVER_VAR, NON_SCENARIO_DIMS
+from .scratch import arrays, times
 
 PCB = "circuit_boards"
 BALANCE_RTOL = {"float64": 1e-9, "float32": 1e-5}  # by the precision of the engine's arithmetic
@@ -195,6 +197,8 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set
         "in_service": (flows.in_service, flows.attr_in_service),
         "inflow": (flows.inflow, None),
     }
+    read = _readers(wanted, per_driver, in_engine, parts, needed, driver)
+    kept = [*(getattr(flows, f.name) for f in fields(flows)), drv, demand, attrs, *arrays(g)]
     for part, name in wanted:
         if name not in per_driver:  # metals, where the fleets give no circuit-board metal content
             continue
@@ -206,8 +210,9 @@ def _run_fleet(g: xr.Dataset, fleet: str, be: Backend, reduce: bool, needed: set
             out[f"{part}_{name}"] = xr.concat(pieces, dim=w[extra]) if extra else pieces[0]
         elif w.ndim == 0 and float(w) == 1.0:  # units of a unit-driven fleet: no copy
             out[f"{part}_{name}"] = wrap(total)
-        else:
-            out[f"{part}_{name}"] = wrap(total) * w
+        else:  # the series' only reader scales it in its own memory
+            others = [a for a in kept if a is not total or read[part] > 1]
+            out[f"{part}_{name}"] = times(wrap(total), w, others)
     if driver == "capacity" and "installed_capacity" in needed:
         out["installed_capacity"] = wrap(flows.stock)
     if driver == "capacity" and "capacity_demand_ratio" in needed:
@@ -234,6 +239,22 @@ def _series(wanted: list[tuple[str, str]], needed: set[str], precision: str) -> 
     if precision == "float32":
         parts |= {"inflow", "stock", "outflow"}
     return parts | {f"attr_{part}" for part in parts}
+
+
+def _readers(
+    wanted: list[tuple[str, str]],
+    per_driver: dict[str, xr.DataArray],
+    in_engine: dict[str, xr.DataArray],
+    parts: dict[str, tuple[Any, Any]],
+    needed: set[str],
+    driver: str,
+) -> Counter:
+    """How many of the fleet's flows read each engine series whole (attributes summed in the engine
+    read their own series; a capacity-driven fleet's installed capacity reads the stock)."""
+    read = Counter(p for p, n in wanted if n in per_driver and not (n in in_engine and parts[p][1] is not None))
+    if driver == "capacity":
+        read["stock"] += len(needed & {"installed_capacity", "capacity_demand_ratio"})
+    return read
 
 
 def _reduction(g: xr.Dataset, n_hist: int) -> tuple[np.ndarray, int]:

@@ -4,6 +4,7 @@ electricity and emissions (all linear in the cohort-resolved flows)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import xarray as xr
 
@@ -11,21 +12,29 @@ from ..errors import BalanceError
 from ..inputs.timeaxis import STEPS_PER_YEAR
 from .fleet import BALANCE_RTOL, PCB
 from .outputs import RESULTS
+from .scratch import arrays, times
 
 HOURS_PER_YEAR = 8760.0
 
 
-def impacts(f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESULTS)) -> xr.Dataset:
+def impacts(
+    f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESULTS), consume: bool = False
+) -> xr.Dataset:
     """E-waste, recycling chain and energy from the fleet flows (per step): the `results` asked for.
 
     f: the fleets' flows (`fleet.run_fleet_rules`): inflow_*, stock_*, outflow_* and in_service_* by
     attribute (units, mass in kg, power in kW, material and metal in kg); in_service_* are averages
     over each step. Returns per-step variables with `units`, `long_name` and `kind` ("flow", summed over
     a year; "stock", taken at its end; "average", averaged over it; "ratio").
+    consume: the flows are the caller's intermediates, read no more: a flow converted to a result
+    (kg -> t, kW -> kWh) is converted in its own memory where no other array shares it (`scratch.times`).
     """
     dt = 1.0 / STEPS_PER_YEAR[grid.attrs["step"]]
     want = set(results)
     out: dict[str, xr.DataArray] = {}  # one Dataset at the end: each assignment to one aligns them all
+
+    def scaled(name: str, factor: Any) -> xr.DataArray:  # f[name] * factor
+        return times(f[name], factor, [*arrays(f, name), *arrays(grid)]) if consume else f[name] * factor
 
     def put(name: str, make: Callable[[], xr.DataArray], units: str, long_name: str, kind: str = "flow") -> None:
         if name in want:
@@ -52,19 +61,19 @@ def impacts(f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESU
         what = "capacity-years in service in the step (e.g. PFLOP/s x yr), in the fleet's capacity_unit"
         put("capacity_years", lambda: f["in_service_capacity"] * dt, "capacity yr", what)
     what = "mass of the units in service at the end of the step"
-    put("stock_mass", lambda: f["stock_mass"] * 1e-3, "t", what, "stock")
-    put("inflow_mass", lambda: f["inflow_mass"] * 1e-3, "t", "mass of the units put in service")
+    put("stock_mass", lambda: scaled("stock_mass", 1e-3), "t", what, "stock")
+    put("inflow_mass", lambda: scaled("inflow_mass", 1e-3), "t", "mass of the units put in service")
     if "reused_mass" in f:
         what = "retired units passed on to a second life in another fleet (a cascade): not e-waste"
-        put("reused", lambda: f["reused_mass"] * 1e-3, "t", what)
-    _destinations(f, grid, want, put)
+        put("reused", lambda: scaled("reused_mass", 1e-3), "t", what)
+    _destinations(f, grid, want, put, scaled)
     if want & {"energy", "emissions"}:
         # electricity of the units in service on average over the step (not at its end: short lives
         # retire units within the step they enter)
-        kwh = f["in_service_power"] * (grid["utilisation"] * grid["pue"] * HOURS_PER_YEAR * dt)
+        kwh = scaled("in_service_power", grid["utilisation"] * grid["pue"] * HOURS_PER_YEAR * dt)
         emissions = kwh * (grid["grid_intensity"] * 1e-12) if "emissions" in want else None
         what = "electricity used by the units in service, facility overhead (PUE) included"
-        put("energy", lambda: _scaled(kwh, 1e-9), "TWh", what)  # kWh -> TWh in place: kwh is read no more
+        put("energy", lambda: times(kwh, 1e-9, ()), "TWh", what)  # kWh -> TWh in place: kwh is read no more
         what = "emissions of the electricity used (use phase, location-based)"
         put("emissions", lambda: emissions, "MtCO2e", what)
     out["negative_inflow_steps"] = f["negative_inflow_steps"].assign_attrs(
@@ -75,13 +84,9 @@ def impacts(f: xr.Dataset, grid: xr.Dataset, results: Sequence[str] = tuple(RESU
     return xr.Dataset(out)
 
 
-def _scaled(da: xr.DataArray, factor: float) -> xr.DataArray:
-    """da * factor, in da's own memory (a full-size temporary that is not read again)."""
-    da.data *= factor
-    return da
-
-
-def _destinations(f: xr.Dataset, grid: xr.Dataset, want: set[str], put: Callable[..., None]) -> None:
+def _destinations(
+    f: xr.Dataset, grid: xr.Dataset, want: set[str], put: Callable[..., None], scaled: Callable[..., xr.DataArray]
+) -> None:
     """One ledger of the recycling chain: every tonne generated, by material and by circuit-board
     metal, ends in exactly one destination (recovered, or disposed: not collected or lost in processing).
 
@@ -89,13 +94,13 @@ def _destinations(f: xr.Dataset, grid: xr.Dataset, want: set[str], put: Callable
     the board with the yields given for circuit_boards; the boards' recovered mass is the sum of both.
     """
     rate = grid["collection_rate"]
-    total = f["outflow_mass"] * 1e-3 if "outflow_mass" in f else None  # kg -> t: the materials' sum, unbuilt
+    total = scaled("outflow_mass", 1e-3) if "outflow_mass" in f else None  # kg -> t: the materials' sum, unbuilt
     if total is not None:
         put("ewaste_generated", lambda: total, "t", "e-waste generated (retired units)")
         put("collected", lambda: total * rate, "t", "e-waste collected for formal recycling")
         what = "e-waste not collected (disposed without formal recycling)"
         put("not_collected", lambda: total * (1.0 - rate), "t", what)
-    metal = f["outflow_metal"] * 1e-3 if "outflow_metal" in f else None
+    metal = scaled("outflow_metal", 1e-3) if "outflow_metal" in f else None
     if metal is not None:
         metal_recovered = metal * (rate * grid["metal_preprocessing_yield"] * grid["metal_endprocessing_yield"])
         put("metal_in_ewaste", lambda: metal, "t", "circuit-board metal in the e-waste generated")
@@ -104,7 +109,7 @@ def _destinations(f: xr.Dataset, grid: xr.Dataset, want: set[str], put: Callable
         put("metal_disposed", lambda: metal - metal_recovered, "t", what)
     if "outflow_material" not in f:
         return
-    generated = f["outflow_material"] * 1e-3  # kg -> t, by material
+    generated = scaled("outflow_material", 1e-3)  # kg -> t, by material
     put("ewaste_by_material", lambda: generated, "t", "e-waste generated, by material")
     if not want & {"recovered", "recovered_by_material", "processing_losses", "disposed", "disposed_by_material"}:
         return
