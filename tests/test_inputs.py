@@ -418,6 +418,27 @@ def test_stock_driven_fleet_that_cannot_be_solved_is_refused_by_validation(lifet
     assert error.message == engine_words(first_step)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+@pytest.mark.parametrize(
+    ("lifetime", "first_step"),
+    [
+        ({"type": "fixed", "mean": 0.4}, 0.0),
+        ({"type": "normal", "mean": {"2020": 5, "2025": 0.3}, "std": 0.02}, scipy.stats.norm(0.3, 0.02).sf(0.5)),
+        ({"type": "tabulated", "weights": [[0.5, 0.5], [0.9995, 0.0005]]}, 1 - 0.9995),
+    ],
+)
+def test_evaluate_leaves_the_first_step_to_the_engine_which_refuses_alike(backend, lifetime, first_step):
+    """evaluate validates without the first-step check (the engines make it as they run): the same
+    file, field and words as validation's."""
+    raw = stock_fleet(lifetime)
+    del raw["fleets"]["servers"]["inflow"]
+    with pytest.raises(InputError) as info:
+        ewaste.evaluate(scenario_to_grid(raw, "test.toml"), backend)
+    error = info.value
+    assert (error.source, error.field) == ("test.toml", "fleets.servers.lifetime")
+    assert error.message == engine_words(first_step)
+
+
 @pytest.mark.parametrize(
     ("lifetime", "first_step"),
     [

@@ -210,7 +210,7 @@ def _kinds(grid: xr.Dataset, source: str) -> list[tuple[str, str]]:
     return kinds
 
 
-def _check_fleet(grid: xr.Dataset, i: int, driver: str, kind: str, source: str) -> None:
+def _check_fleet(grid: xr.Dataset, i: int, driver: str, kind: str, source: str, first_step: bool) -> None:
     """Replacement rule, tabulated shares, composition, and whether a stock-driven fleet can be solved."""
     fleet = str(grid["fleet"].values[i])
     rules = set(map(str, np.unique(grid["replacement"].isel(fleet=i).values))) if "replacement" in grid else set()
@@ -244,7 +244,7 @@ def _check_fleet(grid: xr.Dataset, i: int, driver: str, kind: str, source: str) 
         total = float(grid["composition"].isel(fleet=i).sum("material").max())
         if total > 1 + 1e-6:
             raise InputError(source, f"fleets.{fleet}.composition", f"material shares sum to {total:.6g}, more than 1")
-    if driver != "inflow" and (not rules or "balanced" in rules):
+    if first_step and driver != "inflow" and (not rules or "balanced" in rules):
         _check_first_step(grid, i, kind, source)
 
 
@@ -302,11 +302,14 @@ def _check_dims(grid: xr.Dataset, source: str) -> None:
         check_sweep_sizes(sizes, source, list(sizes)[-1])
 
 
-def validate(grid: xr.Dataset, source: str) -> xr.Dataset:
+def validate(grid: xr.Dataset, source: str, first_step: bool = True) -> xr.Dataset:
     """Check a scenario grid against the variables table; returns it with canonical units.
 
     source: the file to name in errors (the path the user gave). Raises InputError naming it and the
     TOML path of the parameter at fault, with the coordinates of a NaN or infinite value.
+    first_step: also check that every stock-driven fleet can be solved (`_check_first_step`, over
+    every cohort and grid point); `evaluate` leaves that to the engines, which refuse the same
+    fleets with the same field and words as they run.
     """
     grid = _check_attrs(grid, source)
     if "fleet" not in grid.dims:
@@ -326,7 +329,7 @@ def validate(grid: xr.Dataset, source: str) -> xr.Dataset:
         used = np.array([uses(driver, kind, str(name)) for driver, kind in kinds])
         _check_variable(grid, str(name), source, used)
     for i, (driver, kind) in enumerate(kinds):
-        _check_fleet(grid, i, driver, kind, source)
+        _check_fleet(grid, i, driver, kind, source, first_step)
     check_links(*grid_links(grid), source)
     return grid
 

@@ -44,7 +44,8 @@ def evaluate(
     be = get_backend(backend, precision)
     results = resolve(outputs)
     if not validated:
-        grid = validate(grid, str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid"))
+        source = str(grid.attrs.get("grid_file") or grid.attrs.get("scenario_file") or "grid")
+        grid = validate(grid, source, first_step=False)  # the engines refuse an unsolvable fleet alike
     grid, defaults = fill_defaults(grid)
     given = set(money_names(grid))
     capital = [name for name in results if name in CAPITAL]
