@@ -54,6 +54,11 @@ class SurvivalRows:
             self._table = self._evaluate(self._age_steps[:, None], first)
         return self._table
 
+    @property
+    def invariant(self) -> bool:
+        """Whether survival is the same for every cohort (then `at_lag` and the tables by age exist)."""
+        return self._invariant
+
     def at_lag(self, k: int) -> Any:
         """(1, S) survival k steps after entry where it does not change by cohort (sf[m, m - k]), else
         None; evaluated for that lag alone unless the whole table is already at hand."""

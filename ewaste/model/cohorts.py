@@ -104,7 +104,7 @@ class Accounts:
         n, s = self.units_in.shape
         stepwise = np.ones(s, dtype=bool)
         out = np.zeros((n, s))
-        if flat and self.rows.at_lag(0) is not None:
+        if flat and self.rows.invariant:
             first = np.zeros(1, dtype=int)
             out = _convolve(self.units_in * value, lambda k: self.rows.at_lag(k) * share(np.array([k]), first))
             stepwise = np.broadcast_to(np.asarray(self.flows.negative_inflow_steps) > 0, (s,))
