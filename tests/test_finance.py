@@ -177,6 +177,21 @@ def test_lease_cost_is_unit_years_times_the_lease_price():
     np.testing.assert_allclose(r["lease_cost"], r["in_service_units"] * 60_000, rtol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_leases_read_the_units_in_service_that_energy_converts_in_place(backend):
+    """Energy turns the power in service into kWh in its own memory; the leases, which read the
+    units in service of the same engine series after it, still get units x lease price."""
+    raw = copy.deepcopy(STOCK)
+    raw["fleets"]["s"]["power"] = 1.0  # a weight of one: the power in service is the units' own array
+    grid = validate(scenario_to_grid(raw, "f.toml"), "f.toml")
+    full = ewaste.evaluate(grid, backend=backend).sel(fleet="s")
+    some = ewaste.evaluate(grid, backend=backend, outputs=["lease_cost", "energy"]).sel(fleet="s")
+    np.testing.assert_allclose(some["lease_cost"], full["in_service_units"] * 60_000, rtol=1e-12)
+    np.testing.assert_allclose(some["energy"], full["energy"], rtol=1e-12)
+    kwh = full["in_service_units"] * 1.0 * float(grid["utilisation"].sel(fleet="s")) * float(grid["pue"]) * 8760
+    np.testing.assert_allclose(some["energy"], kwh * 1e-9, rtol=1e-12)
+
+
 def test_embodied_emissions_at_purchase_and_amortised_add_up_over_a_closed_cohort():
     r = run(one_cohort(3)).sel(fleet="s")
     purchase = 1000 * 2544 * 1e-9  # MtCO2e
