@@ -747,6 +747,10 @@ def test_times_writes_in_place_only_into_what_it_owns():
     shared = xr.DataArray(base, dims=("time", "s"))
     got = times(shared, w, [base[0]])  # shares memory with an array read later: a new array
     assert got is not shared and and_is_product(got, base, w) and np.array_equal(base, np.arange(6.0).reshape(2, 3))
+    labelled = xr.DataArray(base.copy(), dims=("time", "s"), coords={"s": ["a", "b", "c"]})
+    other_order = xr.DataArray([100.0, 10.0, 1.0], dims="s", coords={"s": ["c", "b", "a"]})
+    got = times(labelled, other_order, [])  # labels in another order: aligned, as da * factor
+    assert got is not labelled and and_is_product(got, base, w)
     extra = xr.DataArray([2.0, 3.0], dims="x")  # the product has a dimension more: a new array
     assert times(xr.DataArray(base.copy(), dims=("time", "s")), extra, []).sizes == {"time": 2, "s": 3, "x": 2}
     frozen = base.copy()

@@ -75,14 +75,14 @@ def evaluate(
             fast.update(_capital_summary(grid, [grids[n] for n in names], capital, be))
             fast.update(ratios(fast))
         fast = label_capacity(fast, grid)
-        check_destinations(fast, "_cumulative_target")
+        check_destinations(fast, "_cumulative_target", be.precision)
         fast.update(drawn_inputs(grid))
         fast.attrs = {**provenance(grid, defaults, be), "mode": "summary"}
         return fast
     if linked:
         flows = reuse(flows, passed_on(sources, kinds, shares))
     res = impacts(flows, grid, results, consume=True)  # the flows are read no more but for leases' units
-    check_destinations(res)
+    check_destinations(res, precision=be.precision)
     if capital:
         units = flows["in_service_units"] if "in_service_units" in flows else None
         res.update(money(grid, units, [grids[n] for n in names], be)[capital])

@@ -292,8 +292,9 @@ def _check_flows(flows: Any, stock_driven: bool, summed: bool, field: str, be: B
     if be.precision == "float32" and not summed:  # outflows summed from retirements: the balance is a check
         worst = check_balance(flows.stock, flows.inflow, flows.outflow, xp)
     else:  # the balance holds by construction (o = s[m-1] + i - s[m]): values that overflow are what can fail
-        kept = [_distinct(a) for a in (flows.stock, flows.outflow) if a is not None]  # as written (`_series`)
-        worst = 0.0 if all(bool(xp.isfinite(xp.sum(a))) for a in kept) else np.inf
+        written = (flows.stock, flows.outflow, flows.inflow, flows.in_service)  # as asked for (`_series`)
+        finite = all(bool(xp.isfinite(xp.sum(_distinct(a)))) for a in written if a is not None)
+        worst = 0.0 if finite else np.inf
     if stock_driven and flows.stock_error.size:
         worst = max(worst, float(np.nan_to_num(be.asnumpy(flows.stock_error), nan=np.inf).max()))
     tolerance = BALANCE_RTOL[be.precision]

@@ -130,22 +130,26 @@ def _destinations(
     put("disposed_by_material", lambda: generated - recovered, "t", "e-waste disposed, by material")
 
 
-def check_destinations(res: xr.Dataset, suffix: str = "") -> None:
+def check_destinations(res: xr.Dataset, suffix: str = "", precision: str = "float64") -> None:
     """What the recycling ledger does not hold by construction: the materials add up to the e-waste
     generated (the composition's shares sum to 1), and the boards' destinations lie between 0 and the
     boards (their metals are not heavier than they are). The other identities (recovered + disposed =
     generated, by material and by metal; collected + not collected = generated) hold by how they are
     computed (`_destinations`) and are tested. Raises BalanceError.
+
+    precision: of the engine's arithmetic, which sets the tolerance (`fleet.BALANCE_RTOL`): in float32
+    the materials of a fleet whose mass or composition changes by cohort are summed in the engine,
+    apart from the total mass, and agree with it to float32's rounding only.
     """
     have = {str(name).removesuffix(suffix) for name in res.data_vars if str(name).endswith(suffix)}
     if {"ewaste_generated", "ewaste_by_material"} <= have:
         gen = res["ewaste_generated" + suffix]
         scale = float(abs(gen).max()) or 1.0
         err = float(abs(res["ewaste_by_material" + suffix].sum("material", skipna=False) - gen).max())
-        if not err <= BALANCE_RTOL["float64"] * scale:
+        if not err <= BALANCE_RTOL[precision] * scale:
             raise BalanceError(f"the materials do not add up to the e-waste (relative error {err / scale:.3g})")
     if {"ewaste_by_material", "disposed_by_material"} <= have and PCB in res["material"].values:
         whole, part = (res[n + suffix].sel(material=PCB) for n in ("ewaste_by_material", "disposed_by_material"))
-        tol = BALANCE_RTOL["float64"] * (float(abs(whole).max()) or 1.0)
+        tol = BALANCE_RTOL[precision] * (float(abs(whole).max()) or 1.0)
         if bool((((part * whole < 0) & (abs(part) > tol)) | (abs(part) - abs(whole) > tol)).any()):
             raise BalanceError("the circuit boards' metals are heavier than the boards: check pcb_metal_content")

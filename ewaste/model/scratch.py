@@ -25,13 +25,21 @@ def owned(a: Any, others: Iterable[Any]) -> bool:
 
 def times(da: xr.DataArray, factor: xr.DataArray | float, others: Iterable[Any]) -> xr.DataArray:
     """da * factor, written into da's own array where it is `owned` (apart from `others`, the arrays
-    that are read later) and the product keeps da's shape (factor's dimensions are da's); else a new
-    array. Raises what `da * factor` raises."""
-    dims = getattr(factor, "dims", ())
-    if set(dims) <= set(da.dims) and owned(da.data, others):
+    that are read later) and the product keeps da's shape and labels (factor's dimensions are da's,
+    with the same coordinates); else a new array. Raises what `da * factor` raises."""
+    if _within(da, factor) and owned(da.data, others):
         da *= factor
         return da
     return da * factor
+
+
+def _within(da: xr.DataArray, factor: Any) -> bool:
+    """Whether factor's dimensions are among da's, each indexed alike (no alignment needed)."""
+    if not isinstance(factor, xr.DataArray):
+        return True
+    if not set(factor.dims) <= set(da.dims):
+        return False
+    return all(da.indexes[d].equals(factor.indexes[d]) for d in factor.indexes if d in da.indexes)
 
 
 def arrays(ds: xr.Dataset, *skip: str) -> list[Any]:
