@@ -22,6 +22,7 @@ from .scratch import arrays, times
 
 PCB = "circuit_boards"
 BALANCE_RTOL = {"float64": 1e-9, "float32": 1e-5}  # by the precision of the engine's arithmetic
+STOCK_READERS = {"installed_capacity", "capacity_demand_ratio"}  # a capacity-driven fleet's flows made from its stock
 
 
 def _scenario_dims(*arrays: xr.DataArray) -> list[str]:
@@ -234,7 +235,7 @@ def _series(wanted: list[tuple[str, str]], needed: set[str], precision: str) -> 
     """The engine's trajectories (`kernel.SERIES`, `kernel.ATTRIBUTE_SERIES`) that the `wanted` flows
     are made from; in float32 also the three whose balance `_check_flows` checks."""
     parts = {part for part, _ in wanted}
-    if needed & {"installed_capacity", "capacity_demand_ratio"}:
+    if needed & STOCK_READERS:
         parts.add("stock")
     if precision == "float32":
         parts |= {"inflow", "stock", "outflow"}
@@ -253,7 +254,7 @@ def _readers(
     read their own series; a capacity-driven fleet's installed capacity reads the stock)."""
     read = Counter(p for p, n in wanted if n in per_driver and not (n in in_engine and parts[p][1] is not None))
     if driver == "capacity":
-        read["stock"] += len(needed & {"installed_capacity", "capacity_demand_ratio"})
+        read["stock"] += len(needed & STOCK_READERS)
     return read
 
 
